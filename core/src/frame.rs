@@ -1,0 +1,411 @@
+//! Record frames: the byte layout of one record, its encoder and its decoder.
+//!
+//! A frame is `[crc: u32 LE][frame_len: u32 LE][payload]`, where `frame_len` counts the whole
+//! frame including its 8-byte header, and `crc` is [`checksum::frame_crc`] over the salt, the
+//! frame's LSN, the length field and the payload.
+//!
+//! Invariants:
+//! - `frame_len >= FRAME_HEADER_LEN`, so a zero-filled region (a preallocated or never-written
+//!   tail) never decodes as a frame, whatever the salt.
+//! - The decoder checks the length against [`Codec::max_payload_len`] before it looks at (or a
+//!   caller allocates for) the payload.
+//! - Decoding returns one of: a record, "incomplete" (more bytes would be needed: a torn tail if
+//!   nothing follows), or "invalid at LSN x". It never panics on any input.
+//!
+//! [`checksum::frame_crc`]: crate::checksum
+
+use crate::checksum::frame_crc;
+use crate::header::read_u32;
+use crate::Lsn;
+use core::fmt;
+
+/// Bytes of frame header before the payload: CRC32 then the frame length.
+pub const FRAME_HEADER_LEN: usize = 8;
+/// The payload limit a [`Codec`] uses unless told otherwise: 1 MiB.
+pub const DEFAULT_MAX_PAYLOAD_LEN: u32 = 1 << 20;
+/// The largest payload limit the format can express (the frame length is a `u32`).
+pub const MAX_PAYLOAD_LEN_LIMIT: u32 = u32::MAX - FRAME_HEADER_LEN as u32;
+
+const CRC_OFFSET: usize = 0;
+const LEN_OFFSET: usize = 4;
+
+/// The bytes a frame with a payload of `payload_len` bytes occupies.
+#[inline]
+pub const fn frame_len(payload_len: usize) -> usize {
+    FRAME_HEADER_LEN + payload_len
+}
+
+/// Encodes and decodes frames for one log: its salt and its payload size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Codec {
+    salt: u64,
+    max_payload_len: u32,
+}
+
+/// One decoded record, borrowing its payload from the decoded bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Where the record's frame starts in the logical stream.
+    pub lsn: Lsn,
+    /// The record's payload.
+    pub payload: &'a [u8],
+}
+
+impl Record<'_> {
+    /// Bytes the record's frame occupies.
+    pub fn frame_len(&self) -> usize {
+        frame_len(self.payload.len())
+    }
+
+    /// The LSN just past this record's frame: where the next record starts.
+    pub fn end_lsn(&self) -> Lsn {
+        // A decoded frame fits in a slice, so its length fits in u64, and the LSN of its end
+        // was checked not to overflow when the frame was decoded.
+        Lsn::new(self.lsn.get() + self.frame_len() as u64)
+    }
+}
+
+/// The result of decoding the bytes at one LSN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// A complete frame whose checksum matches.
+    Record(Record<'a>),
+    /// The bytes end inside a frame: `needed` bytes would be required, `available` are present.
+    Incomplete {
+        /// The LSN of the frame.
+        lsn: Lsn,
+        /// Bytes present from `lsn` on.
+        available: usize,
+        /// Bytes the frame needs (at least [`FRAME_HEADER_LEN`] when the length is unknown).
+        needed: usize,
+    },
+    /// The bytes at `lsn` are not a valid frame.
+    Invalid {
+        /// The LSN of the bytes that failed to decode.
+        lsn: Lsn,
+        /// What was wrong with them.
+        reason: InvalidFrame,
+    },
+}
+
+/// Why the bytes at some LSN are not a valid frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidFrame {
+    /// The length field is smaller than a frame header (zero-filled space reads this way).
+    LengthTooSmall {
+        /// The frame length found.
+        frame_len: u32,
+    },
+    /// The length field exceeds the configured payload limit.
+    LengthOverLimit {
+        /// The payload length the field implies.
+        payload_len: u32,
+        /// The configured maximum payload length.
+        max_payload_len: u32,
+    },
+    /// The frame would end past `Lsn::MAX`.
+    LsnOverflow,
+    /// The checksum does not match the bytes (or they belong to another salt or LSN).
+    ChecksumMismatch {
+        /// The checksum stored in the frame.
+        stored: u32,
+        /// The checksum of the bytes present, for this log's salt and this LSN.
+        computed: u32,
+    },
+}
+
+impl fmt::Display for InvalidFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            InvalidFrame::LengthTooSmall { frame_len } => write!(
+                f,
+                "frame length {frame_len} is below the {FRAME_HEADER_LEN}-byte minimum \
+                 (unwritten or zero-filled space)"
+            ),
+            InvalidFrame::LengthOverLimit {
+                payload_len,
+                max_payload_len,
+            } => write!(
+                f,
+                "payload length {payload_len} exceeds the limit of {max_payload_len} bytes (if \
+                 the log was written with a larger limit, open it with that limit)"
+            ),
+            InvalidFrame::LsnOverflow => write!(f, "frame would end past the largest LSN"),
+            InvalidFrame::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
+        }
+    }
+}
+
+/// Why a record could not be encoded. Nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The payload is larger than the configured limit.
+    PayloadTooLarge {
+        /// The payload's length.
+        len: usize,
+        /// The configured maximum payload length.
+        max: u32,
+    },
+    /// The output buffer cannot hold the frame.
+    BufferTooSmall {
+        /// Bytes the frame needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        available: usize,
+    },
+    /// The frame would end past `Lsn::MAX`.
+    LsnOverflow {
+        /// The LSN the frame would start at.
+        lsn: Lsn,
+    },
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            EncodeError::PayloadTooLarge { len, max } => write!(
+                f,
+                "record of {len} bytes exceeds the limit of {max} bytes: split it, or raise \
+                 max_payload_len (up to {MAX_PAYLOAD_LEN_LIMIT}) for every reader and writer"
+            ),
+            EncodeError::BufferTooSmall { needed, available } => write!(
+                f,
+                "output buffer holds {available} bytes but the frame needs {needed}"
+            ),
+            EncodeError::LsnOverflow { lsn } => {
+                write!(f, "a record at LSN {lsn} would end past the largest LSN")
+            }
+        }
+    }
+}
+
+impl Codec {
+    /// A codec for the log with this salt, with the default payload limit.
+    pub const fn new(salt: u64) -> Codec {
+        Codec {
+            salt,
+            max_payload_len: DEFAULT_MAX_PAYLOAD_LEN,
+        }
+    }
+
+    /// The same codec with another payload limit, clamped to [`MAX_PAYLOAD_LEN_LIMIT`].
+    ///
+    /// Every reader of a log needs a limit at least as large as the writer's: a reader with a
+    /// smaller limit reports larger records as invalid.
+    pub const fn with_max_payload_len(self, max_payload_len: u32) -> Codec {
+        let max_payload_len = if max_payload_len > MAX_PAYLOAD_LEN_LIMIT {
+            MAX_PAYLOAD_LEN_LIMIT
+        } else {
+            max_payload_len
+        };
+        Codec {
+            salt: self.salt,
+            max_payload_len,
+        }
+    }
+
+    /// The log's salt.
+    pub const fn salt(&self) -> u64 {
+        self.salt
+    }
+
+    /// The largest payload this codec encodes or accepts when decoding.
+    pub const fn max_payload_len(&self) -> u32 {
+        self.max_payload_len
+    }
+
+    /// Checks that a payload of `payload_len` bytes may be encoded at `lsn`, and returns its
+    /// frame length.
+    pub fn check(&self, lsn: Lsn, payload_len: usize) -> Result<usize, EncodeError> {
+        if payload_len > self.max_payload_len as usize {
+            return Err(EncodeError::PayloadTooLarge {
+                len: payload_len,
+                max: self.max_payload_len,
+            });
+        }
+        let len = frame_len(payload_len);
+        if lsn.checked_add(len as u64).is_none() {
+            return Err(EncodeError::LsnOverflow { lsn });
+        }
+        Ok(len)
+    }
+
+    /// Encodes `payload` as the frame at `lsn` into the start of `out`, without allocating.
+    /// Returns the frame's length; on error `out` is unchanged.
+    pub fn encode_into(&self, lsn: Lsn, payload: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
+        let len = self.check(lsn, payload.len())?;
+        let Some(frame) = out.get_mut(..len) else {
+            return Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available: out.len(),
+            });
+        };
+        // `check` bounded the payload by MAX_PAYLOAD_LEN_LIMIT, so the frame length fits in u32.
+        let len_field = len as u32;
+        frame[LEN_OFFSET..FRAME_HEADER_LEN].copy_from_slice(&len_field.to_le_bytes());
+        frame[FRAME_HEADER_LEN..].copy_from_slice(payload);
+        let crc = frame_crc(self.salt, lsn, &frame[LEN_OFFSET..]);
+        frame[CRC_OFFSET..LEN_OFFSET].copy_from_slice(&crc.to_le_bytes());
+        Ok(len)
+    }
+
+    /// Appends the frame for `payload` at `lsn` to `out`. Returns the frame's length; on error
+    /// `out` is unchanged.
+    pub fn encode_append(
+        &self,
+        lsn: Lsn,
+        payload: &[u8],
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        let len = self.check(lsn, payload.len())?;
+        out.reserve(len);
+        let start = out.len();
+        out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
+        out.extend_from_slice(payload);
+        let frame = &mut out[start..];
+        // `check` bounded the payload by MAX_PAYLOAD_LEN_LIMIT, so the frame length fits in u32.
+        let len_field = len as u32;
+        frame[LEN_OFFSET..FRAME_HEADER_LEN].copy_from_slice(&len_field.to_le_bytes());
+        let crc = frame_crc(self.salt, lsn, &frame[LEN_OFFSET..]);
+        frame[CRC_OFFSET..LEN_OFFSET].copy_from_slice(&crc.to_le_bytes());
+        Ok(len)
+    }
+
+    /// Decodes the frame that starts at the beginning of `bytes`, whose LSN is `lsn`.
+    ///
+    /// The length is checked against the limit before anything else is read, so a corrupt
+    /// length can never make a caller allocate or read out of bounds.
+    pub fn decode<'a>(&self, lsn: Lsn, bytes: &'a [u8]) -> Decoded<'a> {
+        if bytes.len() < FRAME_HEADER_LEN {
+            return Decoded::Incomplete {
+                lsn,
+                available: bytes.len(),
+                needed: FRAME_HEADER_LEN,
+            };
+        }
+        let len_field = read_u32(bytes, LEN_OFFSET);
+        let reason = if (len_field as usize) < FRAME_HEADER_LEN {
+            Some(InvalidFrame::LengthTooSmall {
+                frame_len: len_field,
+            })
+        } else if len_field - FRAME_HEADER_LEN as u32 > self.max_payload_len {
+            Some(InvalidFrame::LengthOverLimit {
+                payload_len: len_field - FRAME_HEADER_LEN as u32,
+                max_payload_len: self.max_payload_len,
+            })
+        } else if lsn.checked_add(u64::from(len_field)).is_none() {
+            Some(InvalidFrame::LsnOverflow)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Decoded::Invalid { lsn, reason };
+        }
+        let len = len_field as usize;
+        let Some(frame) = bytes.get(..len) else {
+            return Decoded::Incomplete {
+                lsn,
+                available: bytes.len(),
+                needed: len,
+            };
+        };
+        let stored = read_u32(frame, CRC_OFFSET);
+        let computed = frame_crc(self.salt, lsn, &frame[LEN_OFFSET..]);
+        if stored != computed {
+            return Decoded::Invalid {
+                lsn,
+                reason: InvalidFrame::ChecksumMismatch { stored, computed },
+            };
+        }
+        Decoded::Record(Record {
+            lsn,
+            payload: &frame[FRAME_HEADER_LEN..],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SALT: u64 = 0x5eed_5a17;
+
+    #[test]
+    fn round_trips_an_empty_and_a_small_payload() {
+        let codec = Codec::new(SALT);
+        let mut buf = [0u8; 64];
+        for payload in [&b""[..], b"hello"] {
+            let len = codec.encode_into(Lsn::new(7), payload, &mut buf).unwrap();
+            assert_eq!(len, FRAME_HEADER_LEN + payload.len());
+            assert_eq!(
+                codec.decode(Lsn::new(7), &buf[..len]),
+                Decoded::Record(Record {
+                    lsn: Lsn::new(7),
+                    payload
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_payload_is_refused_before_writing() {
+        let codec = Codec::new(SALT).with_max_payload_len(4);
+        let mut buf = [0xAAu8; 32];
+        assert_eq!(
+            codec.encode_into(Lsn::ZERO, b"12345", &mut buf),
+            Err(EncodeError::PayloadTooLarge { len: 5, max: 4 })
+        );
+        assert!(buf.iter().all(|&b| b == 0xAA));
+    }
+
+    #[test]
+    fn short_buffer_is_refused_before_writing() {
+        let codec = Codec::new(SALT);
+        let mut buf = [0xAAu8; 10];
+        assert_eq!(
+            codec.encode_into(Lsn::ZERO, b"abc", &mut buf),
+            Err(EncodeError::BufferTooSmall {
+                needed: 11,
+                available: 10
+            })
+        );
+        assert!(buf.iter().all(|&b| b == 0xAA));
+    }
+
+    #[test]
+    fn over_limit_length_is_rejected_without_reading_the_payload() {
+        let codec = Codec::new(SALT).with_max_payload_len(16);
+        let mut bytes = [0u8; 8];
+        bytes[LEN_OFFSET..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            codec.decode(Lsn::ZERO, &bytes),
+            Decoded::Invalid {
+                reason: InvalidFrame::LengthOverLimit { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn frame_ending_past_the_largest_lsn_is_refused_both_ways() {
+        let codec = Codec::new(SALT);
+        let lsn = Lsn::new(u64::MAX - 4);
+        assert_eq!(
+            codec.encode_append(lsn, b"x", &mut alloc::vec::Vec::new()),
+            Err(EncodeError::LsnOverflow { lsn })
+        );
+        let mut frame = [0u8; 9];
+        frame[LEN_OFFSET..FRAME_HEADER_LEN].copy_from_slice(&9u32.to_le_bytes());
+        assert!(matches!(
+            codec.decode(lsn, &frame),
+            Decoded::Invalid {
+                reason: InvalidFrame::LsnOverflow,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,58 @@
+//! `walden-core`: everything about the Walden write-ahead log that is pure logic.
+//!
+//! No I/O, no clock, no threads: `#![no_std]` with `alloc`, and `std` only behind the (default)
+//! `std` feature, which adds `std::error::Error` impls. The native and browser backends add I/O on
+//! top of exactly this code, so the format, recovery decisions, watermarks and group commit
+//! behave the same everywhere.
+//!
+//! | concept | module |
+//! |---|---|
+//! | byte positions ([`Lsn`]) | `lsn` |
+//! | file header ([`FileHeader`]) | `header` |
+//! | record frames ([`Codec`], [`Decoded`]) | `frame` |
+//! | recovery ([`scan_file`], [`Records`], [`RecoveryMode`]) | `scan` |
+//! | `durable <= written <= current` ([`Watermarks`]) | `watermark` |
+//! | who syncs and who waits ([`GroupCommit`]) | `group_commit` |
+//! | where bytes live ([`Storage`], [`MemStorage`]) | `storage`, `mem` |
+//!
+//! The byte layout is specified in `docs/format.md`; the durability contract in
+//! `docs/durability.md`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod checksum;
+mod error;
+mod frame;
+mod group_commit;
+mod header;
+mod lsn;
+mod mem;
+mod scan;
+mod storage;
+mod watermark;
+
+pub use error::Error;
+pub use frame::{
+    frame_len, Codec, Decoded, EncodeError, InvalidFrame, Record, DEFAULT_MAX_PAYLOAD_LEN,
+    FRAME_HEADER_LEN, MAX_PAYLOAD_LEN_LIMIT,
+};
+pub use group_commit::{
+    Completion, Decision, Event, EventSink, Failure, GroupCommit, GroupCommitError, Lead,
+    NoEvents, Poisoned, WaitStatus, WaiterId,
+};
+pub use header::{FileHeader, HeaderError, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use lsn::Lsn;
+pub use mem::{MemError, MemStorage};
+pub use scan::{
+    scan_body, scan_file, Damage, Recovery, RecoveryError, RecoveryMode, Records, Tail, TailKind,
+};
+pub use storage::{Durability, Storage, SyncMode};
+pub use watermark::{WatermarkError, Watermarks};
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

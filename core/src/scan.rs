@@ -1,0 +1,360 @@
+//! Recovery scanning: walking a log image, finding the end of its valid prefix, and deciding
+//! whether what follows is a torn tail (truncate it) or corruption (refuse, unless told otherwise).
+//!
+//! Invariants:
+//! - The valid prefix is the longest run of consecutive valid frames from the start of the body.
+//!   Everything a scan reports as a record lies inside it.
+//! - An invalid or incomplete frame *followed by a valid frame* is never silently dropped: in the
+//!   default [`RecoveryMode::TolerateTornTail`] it is [`RecoveryError::CorruptionMidLog`]. Only
+//!   [`RecoveryMode::PointInTime`], asked for explicitly, discards it, and the result says so.
+//! - Zero-filled space after the valid prefix (preallocation, or a write that never reached the
+//!   media) is unwritten space in every mode: a frame's length field is never zero.
+//! - The cost of a scan is linear in the image for well-formed logs and torn tails; looking for a
+//!   valid frame after damage skips zero runs a word at a time and rejects most positions by their
+//!   length field alone.
+
+use crate::frame::{Codec, Decoded, InvalidFrame, Record, FRAME_HEADER_LEN};
+use crate::header::{FileHeader, HeaderError, HEADER_LEN};
+use crate::Lsn;
+use core::fmt;
+
+/// How recovery treats damage after the valid prefix. Modelled on RocksDB's WAL recovery modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Default. A damaged or incomplete final stretch is a torn tail: report it so the caller
+    /// truncates it. Damage followed by a valid frame is an error. (RocksDB:
+    /// `kTolerateCorruptedTailRecords`.)
+    #[default]
+    TolerateTornTail,
+    /// Anything after the valid prefix other than zero fill is an error, torn tail included. For
+    /// checking logs that were closed cleanly. (RocksDB: `kAbsoluteConsistency`.)
+    AbsoluteConsistency,
+    /// Stop at the first damage and discard everything after it, even valid frames, reporting
+    /// what was discarded. Loses data that may have been acknowledged: only for salvaging a
+    /// damaged log on purpose. (RocksDB: `kPointInTimeRecovery`.)
+    PointInTime,
+}
+
+/// What ended the valid prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// The bytes end inside a frame.
+    Incomplete {
+        /// Bytes the frame needs.
+        needed: usize,
+        /// Bytes present.
+        available: usize,
+    },
+    /// The bytes at the end of the prefix are not a valid frame.
+    Invalid(InvalidFrame),
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Damage::Incomplete { needed, available } => write!(
+                f,
+                "incomplete frame ({available} of {needed} bytes present)"
+            ),
+            Damage::Invalid(reason) => write!(f, "{reason}"),
+        }
+    }
+}
+
+/// What lies after the valid prefix, when anything does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    /// The LSN where the valid prefix ends and the tail begins.
+    pub at: Lsn,
+    /// Bytes in the tail, up to the end of the image.
+    pub bytes: u64,
+    /// What kind of tail it is.
+    pub kind: TailKind,
+}
+
+/// The kinds of tail a scan can accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TailKind {
+    /// Only zero bytes: space that was never written.
+    Zeroed,
+    /// A torn write: damage with no valid frame after it. Truncate it before appending.
+    Torn(Damage),
+    /// [`RecoveryMode::PointInTime`] only: damage followed by at least one valid frame (the first
+    /// at `next_valid`), all discarded.
+    Discarded {
+        /// What ended the valid prefix.
+        damage: Damage,
+        /// The first valid frame found after the damage.
+        next_valid: Lsn,
+    },
+}
+
+/// The result of a successful scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The LSN of the first frame byte (the file header's base LSN).
+    pub base_lsn: Lsn,
+    /// The end of the valid prefix: where the next record will be appended.
+    pub end_lsn: Lsn,
+    /// Records in the valid prefix.
+    pub records: u64,
+    /// What follows the valid prefix, if anything. The caller truncates the file to
+    /// [`Recovery::valid_file_len`] before appending.
+    pub tail: Option<Tail>,
+}
+
+impl Recovery {
+    /// Bytes of body (after the header) in the valid prefix.
+    pub fn valid_body_len(&self) -> u64 {
+        self.end_lsn.get() - self.base_lsn.get()
+    }
+
+    /// The file length to truncate to so that only the header and the valid prefix remain.
+    pub fn valid_file_len(&self) -> u64 {
+        HEADER_LEN as u64 + self.valid_body_len()
+    }
+}
+
+/// Why a scan refused a log. Nothing should be written to the log after this error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoveryError {
+    /// The file header could not be decoded.
+    Header(HeaderError),
+    /// Damage followed by valid frames: records after `at` exist but cannot be reached.
+    CorruptionMidLog {
+        /// Where the damage starts.
+        at: Lsn,
+        /// What is wrong there.
+        damage: Damage,
+        /// The first valid frame after the damage.
+        next_valid: Lsn,
+    },
+    /// [`RecoveryMode::AbsoluteConsistency`] only: the log ends in a torn tail.
+    TornTail {
+        /// Where the torn tail starts.
+        at: Lsn,
+        /// Its length in bytes.
+        bytes: u64,
+        /// What is wrong there.
+        damage: Damage,
+    },
+}
+
+impl fmt::Display for RecoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecoveryError::Header(err) => write!(f, "{err}"),
+            RecoveryError::CorruptionMidLog {
+                at,
+                damage,
+                next_valid,
+            } => write!(
+                f,
+                "log is corrupt in the middle: {damage} at LSN {at}, but a valid record follows \
+                 at LSN {next_valid}; nothing was changed. Restore from a replica or backup, or \
+                 reopen with RecoveryMode::PointInTime to keep only the records before LSN {at}"
+            ),
+            RecoveryError::TornTail { at, bytes, damage } => write!(
+                f,
+                "log ends in a torn tail of {bytes} bytes at LSN {at} ({damage}); recovery in \
+                 TolerateTornTail mode truncates it"
+            ),
+        }
+    }
+}
+
+impl From<HeaderError> for RecoveryError {
+    fn from(err: HeaderError) -> RecoveryError {
+        RecoveryError::Header(err)
+    }
+}
+
+/// Iterates over the records of a log body (the bytes after the header), stopping at the first
+/// damage. After the iterator returns `None`, [`Records::damage`] says why it stopped.
+#[derive(Clone, Debug)]
+pub struct Records<'a> {
+    codec: Codec,
+    body: &'a [u8],
+    base_lsn: Lsn,
+    offset: usize,
+    damage: Option<Damage>,
+}
+
+impl<'a> Records<'a> {
+    /// Records of `body`, whose first byte is at `base_lsn`.
+    pub fn new(codec: Codec, base_lsn: Lsn, body: &'a [u8]) -> Records<'a> {
+        Records {
+            codec,
+            body,
+            base_lsn,
+            offset: 0,
+            damage: None,
+        }
+    }
+
+    /// Bytes of body consumed by the records returned so far.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The LSN just after the last record returned.
+    pub fn lsn(&self) -> Lsn {
+        lsn_at(self.base_lsn, self.offset)
+    }
+
+    /// Why iteration stopped; `None` while records remain or when the body ended cleanly.
+    pub fn damage(&self) -> Option<Damage> {
+        self.damage
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Record<'a>;
+
+    fn next(&mut self) -> Option<Record<'a>> {
+        if self.damage.is_some() || self.offset == self.body.len() {
+            return None;
+        }
+        match self.codec.decode(self.lsn(), &self.body[self.offset..]) {
+            Decoded::Record(record) => {
+                self.offset += record.frame_len();
+                Some(record)
+            }
+            Decoded::Incomplete {
+                needed, available, ..
+            } => {
+                self.damage = Some(Damage::Incomplete { needed, available });
+                None
+            }
+            Decoded::Invalid { reason, .. } => {
+                self.damage = Some(Damage::Invalid(reason));
+                None
+            }
+        }
+    }
+}
+
+/// Scans a whole file image: decodes the header, then the body, per `mode`.
+///
+/// `codec_for_salt` turns the header's salt into the codec to decode with (carrying the
+/// caller's payload limit): `|salt| Codec::new(salt)` for the defaults.
+pub fn scan_file(
+    image: &[u8],
+    codec_for_salt: impl FnOnce(u64) -> Codec,
+    mode: RecoveryMode,
+) -> Result<(FileHeader, Recovery), RecoveryError> {
+    let header = FileHeader::decode(image)?;
+    let codec = codec_for_salt(header.salt);
+    let recovery = scan_body(&codec, header.base_lsn, &image[HEADER_LEN..], mode)?;
+    Ok((header, recovery))
+}
+
+/// Scans a log body (the bytes after the header) whose first byte is at `base_lsn`.
+pub fn scan_body(
+    codec: &Codec,
+    base_lsn: Lsn,
+    body: &[u8],
+    mode: RecoveryMode,
+) -> Result<Recovery, RecoveryError> {
+    let mut records = Records::new(*codec, base_lsn, body);
+    let count = records.by_ref().count() as u64;
+    let end = records.offset();
+    let at = records.lsn();
+    let mut recovery = Recovery {
+        base_lsn,
+        end_lsn: at,
+        records: count,
+        tail: None,
+    };
+    let Some(damage) = records.damage() else {
+        return Ok(recovery);
+    };
+    let rest = &body[end..];
+    let bytes = rest.len() as u64;
+    if is_all_zero(rest) {
+        recovery.tail = Some(Tail {
+            at,
+            bytes,
+            kind: TailKind::Zeroed,
+        });
+        return Ok(recovery);
+    }
+    let kind = match find_next_valid(codec, base_lsn, body, end, damage) {
+        None if mode == RecoveryMode::AbsoluteConsistency => {
+            return Err(RecoveryError::TornTail { at, bytes, damage });
+        }
+        None => TailKind::Torn(damage),
+        Some(next) if mode == RecoveryMode::PointInTime => TailKind::Discarded {
+            damage,
+            next_valid: lsn_at(base_lsn, next),
+        },
+        Some(next) => {
+            return Err(RecoveryError::CorruptionMidLog {
+                at,
+                damage,
+                next_valid: lsn_at(base_lsn, next),
+            });
+        }
+    };
+    recovery.tail = Some(Tail { at, bytes, kind });
+    Ok(recovery)
+}
+
+/// Finds the first body offset after `damaged` where a valid frame starts, if any.
+///
+/// Tries the position the damaged frame's own length points to first (a payload bit flip leaves
+/// the length intact), then every later position, skipping zero runs: a frame's length field is
+/// never zero, so a candidate whose length bytes are all zero cannot be a frame.
+fn find_next_valid(
+    codec: &Codec,
+    base_lsn: Lsn,
+    body: &[u8],
+    damaged: usize,
+    damage: Damage,
+) -> Option<usize> {
+    let is_valid_at = |offset: usize| {
+        matches!(
+            codec.decode(lsn_at(base_lsn, offset), &body[offset..]),
+            Decoded::Record(_)
+        )
+    };
+    if let Damage::Invalid(InvalidFrame::ChecksumMismatch { .. }) = damage {
+        let claimed = frame_len_field(&body[damaged..]);
+        let next = damaged.saturating_add(claimed);
+        if claimed >= FRAME_HEADER_LEN && next < body.len() && is_valid_at(next) {
+            return Some(next);
+        }
+    }
+    let mut candidate = damaged + 1;
+    while candidate + FRAME_HEADER_LEN <= body.len() {
+        let first_nonzero = candidate + body[candidate..].iter().position(|&b| b != 0)?;
+        // The length field sits at bytes 4..8 of a frame: the first non-zero byte must fall at or
+        // before the end of it.
+        candidate = candidate.max(first_nonzero.saturating_sub(FRAME_HEADER_LEN - 1));
+        if candidate + FRAME_HEADER_LEN > body.len() {
+            return None;
+        }
+        if is_valid_at(candidate) {
+            return Some(candidate);
+        }
+        candidate += 1;
+    }
+    None
+}
+
+fn frame_len_field(bytes: &[u8]) -> usize {
+    match bytes.get(4..8) {
+        Some(raw) => crate::header::read_u32(raw, 0) as usize,
+        None => 0,
+    }
+}
+
+fn is_all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+fn lsn_at(base_lsn: Lsn, offset: usize) -> Lsn {
+    // Offsets come from slices whose frames were checked not to overflow the LSN space.
+    Lsn::new(base_lsn.get().wrapping_add(offset as u64))
+}

@@ -1,0 +1,111 @@
+//! [`FileStorage`]: the core's `Storage` contract over a `std::fs::File`.
+//!
+//! Positional I/O only (`pread`/`pwrite` through `FileExt`), so the file offset is never shared
+//! state. `sync(SyncMode::Data)` is `fdatasync`, `sync(SyncMode::All)` is `fsync`. Creating a file
+//! is not durable until its directory is synced: [`FileStorage::create_new`] does that itself.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use walden_core::{Storage, SyncMode};
+
+/// A log file. See the module documentation.
+#[derive(Debug)]
+pub struct FileStorage {
+    file: File,
+}
+
+impl FileStorage {
+    /// Opens an existing file for reading and writing.
+    pub fn open(path: &Path) -> io::Result<FileStorage> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(FileStorage { file })
+    }
+
+    /// Creates a new file (failing if it exists) and syncs its directory, so the file's
+    /// existence survives a power loss.
+    pub fn create_new(path: &Path) -> io::Result<FileStorage> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
+        Ok(FileStorage { file })
+    }
+
+    /// The underlying file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Syncs a directory, making the creation, removal or renaming of its entries durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for FileStorage {
+    type Error = io::Error;
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(bytes, offset)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(filled)
+    }
+
+    fn sync(&mut self, mode: SyncMode) -> io::Result<()> {
+        match mode {
+            SyncMode::Data => self.file.sync_data(),
+            SyncMode::All => self.file.sync_all(),
+        }
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_reads_truncates_and_refuses_to_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut storage = FileStorage::create_new(&path).unwrap();
+        assert_eq!(storage.append(b"hello").unwrap(), 0);
+        storage.write_at(7, b"!").unwrap();
+        storage.sync(SyncMode::Data).unwrap();
+        let mut buf = [0xFFu8; 16];
+        assert_eq!(storage.read_at(0, &mut buf).unwrap(), 8);
+        assert_eq!(&buf[..8], b"hello\0\0!");
+        storage.truncate(5).unwrap();
+        assert_eq!(storage.size().unwrap(), 5);
+        assert_eq!(storage.read_at(9, &mut buf).unwrap(), 0);
+        let err = FileStorage::create_new(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    }
+}
