@@ -130,6 +130,16 @@ pub enum RecoveryError {
         /// The first valid frame after the damage.
         next_valid: Lsn,
     },
+    /// A complete frame with a valid checksum whose payload exceeds the reader's limit: the log
+    /// was written with a larger `max_payload_len`. Never treated as damage, so never truncated.
+    RecordOverLimit {
+        /// The record's LSN.
+        at: Lsn,
+        /// Its payload length.
+        payload_len: u32,
+        /// The reader's limit.
+        max_payload_len: u32,
+    },
     /// [`RecoveryMode::AbsoluteConsistency`] only: the log ends in a torn tail.
     TornTail {
         /// Where the torn tail starts.
@@ -154,6 +164,16 @@ impl fmt::Display for RecoveryError {
                 "log is corrupt in the middle: {damage} at LSN {at}, but a valid record follows \
                  at LSN {next_valid}; nothing was changed. Restore from a replica or backup, or \
                  reopen with RecoveryMode::PointInTime to keep only the records before LSN {at}"
+            ),
+            RecoveryError::RecordOverLimit {
+                at,
+                payload_len,
+                max_payload_len,
+            } => write!(
+                f,
+                "record at LSN {at} has a {payload_len}-byte payload, over this reader's limit of \
+                 {max_payload_len} bytes, and a valid checksum: the log was written with a larger \
+                 limit; reopen with max_payload_len >= {payload_len}. Nothing was changed"
             ),
             RecoveryError::TornTail { at, bytes, damage } => write!(
                 f,
@@ -272,6 +292,22 @@ pub fn scan_body(
     };
     let rest = &body[end..];
     let bytes = rest.len() as u64;
+    if let Damage::Invalid(InvalidFrame::LengthOverLimit {
+        payload_len,
+        max_payload_len,
+    }) = damage
+    {
+        // The frame is in memory already, so checking it costs no allocation: a genuine record
+        // written under a larger limit must not be mistaken for a torn tail and truncated.
+        let unlimited = codec.with_max_payload_len(crate::frame::MAX_PAYLOAD_LEN_LIMIT);
+        if let Decoded::Record(_) = unlimited.decode(at, rest) {
+            return Err(RecoveryError::RecordOverLimit {
+                at,
+                payload_len,
+                max_payload_len,
+            });
+        }
+    }
     if is_all_zero(rest) {
         recovery.tail = Some(Tail {
             at,

@@ -1,0 +1,154 @@
+//! Recovery decisions on hand-made damage: each test names the failure it prevents.
+
+mod common;
+
+use common::build_log;
+use walden_core::{
+    scan_file, Codec, Damage, FileHeader, HeaderError, InvalidFrame, Lsn, RecoveryError,
+    RecoveryMode, TailKind, FRAME_HEADER_LEN, HEADER_LEN,
+};
+
+const SALT: u64 = 0xA5A5_0001;
+
+fn payloads(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| vec![i as u8; 100]).collect()
+}
+
+fn offset_of(lsn: Lsn, base: Lsn) -> usize {
+    HEADER_LEN + (lsn.get() - base.get()) as usize
+}
+
+/// Prevents silently dropping acknowledged records that follow a damaged one.
+#[test]
+fn payload_bit_flip_before_valid_records_is_corruption_not_a_torn_tail() {
+    let base = Lsn::new(1 << 20);
+    let mut log = build_log(SALT, base, &payloads(5));
+    let damaged = log.starts[2];
+    log.image[offset_of(damaged, base) + FRAME_HEADER_LEN + 10] ^= 0x40;
+
+    let err = scan_file(&log.image, Codec::new, RecoveryMode::TolerateTornTail).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RecoveryError::CorruptionMidLog { at, next_valid, damage: Damage::Invalid(InvalidFrame::ChecksumMismatch { .. }) }
+                if at == damaged && next_valid == log.starts[3]
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("PointInTime"), "{err}");
+
+    let err = scan_file(&log.image, Codec::new, RecoveryMode::AbsoluteConsistency).unwrap_err();
+    assert!(matches!(err, RecoveryError::CorruptionMidLog { .. }));
+}
+
+/// Prevents a corrupted length field from hiding the records after it.
+#[test]
+fn corrupted_length_field_is_found_by_resynchronising() {
+    let base = Lsn::ZERO;
+    let mut log = build_log(SALT, base, &payloads(6));
+    let damaged = log.starts[1];
+    let len_at = offset_of(damaged, base) + 4;
+    // A plausible length that points into the middle of the next record.
+    log.image[len_at..len_at + 4].copy_from_slice(&150u32.to_le_bytes());
+
+    let err = scan_file(&log.image, Codec::new, RecoveryMode::TolerateTornTail).unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::CorruptionMidLog { at, next_valid, .. }
+            if at == damaged && next_valid == log.starts[2]),
+        "{err:?}"
+    );
+}
+
+/// Point-in-time recovery is the explicit way to salvage; it must say what it discarded.
+#[test]
+fn point_in_time_mode_keeps_the_prefix_and_reports_what_it_discarded() {
+    let base = Lsn::ZERO;
+    let mut log = build_log(SALT, base, &payloads(5));
+    log.image[offset_of(log.starts[3], base)] ^= 1;
+
+    let (_, recovery) = scan_file(&log.image, Codec::new, RecoveryMode::PointInTime).unwrap();
+    assert_eq!(recovery.records, 3);
+    assert_eq!(recovery.end_lsn, log.starts[3]);
+    let tail = recovery.tail.unwrap();
+    assert!(
+        matches!(tail.kind, TailKind::Discarded { next_valid, damage: Damage::Invalid(_) }
+            if next_valid == log.starts[4]),
+        "{tail:?}"
+    );
+    assert_eq!(tail.bytes, log.end.get() - log.starts[3].get());
+}
+
+/// A log closed cleanly must not end in garbage; the strict mode exists to check that.
+#[test]
+fn absolute_consistency_refuses_a_torn_tail_but_accepts_zero_fill() {
+    let mut log = build_log(SALT, Lsn::ZERO, &payloads(3));
+    let clean_len = log.image.len();
+    log.image.extend_from_slice(&[0u8; 4096]);
+    let (_, recovery) =
+        scan_file(&log.image, Codec::new, RecoveryMode::AbsoluteConsistency).unwrap();
+    assert_eq!(recovery.tail.unwrap().kind, TailKind::Zeroed);
+
+    log.image.truncate(clean_len - 7);
+    let err = scan_file(&log.image, Codec::new, RecoveryMode::AbsoluteConsistency).unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::TornTail { at, bytes: 101, damage: Damage::Incomplete { .. } } if at == log.starts[2]),
+        "{err:?}"
+    );
+}
+
+/// Prevents a reader with a smaller limit from truncating genuine large records as a torn tail.
+#[test]
+fn a_valid_record_over_the_readers_limit_is_an_error_not_a_torn_tail() {
+    let log = build_log(SALT, Lsn::ZERO, &[vec![7u8; 10], vec![9u8; 5000]]);
+    let err = scan_file(
+        &log.image,
+        |salt| Codec::new(salt).with_max_payload_len(1000),
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::RecordOverLimit { at, payload_len: 5000, max_payload_len: 1000 } if at == log.starts[1]),
+        "{err:?}"
+    );
+}
+
+/// A large preallocated tail must be classified without a per-byte frame decode.
+#[test]
+fn a_large_zero_filled_tail_after_garbage_is_a_torn_tail() {
+    let mut log = build_log(SALT, Lsn::ZERO, &payloads(2));
+    log.image.extend_from_slice(&[0xEE; 13]);
+    log.image.resize(log.image.len() + (16 << 20), 0);
+    let (_, recovery) = scan_file(&log.image, Codec::new, RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(recovery.records, 2);
+    assert!(matches!(recovery.tail.unwrap().kind, TailKind::Torn(_)));
+}
+
+/// Foreign and future files must be refused with a typed error, never scanned as damage.
+#[test]
+fn foreign_newer_and_truncated_headers_are_typed_errors() {
+    let err = scan_file(b"PK\x03\x04 a zip file", Codec::new, RecoveryMode::default());
+    assert!(matches!(
+        err,
+        Err(RecoveryError::Header(HeaderError::NotAWalFile { .. }))
+    ));
+
+    let mut newer = FileHeader {
+        salt: SALT,
+        base_lsn: Lsn::ZERO,
+    }
+    .encode();
+    newer[8] = 9;
+    let err = scan_file(&newer, Codec::new, RecoveryMode::default()).unwrap_err();
+    assert_eq!(
+        err,
+        RecoveryError::Header(HeaderError::NewerVersion {
+            found: 9,
+            supported: 1
+        })
+    );
+    assert!(err.to_string().contains("upgrade"), "{err}");
+
+    let header = build_log(SALT, Lsn::ZERO, &[]).image;
+    let err = scan_file(&header[..30], Codec::new, RecoveryMode::default()).unwrap_err();
+    assert_eq!(err, RecoveryError::Header(HeaderError::Truncated { len: 30 }));
+}
