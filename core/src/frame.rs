@@ -236,7 +236,12 @@ impl Codec {
 
     /// Encodes `payload` as the frame at `lsn` into the start of `out`, without allocating.
     /// Returns the frame's length; on error `out` is unchanged.
-    pub fn encode_into(&self, lsn: Lsn, payload: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
+    pub fn encode_into(
+        &self,
+        lsn: Lsn,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
         let len = self.check(lsn, payload.len())?;
         let Some(frame) = out.get_mut(..len) else {
             return Err(EncodeError::BufferTooSmall {

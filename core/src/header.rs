@@ -254,7 +254,10 @@ mod tests {
         for bit in (MAGIC.len() * 8)..(HEADER_LEN * 8) {
             let mut bytes = clean;
             bytes[bit / 8] ^= 1 << (bit % 8);
-            assert!(FileHeader::decode(&bytes).is_err(), "bit {bit} flip went unnoticed");
+            assert!(
+                FileHeader::decode(&bytes).is_err(),
+                "bit {bit} flip went unnoticed"
+            );
         }
     }
 }

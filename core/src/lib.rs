@@ -40,14 +40,14 @@ pub use frame::{
     FRAME_HEADER_LEN, MAX_PAYLOAD_LEN_LIMIT,
 };
 pub use group_commit::{
-    Completion, Decision, Event, EventSink, Failure, GroupCommit, GroupCommitError, Lead,
-    NoEvents, Poisoned, WaitStatus, WaiterId,
+    Completion, Decision, Event, EventSink, Failure, GroupCommit, GroupCommitError, Lead, NoEvents,
+    Poisoned, WaitStatus, WaiterId,
 };
 pub use header::{FileHeader, HeaderError, FORMAT_VERSION, HEADER_LEN, MAGIC};
 pub use lsn::Lsn;
 pub use mem::{MemError, MemStorage};
 pub use scan::{
-    scan_body, scan_file, Damage, Recovery, RecoveryError, RecoveryMode, Records, Tail, TailKind,
+    scan_body, scan_file, Damage, Records, Recovery, RecoveryError, RecoveryMode, Tail, TailKind,
 };
 pub use storage::{Durability, Storage, SyncMode};
 pub use watermark::{WatermarkError, Watermarks};

@@ -113,11 +113,9 @@ impl Storage for MemStorage {
 
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), MemError> {
         let start = to_index(offset)?;
-        let end = start
-            .checked_add(bytes.len())
-            .ok_or(MemError::TooLarge {
-                requested: offset.saturating_add(bytes.len() as u64),
-            })?;
+        let end = start.checked_add(bytes.len()).ok_or(MemError::TooLarge {
+            requested: offset.saturating_add(bytes.len() as u64),
+        })?;
         if self.live.len() < end {
             self.live.resize(end, 0);
         }

@@ -7,7 +7,7 @@ use common::build_log;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use walden_core::{
-    scan_file, Codec, Decoded, InvalidFrame, Lsn, RecoveryMode, Records, TailKind, HEADER_LEN,
+    scan_file, Codec, Decoded, InvalidFrame, Lsn, Records, RecoveryMode, TailKind, HEADER_LEN,
 };
 
 fn payloads(max_records: usize, max_len: usize) -> impl Strategy<Value = Vec<Vec<u8>>> {

@@ -12,6 +12,11 @@ use walden_core::{
     Decision, Event, GroupCommit, GroupCommitError, Lead, Lsn, WaitStatus, WaiterId,
 };
 
+/// Turns a protocol error into a test failure that proptest can shrink.
+fn ok<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, TestCaseError> {
+    result.map_err(|err| TestCaseError::fail(err.to_string()))
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     /// Append a record of this many payload bytes.
@@ -107,28 +112,35 @@ impl Harness {
                         prop_assert!(!self.model_poisoned);
                         prop_assert!(target > self.model_durable);
                         prop_assert!(self.lead.is_some(), "waiting with no leader");
-                        self.waiters.push(Waiter { id, target, answer: None });
+                        self.waiters.push(Waiter {
+                            id,
+                            target,
+                            answer: None,
+                        });
                     }
                 }
             }
             Op::Drain => {
                 if let (Some(lead), None) = (self.lead, self.syncing) {
-                    self.machine.sync_started(lead, self.appended).unwrap();
+                    ok(self.machine.sync_started(lead, self.appended))?;
                     prop_assert_eq!(
                         self.machine.sync_started(lead, self.appended),
-                        Err(GroupCommitError::AlreadySyncing { upto: self.appended })
+                        Err(GroupCommitError::AlreadySyncing {
+                            upto: self.appended
+                        })
                     );
                     self.syncing = Some(self.appended);
                 }
             }
             Op::SyncOk => {
                 if let (Some(lead), Some(upto)) = (self.lead, self.syncing) {
-                    let completion = self.machine.sync_succeeded(lead).unwrap();
+                    let completion = ok(self.machine.sync_succeeded(lead))?;
                     self.model_durable = self.model_durable.max(upto);
                     prop_assert_eq!(completion.durable, self.model_durable);
                     prop_assert_eq!(completion.covered[0], lead.leader);
                     for id in &completion.covered[1..] {
-                        let waiter = self.waiters.iter().find(|w| w.id == *id).unwrap();
+                        let waiter = self.waiters.iter().find(|w| w.id == *id);
+                        let waiter = ok(waiter.ok_or("covered an unknown waiter"))?;
                         prop_assert!(waiter.target <= self.model_durable);
                     }
                     // Nobody coverable is left behind: every unanswered waiter at or below the
@@ -155,7 +167,7 @@ impl Harness {
             }
             Op::SyncFail => {
                 if let Some(lead) = self.lead.take() {
-                    let failure = self.machine.sync_failed(lead).unwrap();
+                    let failure = ok(self.machine.sync_failed(lead))?;
                     self.model_poisoned = true;
                     self.syncing = None;
                     prop_assert_eq!(failure.poisoned.durable, self.model_durable);
@@ -169,10 +181,13 @@ impl Harness {
 
     fn poll_all(&mut self) -> Result<(), TestCaseError> {
         for waiter in self.waiters.iter_mut().filter(|w| w.answer.is_none()) {
-            match self.machine.poll(waiter.id, waiter.target).unwrap() {
+            match ok(self.machine.poll(waiter.id, waiter.target))? {
                 WaitStatus::Waiting => {}
                 WaitStatus::Durable => {
-                    prop_assert!(waiter.target <= self.model_durable, "durable above the model");
+                    prop_assert!(
+                        waiter.target <= self.model_durable,
+                        "durable above the model"
+                    );
                     waiter.answer = Some(Answer::Durable);
                 }
                 WaitStatus::Failed(_) => {
@@ -208,7 +223,11 @@ impl Harness {
         prop_assert!(self.lead.is_none(), "leaders kept coming");
         self.poll_all()?;
         for waiter in &self.waiters {
-            prop_assert!(waiter.answer.is_some(), "waiter {:?} was never answered", waiter.id);
+            prop_assert!(
+                waiter.answer.is_some(),
+                "waiter {:?} was never answered",
+                waiter.id
+            );
             if waiter.answer == Some(Answer::Durable) {
                 prop_assert!(waiter.target <= self.model_durable);
             }
@@ -310,8 +329,5 @@ fn one_sync_carries_every_commit_that_arrived_while_it_ran() {
         Ok(WaitStatus::Failed(_))
     ));
     assert_eq!(machine.poll(a, Lsn::new(200)), Ok(WaitStatus::Durable));
-    assert!(matches!(
-        machine.request(Lsn::new(1)),
-        Decision::Failed(_)
-    ));
+    assert!(matches!(machine.request(Lsn::new(1)), Decision::Failed(_)));
 }

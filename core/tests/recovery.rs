@@ -126,7 +126,11 @@ fn a_large_zero_filled_tail_after_garbage_is_a_torn_tail() {
 /// Foreign and future files must be refused with a typed error, never scanned as damage.
 #[test]
 fn foreign_newer_and_truncated_headers_are_typed_errors() {
-    let err = scan_file(b"PK\x03\x04 a zip file", Codec::new, RecoveryMode::default());
+    let err = scan_file(
+        b"PK\x03\x04 a zip file",
+        Codec::new,
+        RecoveryMode::default(),
+    );
     assert!(matches!(
         err,
         Err(RecoveryError::Header(HeaderError::NotAWalFile { .. }))
@@ -150,5 +154,8 @@ fn foreign_newer_and_truncated_headers_are_typed_errors() {
 
     let header = build_log(SALT, Lsn::ZERO, &[]).image;
     let err = scan_file(&header[..30], Codec::new, RecoveryMode::default()).unwrap_err();
-    assert_eq!(err, RecoveryError::Header(HeaderError::Truncated { len: 30 }));
+    assert_eq!(
+        err,
+        RecoveryError::Header(HeaderError::Truncated { len: 30 })
+    );
 }

@@ -41,8 +41,8 @@ impl<S: Storage> Appender<S> {
     /// appended (and syncs the truncation), and continues at the end of the valid prefix.
     pub fn recover(mut storage: S) -> Result<(Appender<S>, Recovery), String> {
         let image = read_all(&storage).map_err(|e| e.to_string())?;
-        let (header, recovery) =
-            scan_file(&image, Codec::new, RecoveryMode::TolerateTornTail).map_err(|e| e.to_string())?;
+        let (header, recovery) = scan_file(&image, Codec::new, RecoveryMode::TolerateTornTail)
+            .map_err(|e| e.to_string())?;
         if recovery.tail.is_some() {
             storage
                 .truncate(recovery.valid_file_len())

@@ -21,8 +21,12 @@ fn reopen_after_a_torn_tail_then_append_then_reopen_keeps_everything_acknowledge
     drop(log);
 
     // A crash mid-write leaves half a frame at the end of the file.
-    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-    file.write_all(&[0x31, 0x7F, 0x00, 0x00, 0x99, 0x00]).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    file.write_all(&[0x31, 0x7F, 0x00, 0x00, 0x99, 0x00])
+        .unwrap();
     drop(file);
 
     let (mut log, recovery) = Appender::recover(FileStorage::open(&path).unwrap()).unwrap();

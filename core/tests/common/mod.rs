@@ -27,7 +27,9 @@ pub fn build_log(salt: u64, base: Lsn, payloads: &[Vec<u8>]) -> Log {
         let len = codec
             .encode_append(lsn, payload, &mut image)
             .expect("test payloads fit the default limit");
-        lsn = lsn.checked_add(len as u64).expect("test LSNs do not overflow");
+        lsn = lsn
+            .checked_add(len as u64)
+            .expect("test LSNs do not overflow");
     }
     Log {
         image,
