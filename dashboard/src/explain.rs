@@ -1,0 +1,53 @@
+//! The explanation panel: what the pictures mean, in plain words, and what this page does not
+//! (yet) show.
+
+use leptos::prelude::*;
+
+/// The panel. Static text.
+// The props builder `#[component]` derives is `pub` inside this crate-private type.
+#[allow(unreachable_pub)]
+#[component]
+pub(crate) fn Explanation() -> impl IntoView {
+    view! {
+        <section class="wd-explain" aria-labelledby="wd-explain-title">
+            <h2 id="wd-explain-title">"What you are watching"</h2>
+            <dl>
+                <dt>"Append and the buffer"</dt>
+                <dd>
+                    "A writer's record is copied into a user-space buffer and gets its LSN, its byte position in the log. Nothing in the buffer survives a crash."
+                </dd>
+                <dt>"Drain"</dt>
+                <dd>
+                    "Draining hands the buffer's bytes to the kernel: the written LSN catches up with the current LSN. They survive the program crashing, but not a power loss."
+                </dd>
+                <dt>"Leader"</dt>
+                <dd>
+                    "A writer that commits when no fsync is in flight becomes the leader: it drains the buffer and fsyncs for everyone. Writers that commit meanwhile wait. When the fsync ends, the waiters it covered are acknowledged, and the first one it did not cover is elected to lead the next fsync."
+                </dd>
+                <dt>"Fsync"</dt>
+                <dd>
+                    "The slow part: the disk makes the written bytes durable. One fsync costs about the same whether it carries one record or sixty, which is why group commit pays off."
+                </dd>
+                <dt>"Commit delay"</dt>
+                <dd>
+                    "With no delay, the leader elected as an fsync ends starts the next one at once, nearly alone: the writers just acknowledged are still preparing their next record. The records-per-fsync bars then alternate between small and full. A delay a little longer than the think time lets them join, and can cut latency too."
+                </dd>
+                <dt>"Durable watermark"</dt>
+                <dd>
+                    "The durable LSN: everything before it survives a power loss. It only moves forward, only after a successful fsync, and never past the written LSN."
+                </dd>
+            </dl>
+            <h3>"How this is made"</h3>
+            <p>
+                "Every decision (who leads, who waits, who is acknowledged, what is durable) comes from walden-core's "
+                <code>"GroupCommit"</code>
+                " state machine and "
+                <code>"Watermarks"</code>
+                ", the same code the native log runs. Only the clock and the disk are simulated: appends cost 1 µs plus 1 µs per KiB, a drain costs nothing, an fsync takes the set latency plus seeded jitter, and no fsync fails."
+            </p>
+            <p class="muted">
+                "A live mode, watching a real log in this browser's private file system (OPFS), comes with the browser backend, which does not exist yet. Everything on this page is simulated."
+            </p>
+        </section>
+    }
+}
