@@ -14,7 +14,7 @@
 //!
 //! [`checksum::frame_crc`]: crate::checksum
 
-use crate::checksum::frame_crc;
+use crate::checksum::{frame_crc, salt_crc};
 use crate::header::read_u32;
 use crate::Lsn;
 use core::fmt;
@@ -40,6 +40,8 @@ pub const fn frame_len(payload_len: usize) -> usize {
 pub struct Codec {
     salt: u64,
     max_payload_len: u32,
+    /// `checksum::salt_crc(salt)`, computed once: every frame's CRC continues from it.
+    salt_crc: u32,
 }
 
 /// One decoded record, borrowing its payload from the decoded bytes.
@@ -189,6 +191,7 @@ impl Codec {
         Codec {
             salt,
             max_payload_len: DEFAULT_MAX_PAYLOAD_LEN,
+            salt_crc: salt_crc(salt),
         }
     }
 
@@ -205,6 +208,7 @@ impl Codec {
         Codec {
             salt: self.salt,
             max_payload_len,
+            salt_crc: self.salt_crc,
         }
     }
 
@@ -253,7 +257,8 @@ impl Codec {
         let len_field = len as u32;
         frame[LEN_OFFSET..FRAME_HEADER_LEN].copy_from_slice(&len_field.to_le_bytes());
         frame[FRAME_HEADER_LEN..].copy_from_slice(payload);
-        let crc = frame_crc(self.salt, lsn, &frame[LEN_OFFSET..]);
+        // Hash the caller's payload, not the copy just written (see `checksum`).
+        let crc = frame_crc(self.salt_crc, lsn, len_field, payload);
         frame[CRC_OFFSET..LEN_OFFSET].copy_from_slice(&crc.to_le_bytes());
         Ok(len)
     }
@@ -267,16 +272,16 @@ impl Codec {
         out: &mut alloc::vec::Vec<u8>,
     ) -> Result<usize, EncodeError> {
         let len = self.check(lsn, payload.len())?;
-        out.reserve(len);
-        let start = out.len();
-        out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
-        out.extend_from_slice(payload);
-        let frame = &mut out[start..];
         // `check` bounded the payload by MAX_PAYLOAD_LEN_LIMIT, so the frame length fits in u32.
         let len_field = len as u32;
-        frame[LEN_OFFSET..FRAME_HEADER_LEN].copy_from_slice(&len_field.to_le_bytes());
-        let crc = frame_crc(self.salt, lsn, &frame[LEN_OFFSET..]);
-        frame[CRC_OFFSET..LEN_OFFSET].copy_from_slice(&crc.to_le_bytes());
+        // Hash the caller's payload, not the copy about to be written (see `checksum`).
+        let crc = frame_crc(self.salt_crc, lsn, len_field, payload);
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        header[CRC_OFFSET..LEN_OFFSET].copy_from_slice(&crc.to_le_bytes());
+        header[LEN_OFFSET..].copy_from_slice(&len_field.to_le_bytes());
+        out.reserve(len);
+        out.extend_from_slice(&header);
+        out.extend_from_slice(payload);
         Ok(len)
     }
 
@@ -319,7 +324,7 @@ impl Codec {
             };
         };
         let stored = read_u32(frame, CRC_OFFSET);
-        let computed = frame_crc(self.salt, lsn, &frame[LEN_OFFSET..]);
+        let computed = frame_crc(self.salt_crc, lsn, len_field, &frame[FRAME_HEADER_LEN..]);
         if stored != computed {
             return Decoded::Invalid {
                 lsn,

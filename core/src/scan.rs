@@ -386,8 +386,15 @@ fn frame_len_field(bytes: &[u8]) -> usize {
     }
 }
 
+/// Whether every byte is zero. ORs 64-byte chunks (which the compiler vectorises) instead of
+/// stopping at each byte: a preallocated tail can be gigabytes of zeros.
 fn is_all_zero(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == 0)
+    const CHUNK_BYTES: usize = 64;
+    let mut chunks = bytes.chunks_exact(CHUNK_BYTES);
+    let zero_chunks = chunks
+        .by_ref()
+        .all(|chunk| chunk.iter().fold(0u8, |acc, &b| acc | b) == 0);
+    zero_chunks && chunks.remainder().iter().all(|&b| b == 0)
 }
 
 fn lsn_at(base_lsn: Lsn, offset: usize) -> Lsn {
