@@ -217,6 +217,11 @@ impl Codec {
         self.salt
     }
 
+    /// `crc32(salt)`: the state every frame's CRC continues from.
+    pub(crate) const fn salt_crc(&self) -> u32 {
+        self.salt_crc
+    }
+
     /// The largest payload this codec encodes or accepts when decoding.
     pub const fn max_payload_len(&self) -> u32 {
         self.max_payload_len

@@ -10,7 +10,7 @@
 //! | byte positions ([`Lsn`]) | `lsn` |
 //! | file header ([`FileHeader`]) | `header` |
 //! | record frames ([`Codec`], [`Decoded`]) | `frame` |
-//! | recovery ([`scan_file`], [`Records`], [`RecoveryMode`]) | `scan` |
+//! | recovery ([`scan_file`], [`Records`], [`RecoveryMode`]) | `scan`, `resync` |
 //! | `durable <= written <= current` ([`Watermarks`]) | `watermark` |
 //! | who syncs and who waits ([`GroupCommit`]) | `group_commit` |
 //! | where bytes live ([`Storage`], [`MemStorage`]) | `storage`, `mem` |
@@ -30,6 +30,7 @@ mod group_commit;
 mod header;
 mod lsn;
 mod mem;
+mod resync;
 mod scan;
 mod storage;
 mod watermark;

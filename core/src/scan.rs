@@ -9,12 +9,12 @@
 //!   [`RecoveryMode::PointInTime`], asked for explicitly, discards it, and the result says so.
 //! - Zero-filled space after the valid prefix (preallocation, or a write that never reached the
 //!   media) is unwritten space in every mode: a frame's length field is never zero.
-//! - The cost of a scan is linear in the image for well-formed logs and torn tails; looking for a
-//!   valid frame after damage skips zero runs a word at a time and rejects most positions by their
-//!   length field alone.
+//! - The cost of a scan is linear in the valid prefix; classifying damage costs what
+//!   [`crate::resync`] documents (near-linear in the tail).
 
-use crate::frame::{Codec, Decoded, InvalidFrame, Record, FRAME_HEADER_LEN};
+use crate::frame::{Codec, Decoded, InvalidFrame, Record};
 use crate::header::{FileHeader, HeaderError, HEADER_LEN};
+use crate::resync::find_next_valid;
 use crate::Lsn;
 use core::fmt;
 
@@ -337,55 +337,6 @@ pub fn scan_body(
     Ok(recovery)
 }
 
-/// Finds the first body offset after `damaged` where a valid frame starts, if any.
-///
-/// Tries the position the damaged frame's own length points to first (a payload bit flip leaves
-/// the length intact), then every later position, skipping zero runs: a frame's length field is
-/// never zero, so a candidate whose length bytes are all zero cannot be a frame.
-fn find_next_valid(
-    codec: &Codec,
-    base_lsn: Lsn,
-    body: &[u8],
-    damaged: usize,
-    damage: Damage,
-) -> Option<usize> {
-    let is_valid_at = |offset: usize| {
-        matches!(
-            codec.decode(lsn_at(base_lsn, offset), &body[offset..]),
-            Decoded::Record(_)
-        )
-    };
-    if let Damage::Invalid(InvalidFrame::ChecksumMismatch { .. }) = damage {
-        let claimed = frame_len_field(&body[damaged..]);
-        let next = damaged.saturating_add(claimed);
-        if claimed >= FRAME_HEADER_LEN && next < body.len() && is_valid_at(next) {
-            return Some(next);
-        }
-    }
-    let mut candidate = damaged + 1;
-    while candidate + FRAME_HEADER_LEN <= body.len() {
-        let first_nonzero = candidate + body[candidate..].iter().position(|&b| b != 0)?;
-        // The length field sits at bytes 4..8 of a frame: the first non-zero byte must fall at or
-        // before the end of it.
-        candidate = candidate.max(first_nonzero.saturating_sub(FRAME_HEADER_LEN - 1));
-        if candidate + FRAME_HEADER_LEN > body.len() {
-            return None;
-        }
-        if is_valid_at(candidate) {
-            return Some(candidate);
-        }
-        candidate += 1;
-    }
-    None
-}
-
-fn frame_len_field(bytes: &[u8]) -> usize {
-    match bytes.get(4..8) {
-        Some(raw) => crate::header::read_u32(raw, 0) as usize,
-        None => 0,
-    }
-}
-
 /// Whether every byte is zero. ORs 64-byte chunks (which the compiler vectorises) instead of
 /// stopping at each byte: a preallocated tail can be gigabytes of zeros.
 fn is_all_zero(bytes: &[u8]) -> bool {
@@ -398,6 +349,7 @@ fn is_all_zero(bytes: &[u8]) -> bool {
 }
 
 fn lsn_at(base_lsn: Lsn, offset: usize) -> Lsn {
-    // Offsets come from slices whose frames were checked not to overflow the LSN space.
+    // Only offsets inside or just past decoded frames (or the first damaged byte after them) get
+    // here, and the decoder checked that those frames end at or below `Lsn::MAX`.
     Lsn::new(base_lsn.get().wrapping_add(offset as u64))
 }

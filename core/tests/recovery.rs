@@ -159,3 +159,48 @@ fn foreign_newer_and_truncated_headers_are_typed_errors() {
         RecoveryError::Header(HeaderError::Truncated { len: 30 })
     );
 }
+
+/// Prevents the resync search from wrapping past `Lsn::MAX` and "finding" a frame at LSN 0
+/// (found by the `recovery` fuzz target's invariant; input from a fuzzing session).
+#[test]
+fn the_search_for_valid_frames_stops_at_the_end_of_the_lsn_space() {
+    let image = hex(
+        "8957414c44454e0a0100000040000000ed5e000000000000f8ffffffffffffff\
+         000000000000000000000000000000000000000000000000000000005430175b\
+         deadbeef080000004ac4f2f208000000",
+    );
+    let (_, recovery) = scan_file(&image, Codec::new, RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(recovery.records, 0);
+    assert!(matches!(recovery.tail.unwrap().kind, TailKind::Torn(_)));
+    let (_, recovery) = scan_file(&image, Codec::new, RecoveryMode::PointInTime).unwrap();
+    assert!(matches!(recovery.tail.unwrap().kind, TailKind::Torn(_)));
+}
+
+/// Prevents a wrong block-assembled CRC (used for long candidates) from hiding a long valid
+/// record after damage, which would turn mid-log corruption into a silent truncation.
+#[test]
+fn a_long_valid_record_after_damage_is_found() {
+    let big = vec![0x5Au8; 300 * 1024];
+    let log = build_log(
+        SALT,
+        Lsn::new(77),
+        &[vec![1; 10], vec![2; 10], big, vec![3; 10]],
+    );
+    let mut image = log.image.clone();
+    let len_at = offset_of(log.starts[1], Lsn::new(77)) + 4;
+    image[len_at..len_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = scan_file(&image, Codec::new, RecoveryMode::TolerateTornTail).unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::CorruptionMidLog { at, next_valid, .. }
+            if at == log.starts[1] && next_valid == log.starts[2]),
+        "{err:?}"
+    );
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).expect("ascii"), 16).expect("hex"))
+        .collect()
+}
