@@ -9,4 +9,5 @@
 mod file_storage;
 
 pub use file_storage::{sync_dir, FileStorage};
-pub use walden_core as core;
+/// The core this crate builds on, re-exported so users need only one dependency.
+pub use walden_core;
