@@ -74,14 +74,17 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    /// Whether a valid frame starts at `offset` (which has at least a frame header of bytes), or
-    /// `None` when `offset`'s LSN is past `Lsn::MAX`, and so is every later one.
+    /// Whether a valid frame starts at `offset` (any offset inside the body), or `None` when
+    /// `offset`'s LSN is past `Lsn::MAX`, and so is every later one.
     fn is_valid_at(&mut self, offset: usize) -> Option<bool> {
         let lsn = self.base_lsn.checked_add(offset as u64)?;
         let frame = &self.body[offset..];
+        let Some(header) = frame.get(..FRAME_HEADER_LEN) else {
+            return Some(false);
+        };
         // Decoding the header alone applies every cheap check (length bounds, limit, LSN
         // overflow) and says how long the frame claims to be, without hashing anything.
-        let needed = match self.codec.decode(lsn, &frame[..FRAME_HEADER_LEN]) {
+        let needed = match self.codec.decode(lsn, header) {
             Decoded::Record(_) => return Some(true),
             Decoded::Invalid { .. } => return Some(false),
             Decoded::Incomplete { needed, .. } => needed,

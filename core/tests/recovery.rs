@@ -204,3 +204,27 @@ fn hex(text: &str) -> Vec<u8> {
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).expect("ascii"), 16).expect("hex"))
         .collect()
 }
+
+/// Prevents a panic when a damaged frame's own length points to fewer than a frame header's
+/// bytes before the end (found by the `recovery` fuzz target within a minute of the resync
+/// rewrite).
+#[test]
+fn a_damaged_frames_length_pointing_just_before_the_end_is_a_torn_tail() {
+    let mut log = build_log(SALT, Lsn::ZERO, &payloads(1));
+    let mut damaged = [0u8; 13];
+    damaged[..4].copy_from_slice(&0xDEAD_BEEFu32.to_le_bytes());
+    damaged[4..8].copy_from_slice(&13u32.to_le_bytes());
+    log.image.extend_from_slice(&damaged);
+    log.image.push(0x7F);
+    let (_, recovery) = scan_file(&log.image, Codec::new, RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(recovery.records, 1);
+    let tail = recovery.tail.unwrap();
+    assert!(
+        matches!(
+            tail.kind,
+            TailKind::Torn(Damage::Invalid(InvalidFrame::ChecksumMismatch { .. }))
+        ),
+        "{tail:?}"
+    );
+    assert_eq!(tail.bytes, 14);
+}
