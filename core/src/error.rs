@@ -72,4 +72,12 @@ mod std_impls {
     impl std::error::Error for crate::GroupCommitError {}
     impl std::error::Error for crate::Poisoned {}
     impl std::error::Error for crate::MemError {}
+
+    /// Lets backends that speak `std::io` (the native crate) run over [`crate::MemStorage`] in
+    /// tests, with injected failures arriving as ordinary I/O errors.
+    impl From<crate::MemError> for std::io::Error {
+        fn from(err: crate::MemError) -> std::io::Error {
+            std::io::Error::other(err)
+        }
+    }
 }

@@ -8,19 +8,23 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 use walden_core::{Storage, SyncMode};
 
 /// A log file. See the module documentation.
 #[derive(Debug)]
 pub struct FileStorage {
-    file: File,
+    /// Shared so a group-commit leader can fsync a clone outside the writer lock.
+    file: Arc<File>,
 }
 
 impl FileStorage {
     /// Opens an existing file for reading and writing.
     pub fn open(path: &Path) -> io::Result<FileStorage> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        Ok(FileStorage { file })
+        Ok(FileStorage {
+            file: Arc::new(file),
+        })
     }
 
     /// Creates a new file (failing if it exists) and syncs its directory, so the file's
@@ -32,12 +36,19 @@ impl FileStorage {
             .create_new(true)
             .open(path)?;
         sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
-        Ok(FileStorage { file })
+        Ok(FileStorage {
+            file: Arc::new(file),
+        })
     }
 
     /// The underlying file.
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// A shared handle to the file, to sync outside the writer's lock.
+    pub fn shared_file(&self) -> Arc<File> {
+        Arc::clone(&self.file)
     }
 }
 

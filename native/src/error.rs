@@ -1,0 +1,124 @@
+//! The native crate's error type. Every variant says what happened and what to do about it; the
+//! log's files are never modified on the way to returning one, except where a variant says so.
+
+use std::fmt;
+use std::io;
+use walden_core::{EncodeError, HeaderError, Lsn, RecoveryError, WatermarkError};
+
+/// Any error from the native backend.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on the log failed.
+    Io {
+        /// What the log was doing.
+        op: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file's header is foreign, newer, truncated or damaged. The file was left untouched.
+    Header(HeaderError),
+    /// Recovery refused the log (corruption in the middle, a record over the limit). The file was
+    /// left untouched.
+    Recovery(RecoveryError),
+    /// A record could not be encoded (e.g. over the size limit). Nothing was appended.
+    Encode(EncodeError),
+    /// Bytes given to `append_bytes` are not whole frames. Nothing was appended.
+    InvalidFrames {
+        /// Offset in the given bytes where the problem is.
+        offset: usize,
+        /// What is wrong there.
+        reason: &'static str,
+    },
+    /// A watermark update was refused (e.g. `mark_durable` past what was written).
+    Watermark(WatermarkError),
+    /// `flush_until` asked for an LSN that was never appended.
+    BeyondCurrent {
+        /// The LSN asked for.
+        target: Lsn,
+        /// The end of what was appended.
+        current: Lsn,
+    },
+    /// The operation needs an empty log (no records since the header's base LSN).
+    NotEmpty {
+        /// The end of what was appended.
+        current: Lsn,
+    },
+    /// An earlier write or sync failed, so nothing more can be trusted to be durable. Reopen the
+    /// log: recovery finds what actually reached the disk.
+    Poisoned {
+        /// The durable LSN when the failure happened; it never moves after.
+        durable: Lsn,
+        /// The operation that failed, and its error.
+        cause: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { op, source } => write!(f, "{op} failed: {source}"),
+            Error::Header(err) => err.fmt(f),
+            Error::Recovery(err) => err.fmt(f),
+            Error::Encode(err) => err.fmt(f),
+            Error::InvalidFrames { offset, reason } => write!(
+                f,
+                "append_bytes needs whole frames encoded at the current LSN: {reason} at byte \
+                 {offset}; nothing was appended"
+            ),
+            Error::Watermark(err) => err.fmt(f),
+            Error::BeyondCurrent { target, current } => write!(
+                f,
+                "cannot flush up to LSN {target}: only {current} was appended"
+            ),
+            Error::NotEmpty { current } => write!(
+                f,
+                "the log already holds records (up to LSN {current}); this needs an empty log"
+            ),
+            Error::Poisoned { durable, cause } => write!(
+                f,
+                "log is poisoned after a failed {cause}; nothing past LSN {durable} can be \
+                 trusted to be durable. Reopen the log to recover"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Header(err) => Some(err),
+            Error::Recovery(err) => Some(err),
+            Error::Encode(err) => Some(err),
+            Error::Watermark(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<RecoveryError> for Error {
+    fn from(err: RecoveryError) -> Error {
+        match err {
+            RecoveryError::Header(header) => Error::Header(header),
+            other => Error::Recovery(other),
+        }
+    }
+}
+
+impl From<EncodeError> for Error {
+    fn from(err: EncodeError) -> Error {
+        Error::Encode(err)
+    }
+}
+
+impl From<WatermarkError> for Error {
+    fn from(err: WatermarkError) -> Error {
+        Error::Watermark(err)
+    }
+}
+
+/// Attaches the operation to an I/O error.
+pub(crate) fn io(op: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Io { op, source }
+}

@@ -1,0 +1,446 @@
+//! [`WalWriter`]: one log file, one writer (`&mut self`), over any [`Storage`].
+//!
+//! The path of a record: `append` encodes it (the core's `Codec`) into the user-space buffer and
+//! advances `current`; a full buffer, `sync`, `flush_until` and `drain_for_group_sync` drain the
+//! buffer into storage (`written`); `sync` then syncs storage and publishes `durable`.
+//!
+//! Invariants:
+//! - `durable <= written <= current` (the core's `Watermarks`), and the buffer holds exactly the
+//!   frames in `[written, current)`, so storage holds the header plus `[base, written)`.
+//! - Every path that syncs drains the buffer first.
+//! - Opening recovers: a torn tail is truncated, and the truncation synced, before anything new
+//!   can be appended; nothing counts as durable until this process has synced it.
+//! - A failed write or sync poisons the writer: from then on every call that could append or
+//!   report durability returns [`Error::Poisoned`], and `durable` never moves again. Linux may
+//!   mark the pages of a failed fsync clean, so retrying could report success for lost data.
+//! - LSNs only grow: `truncate` and `set_current_lsn` rewrite the header with a later base LSN.
+//!
+//! The buffer is this module's own `Vec` rather than `std::io::BufWriter`: the writer must know
+//! exactly which LSN each drain reached, and must not keep half-written bytes after a failed
+//! write (a `BufWriter` retries them on the next flush).
+
+use crate::error::{io, Error};
+use crate::file_storage::{sync_dir, FileStorage};
+use crate::options::WalOptions;
+use std::collections::hash_map::RandomState;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use walden_core::{
+    scan_file, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Watermarks,
+    FRAME_HEADER_LEN, HEADER_LEN,
+};
+
+/// A single-writer log over storage `S`. See the module documentation.
+#[derive(Debug)]
+pub struct WalWriter<S: Storage = FileStorage> {
+    storage: S,
+    codec: Codec,
+    options: WalOptions,
+    base_lsn: Lsn,
+    marks: Watermarks,
+    /// The frames in `[marks.written(), marks.current())`.
+    buffer: Vec<u8>,
+    /// Set by the first failed write or sync; see [`Error::Poisoned`].
+    poisoned: Option<String>,
+    /// What recovery found when this writer opened the log.
+    recovery: Recovery,
+}
+
+impl WalWriter<FileStorage> {
+    /// Opens the log file at `path` with default options, creating it if it does not exist.
+    pub fn open(path: &Path) -> Result<WalWriter<FileStorage>, Error> {
+        WalWriter::open_with(path, WalOptions::default())
+    }
+
+    /// Opens the log file at `path`, creating it if it does not exist, and recovers it.
+    ///
+    /// A new file is written under a temporary name, synced, renamed into place and its directory
+    /// synced, so a crash never leaves a log file with a partial header.
+    pub fn open_with(path: &Path, options: WalOptions) -> Result<WalWriter<FileStorage>, Error> {
+        if !path.exists() {
+            create_file(path, random_salt())?;
+        }
+        let storage = FileStorage::open(path).map_err(io("opening the log file"))?;
+        WalWriter::recover(storage, options)
+    }
+
+    /// Drains the buffer into the OS and returns the LSN it reached with a shared handle to the
+    /// file, so a group-commit leader can `sync_data` it outside the writer's lock, then report
+    /// back with [`WalWriter::mark_durable`] or [`WalWriter::mark_sync_failed`].
+    pub fn drain_for_group_sync(&mut self) -> Result<(Lsn, Arc<File>), Error> {
+        let written = self.drain()?;
+        Ok((written, self.storage.shared_file()))
+    }
+}
+
+impl<S: Storage> WalWriter<S>
+where
+    S::Error: Into<std::io::Error>,
+{
+    /// Starts a new log on empty `storage`: writes a header with a random salt and syncs it.
+    pub fn create(mut storage: S, base_lsn: Lsn, options: WalOptions) -> Result<Self, Error> {
+        let size = storage
+            .size()
+            .map_err(storage_err("reading the log size"))?;
+        if size != 0 {
+            return Err(Error::NotEmpty {
+                current: Lsn::new(size),
+            });
+        }
+        let header = FileHeader {
+            salt: random_salt(),
+            base_lsn,
+        };
+        storage
+            .write_at(0, &header.encode())
+            .map_err(storage_err("writing the log header"))?;
+        storage
+            .sync(SyncMode::All)
+            .map_err(storage_err("syncing the new log header"))?;
+        WalWriter::recover(storage, options)
+    }
+
+    /// Opens an existing log on `storage`: validates the header (a foreign or newer file is a
+    /// typed error and is left untouched), scans it, and truncates a torn tail (syncing the
+    /// truncation) before anything can be appended. An empty storage gets a fresh header.
+    pub fn recover(mut storage: S, options: WalOptions) -> Result<Self, Error> {
+        let size = storage
+            .size()
+            .map_err(storage_err("reading the log size"))?;
+        if size == 0 {
+            return WalWriter::create(storage, Lsn::ZERO, options);
+        }
+        let mut image = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX)];
+        let read = storage
+            .read_at(0, &mut image)
+            .map_err(storage_err("reading the log for recovery"))?;
+        image.truncate(read);
+        let max = options.max_payload_len;
+        let (header, recovery) = scan_file(
+            &image,
+            |salt| Codec::new(salt).with_max_payload_len(max),
+            options.recovery_mode,
+        )?;
+        drop(image);
+        if recovery.tail.is_some() {
+            storage
+                .truncate(recovery.valid_file_len())
+                .map_err(storage_err("truncating the torn tail"))?;
+            storage
+                .sync(SyncMode::All)
+                .map_err(storage_err("syncing the truncated log"))?;
+        }
+        // Nothing counts as durable until this process has synced it: durable stays at the base.
+        let marks = Watermarks::recovered(header.base_lsn, recovery.end_lsn)?;
+        Ok(WalWriter {
+            storage,
+            codec: Codec::new(header.salt).with_max_payload_len(max),
+            options,
+            base_lsn: header.base_lsn,
+            marks,
+            buffer: Vec::with_capacity(options.buffer_bytes),
+            poisoned: None,
+            recovery,
+        })
+    }
+
+    /// What recovery found when the log was opened: records, end LSN, any tail it truncated.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The end of what was appended.
+    pub fn current_lsn(&self) -> Lsn {
+        self.marks.current()
+    }
+
+    /// The end of what was handed to the OS.
+    pub fn written_lsn(&self) -> Lsn {
+        self.marks.written()
+    }
+
+    /// The end of what is durable.
+    pub fn durable_lsn(&self) -> Lsn {
+        self.marks.durable()
+    }
+
+    /// The LSN of the log's first byte (it grows with `truncate`).
+    pub fn base_lsn(&self) -> Lsn {
+        self.base_lsn
+    }
+
+    /// The codec frames of this log are encoded with (its salt and payload limit): encode with it
+    /// at a reserved LSN outside the writer's lock, then hand the frames to `append_bytes`.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The storage underneath (for tests and tools).
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The storage underneath, mutably (for tests that inject faults or crashes).
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
+    /// Appends one record and returns its LSN. Not durable until a sync covers it.
+    pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, Error> {
+        self.check_poisoned()?;
+        let lsn = self.marks.current();
+        let len = self.codec.check(lsn, payload.len())?;
+        self.make_room(len)?;
+        self.codec.encode_append(lsn, payload, &mut self.buffer)?;
+        self.marks.append(len as u64)?;
+        self.spill_oversized()?;
+        Ok(lsn)
+    }
+
+    /// Appends frames already encoded at the current LSN (the group-commit drain path encodes
+    /// outside the writer's lock). Checks that `frames` are whole frames within the size limit;
+    /// their checksums are the encoder's responsibility and are verified by every reader.
+    pub fn append_bytes(&mut self, frames: &[u8]) -> Result<Lsn, Error> {
+        self.check_poisoned()?;
+        self.check_frames(frames)?;
+        let lsn = self.marks.current();
+        self.make_room(frames.len())?;
+        self.buffer.extend_from_slice(frames);
+        self.marks.append(frames.len() as u64)?;
+        self.spill_oversized()?;
+        Ok(lsn)
+    }
+
+    /// Drains the buffer and syncs, per the durability mode (`SyncData` for `Buffered`, which
+    /// only governs `flush_until`). Returns the new durable LSN.
+    pub fn sync(&mut self) -> Result<Lsn, Error> {
+        self.check_poisoned()?;
+        let written = self.drain()?;
+        let mode = self
+            .options
+            .durability
+            .sync_mode()
+            .unwrap_or(SyncMode::Data);
+        if let Err(err) = self.storage.sync(mode) {
+            return Err(self.poison("sync", err.into()));
+        }
+        self.marks.mark_durable(written)?;
+        Ok(written)
+    }
+
+    /// Makes everything up to `target` durable: a no-op when it already is, otherwise a drain
+    /// and a sync. With `Durability::Buffered` it drains only, and returns the written LSN.
+    pub fn flush_until(&mut self, target: Lsn) -> Result<Lsn, Error> {
+        self.check_poisoned()?;
+        if !self.marks.needs_flush(target) {
+            return Ok(self.marks.durable());
+        }
+        if target > self.marks.current() {
+            return Err(Error::BeyondCurrent {
+                target,
+                current: self.marks.current(),
+            });
+        }
+        match self.options.durability {
+            Durability::Buffered => self.drain(),
+            Durability::SyncData | Durability::SyncAll => self.sync(),
+        }
+    }
+
+    /// Publishes `lsn` as durable after a sync this writer did not do itself (the group-commit
+    /// leader's). Monotonic: a stale value is a no-op and returns `false`.
+    pub fn mark_durable(&mut self, lsn: Lsn) -> Result<bool, Error> {
+        self.check_poisoned()?;
+        Ok(self.marks.mark_durable(lsn)?)
+    }
+
+    /// Reports that a sync done outside the writer (see `drain_for_group_sync`) failed: poisons
+    /// the writer and returns the error to hand to everyone waiting.
+    pub fn mark_sync_failed(&mut self, err: std::io::Error) -> Error {
+        self.poison("sync", err)
+    }
+
+    /// Moves the current LSN forward to `lsn` on a log that holds no records yet, by rewriting
+    /// the header's base LSN (e.g. to continue an LSN sequence recorded elsewhere).
+    pub fn set_current_lsn(&mut self, lsn: Lsn) -> Result<(), Error> {
+        self.check_poisoned()?;
+        if self.marks.current() != self.base_lsn {
+            return Err(Error::NotEmpty {
+                current: self.marks.current(),
+            });
+        }
+        if lsn < self.base_lsn {
+            return Err(Error::Watermark(
+                walden_core::WatermarkError::CurrentNotMonotonic {
+                    lsn,
+                    current: self.base_lsn,
+                },
+            ));
+        }
+        self.rebase(lsn)
+    }
+
+    /// Discards every record (after a checkpoint made them unnecessary) while keeping LSNs
+    /// growing: drains and syncs, then rewrites the header with base LSN = current LSN and
+    /// truncates the file to it. A crash in between leaves old frames behind a header whose base
+    /// no longer matches their LSNs, so recovery reads them as a torn tail and drops them.
+    pub fn truncate(&mut self) -> Result<Lsn, Error> {
+        let current = self.sync()?;
+        self.rebase(current)?;
+        Ok(current)
+    }
+
+    /// Drains and syncs everything appended, and returns the durable LSN. On error, says what
+    /// was not made durable; the log is then poisoned and must be reopened.
+    pub fn close(mut self) -> Result<Lsn, Error> {
+        self.sync()
+    }
+
+    fn rebase(&mut self, base_lsn: Lsn) -> Result<(), Error> {
+        let header = FileHeader {
+            salt: self.codec.salt(),
+            base_lsn,
+        };
+        // A 64-byte write at offset 0 lies within one sector: docs/durability.md states the
+        // assumption that such a write is atomic.
+        if let Err(err) = self.storage.write_at(0, &header.encode()) {
+            return Err(self.poison("header rewrite", err.into()));
+        }
+        if let Err(err) = self.storage.sync(SyncMode::All) {
+            return Err(self.poison("sync of the header rewrite", err.into()));
+        }
+        if let Err(err) = self.storage.truncate(HEADER_LEN as u64) {
+            return Err(self.poison("truncate", err.into()));
+        }
+        if let Err(err) = self.storage.sync(SyncMode::All) {
+            return Err(self.poison("sync of the truncation", err.into()));
+        }
+        self.base_lsn = base_lsn;
+        self.marks = Watermarks::new(base_lsn);
+        Ok(())
+    }
+
+    /// Hands the buffer to storage; returns the written LSN. A failed write poisons: some prefix
+    /// of the buffer may be on disk, and only recovery can tell which.
+    fn drain(&mut self) -> Result<Lsn, Error> {
+        if self.buffer.is_empty() {
+            return Ok(self.marks.written());
+        }
+        let offset = self.file_offset(self.marks.written());
+        if let Err(err) = self.storage.write_at(offset, &self.buffer) {
+            return Err(self.poison("write", err.into()));
+        }
+        self.buffer.clear();
+        let current = self.marks.current();
+        self.marks.mark_written(current)?;
+        Ok(current)
+    }
+
+    /// Drains first if `len` more bytes would overflow the buffer.
+    fn make_room(&mut self, len: usize) -> Result<(), Error> {
+        if !self.buffer.is_empty() && self.buffer.len() + len > self.options.buffer_bytes {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    /// A record larger than the whole buffer goes straight through rather than growing it.
+    fn spill_oversized(&mut self) -> Result<(), Error> {
+        if self.buffer.len() > self.options.buffer_bytes {
+            self.drain()?;
+            self.buffer.shrink_to(self.options.buffer_bytes);
+        }
+        Ok(())
+    }
+
+    fn file_offset(&self, lsn: Lsn) -> u64 {
+        HEADER_LEN as u64 + (lsn.get() - self.base_lsn.get())
+    }
+
+    fn check_frames(&self, frames: &[u8]) -> Result<(), Error> {
+        let mut offset = 0;
+        while offset < frames.len() {
+            let Some(len_bytes) = frames.get(offset + 4..offset + FRAME_HEADER_LEN) else {
+                return Err(Error::InvalidFrames {
+                    offset,
+                    reason: "a frame header is cut short",
+                });
+            };
+            let mut raw = [0u8; 4];
+            raw.copy_from_slice(len_bytes);
+            let len = u32::from_le_bytes(raw) as usize;
+            if len < FRAME_HEADER_LEN
+                || len - FRAME_HEADER_LEN > self.codec.max_payload_len() as usize
+            {
+                return Err(Error::InvalidFrames {
+                    offset,
+                    reason: "a frame length is outside the allowed range",
+                });
+            }
+            offset += len;
+        }
+        if offset != frames.len() {
+            return Err(Error::InvalidFrames {
+                offset: frames.len(),
+                reason: "the last frame is cut short",
+            });
+        }
+        Ok(())
+    }
+
+    fn check_poisoned(&self) -> Result<(), Error> {
+        match &self.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                durable: self.marks.durable(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, op: &'static str, err: std::io::Error) -> Error {
+        let cause = format!("{op} ({err})");
+        self.poisoned.get_or_insert(cause);
+        Error::Io { op, source: err }
+    }
+}
+
+fn storage_err<E: Into<std::io::Error>>(op: &'static str) -> impl FnOnce(E) -> Error {
+    move |err| io(op)(err.into())
+}
+
+/// Creates a new log file atomically: header into a temporary file, sync, rename, sync the
+/// directory. A crash leaves either no log file or a complete header, never a partial one.
+fn create_file(path: &Path, salt: u64) -> Result<(), Error> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".creating");
+    let tmp = path.with_file_name(tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    let mut storage = FileStorage::create_new(&tmp).map_err(io("creating the log file"))?;
+    let header = FileHeader {
+        salt,
+        base_lsn: Lsn::ZERO,
+    };
+    storage
+        .write_at(0, &header.encode())
+        .and_then(|()| storage.sync(SyncMode::All))
+        .map_err(io("writing the new log header"))?;
+    std::fs::rename(&tmp, path).map_err(io("renaming the new log file into place"))?;
+    sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))
+        .map_err(io("syncing the log directory"))
+}
+
+/// A salt that differs between logs and between incarnations of one path: the standard
+/// library's per-process random hasher keys, mixed with the clock.
+fn random_salt() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
