@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use walden_core::{EncodeError, HeaderError, Lsn, RecoveryError, WatermarkError};
+use walden_core::{EncodeError, GroupCommitError, HeaderError, Lsn, RecoveryError, WatermarkError};
 
 /// Any error from the native backend.
 #[derive(Debug)]
@@ -32,6 +32,8 @@ pub enum Error {
     },
     /// A watermark update was refused (e.g. `mark_durable` past what was written).
     Watermark(WatermarkError),
+    /// The group-commit protocol was misused: a bug in Walden, please report it.
+    GroupCommit(GroupCommitError),
     /// `flush_until` asked for an LSN that was never appended.
     BeyondCurrent {
         /// The LSN asked for.
@@ -67,6 +69,7 @@ impl fmt::Display for Error {
                  {offset}; nothing was appended"
             ),
             Error::Watermark(err) => err.fmt(f),
+            Error::GroupCommit(err) => write!(f, "internal group-commit error (a bug): {err}"),
             Error::BeyondCurrent { target, current } => write!(
                 f,
                 "cannot flush up to LSN {target}: only {current} was appended"
@@ -92,6 +95,7 @@ impl std::error::Error for Error {
             Error::Recovery(err) => Some(err),
             Error::Encode(err) => Some(err),
             Error::Watermark(err) => Some(err),
+            Error::GroupCommit(err) => Some(err),
             _ => None,
         }
     }

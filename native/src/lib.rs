@@ -1,5 +1,7 @@
 //! `walden`: the Walden write-ahead log on native files.
 //!
+//! - [`Wal`]: the shared, thread-safe log, with group commit driven by the core's state machine:
+//!   `commit` returns once durable, sharing one fsync among concurrent committers.
 //! - [`WalWriter`]: one log file, one writer, over any [`walden_core::Storage`] (a file by
 //!   default): append, drain, sync, recovery on open, poisoning after a failed write or sync.
 //! - [`FileStorage`]: the core's `Storage` contract over a file, and [`sync_dir`].
@@ -25,11 +27,15 @@
 mod error;
 mod file_storage;
 mod options;
+mod shared_sync;
+mod wal;
 mod writer;
 
 pub use error::Error;
 pub use file_storage::{sync_dir, FileStorage};
 pub use options::{WalOptions, DEFAULT_BUFFER_BYTES};
+pub use shared_sync::SharedSync;
+pub use wal::Wal;
 /// The core this crate builds on, re-exported so users need only one dependency.
 pub use walden_core;
 pub use writer::WalWriter;

@@ -22,6 +22,7 @@
 use crate::error::{io, Error};
 use crate::file_storage::{sync_dir, FileStorage};
 use crate::options::WalOptions;
+use crate::shared_sync::SharedSync;
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -71,8 +72,27 @@ impl WalWriter<FileStorage> {
     /// file, so a group-commit leader can `sync_data` it outside the writer's lock, then report
     /// back with [`WalWriter::mark_durable`] or [`WalWriter::mark_sync_failed`].
     pub fn drain_for_group_sync(&mut self) -> Result<(Lsn, Arc<File>), Error> {
+        self.drain_with_handle()
+    }
+}
+
+impl<S: SharedSync> WalWriter<S>
+where
+    S::Error: Into<std::io::Error>,
+{
+    /// [`WalWriter::drain_for_group_sync`] for any storage with a shared sync handle.
+    pub fn drain_with_handle(&mut self) -> Result<(Lsn, S::Handle), Error> {
+        self.check_poisoned()?;
         let written = self.drain()?;
-        Ok((written, self.storage.shared_file()))
+        Ok((written, self.storage.sync_handle()))
+    }
+
+    /// The sync a group-commit leader performs on the handle, per the durability mode.
+    pub fn sync_mode(&self) -> SyncMode {
+        self.options
+            .durability
+            .sync_mode()
+            .unwrap_or(SyncMode::Data)
     }
 }
 
@@ -389,6 +409,11 @@ where
             });
         }
         Ok(())
+    }
+
+    /// The `Poisoned` error, with its cause, once a write or sync has failed.
+    pub(crate) fn poisoned_error(&self) -> Option<Error> {
+        self.check_poisoned().err()
     }
 
     fn check_poisoned(&self) -> Result<(), Error> {

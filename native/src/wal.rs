@@ -1,0 +1,262 @@
+//! [`Wal`]: the shared, thread-safe log services use, with group commit.
+//!
+//! Two locks, never held together: the writer lock (`WalWriter`: appends and drains) and the
+//! group lock (the core's `GroupCommit` state machine, plus a condition variable for waiters).
+//!
+//! A commit appends under the writer lock, then asks the state machine for durability up to its
+//! record's end. The state machine answers: already durable (return), lead, wait, or poisoned.
+//! The leader drains under the writer lock and releases it, syncs a shared handle with no lock
+//! held (other threads keep appending), then publishes the durable LSN and wakes every waiter;
+//! waiters the sync covered return, and the one the state machine elects leads the next sync.
+//!
+//! Invariants:
+//! - No committer waits on a timer: waiters sleep on the condition variable and are woken by the
+//!   leader's publish or failure.
+//! - No waiter hangs when a leader fails: a failed drain or sync fails every waiter, and a leader
+//!   that unwinds (a panic) does the same from a drop guard, poisoning the log.
+//! - After a failure the log is poisoned: every later commit and wait returns an error until the
+//!   log is reopened and recovered.
+//! - Memory is bounded: appends go into the writer's fixed-size buffer, which drains into the OS
+//!   when full (a blocking write is the backpressure), and the state machine holds one entry per
+//!   blocked committer thread.
+
+use crate::error::Error;
+use crate::file_storage::FileStorage;
+use crate::options::WalOptions;
+use crate::shared_sync::SharedSync;
+use crate::writer::WalWriter;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use walden_core::{frame_len, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
+
+/// The shared log. `Send + Sync`: put it in an `Arc` and commit from any thread.
+#[derive(Debug)]
+pub struct Wal<S: SharedSync = FileStorage> {
+    writer: Mutex<WalWriter<S>>,
+    group: Mutex<GroupCommit>,
+    woken: Condvar,
+    /// The durable LSN, readable without a lock; only the leader raises it.
+    durable: AtomicU64,
+    durability: Durability,
+}
+
+impl Wal<FileStorage> {
+    /// Opens (creating if missing) and recovers the log file at `path` with default options.
+    pub fn open(path: &Path) -> Result<Wal<FileStorage>, Error> {
+        Wal::open_with(path, WalOptions::default())
+    }
+
+    /// Opens (creating if missing) and recovers the log file at `path`.
+    pub fn open_with(path: &Path, options: WalOptions) -> Result<Wal<FileStorage>, Error> {
+        Ok(Wal::from_writer(
+            WalWriter::open_with(path, options)?,
+            options,
+        ))
+    }
+}
+
+impl<S: SharedSync> Wal<S>
+where
+    S::Error: Into<std::io::Error>,
+{
+    /// Shares an open writer; `options` must be the ones it was opened with.
+    pub fn from_writer(writer: WalWriter<S>, options: WalOptions) -> Wal<S> {
+        let durable = writer.durable_lsn();
+        Wal {
+            writer: Mutex::new(writer),
+            group: Mutex::new(GroupCommit::new(durable)),
+            woken: Condvar::new(),
+            durable: AtomicU64::new(durable.get()),
+            durability: options.durability,
+        }
+    }
+
+    /// Appends a record without waiting; returns its LSN. Durable once a later commit, `sync` or
+    /// `wait_durable` covers it.
+    pub fn append(&self, payload: &[u8]) -> Result<Lsn, Error> {
+        self.writer().append(payload)
+    }
+
+    /// Appends a record and returns its LSN once it is durable (with `Durability::Buffered`:
+    /// once it is handed to the OS).
+    pub fn commit(&self, payload: &[u8]) -> Result<Lsn, Error> {
+        let lsn = self.append(payload)?;
+        let end = Lsn::new(lsn.get() + frame_len(payload.len()) as u64);
+        self.wait_durable(end)?;
+        Ok(lsn)
+    }
+
+    /// Makes everything up to `target` durable, sharing the sync with concurrent committers.
+    /// Returns the durable LSN (at least `target`).
+    pub fn wait_durable(&self, target: Lsn) -> Result<Lsn, Error> {
+        if self.durability == Durability::Buffered {
+            return self.writer().flush_until(target);
+        }
+        let durable = self.durable_lsn();
+        if target <= durable {
+            return Ok(durable);
+        }
+        let mut group = self.group();
+        let waiter = match group.request(target) {
+            Decision::Durable => return Ok(group.durable()),
+            Decision::Failed(_) => {
+                drop(group);
+                return Err(self.poisoned_error());
+            }
+            Decision::Lead(lead) => {
+                drop(group);
+                return self.lead(lead);
+            }
+            Decision::Wait(waiter) => waiter,
+        };
+        loop {
+            match group.poll(waiter, target).map_err(Error::GroupCommit)? {
+                WaitStatus::Waiting => {
+                    group = self
+                        .woken
+                        .wait(group)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                WaitStatus::Durable => return Ok(group.durable()),
+                WaitStatus::Failed(_) => {
+                    drop(group);
+                    return Err(self.poisoned_error());
+                }
+                WaitStatus::Lead(lead) => {
+                    drop(group);
+                    return self.lead(lead);
+                }
+            }
+        }
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&self) -> Result<Lsn, Error> {
+        let current = self.current_lsn();
+        self.wait_durable(current)
+    }
+
+    /// The durable LSN, without taking a lock.
+    pub fn durable_lsn(&self) -> Lsn {
+        Lsn::new(self.durable.load(Ordering::Acquire))
+    }
+
+    /// The end of what was appended.
+    pub fn current_lsn(&self) -> Lsn {
+        self.writer().current_lsn()
+    }
+
+    /// Drains and syncs everything appended, then closes the log; returns the durable LSN. On
+    /// error, says what was not made durable.
+    pub fn close(self) -> Result<Lsn, Error> {
+        self.writer
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .close()
+    }
+
+    /// Leads one sync: drain under the writer lock, sync the shared handle with no lock held,
+    /// publish. Any failure, or an unwind, fails every waiter and poisons the log.
+    fn lead(&self, lead: Lead) -> Result<Lsn, Error> {
+        let mut guard = LeadGuard {
+            wal: self,
+            lead,
+            finished: false,
+        };
+        let (upto, handle, mode) = {
+            let mut writer = self.writer();
+            match writer.drain_with_handle() {
+                Ok((upto, handle)) => (upto, handle, writer.sync_mode()),
+                Err(err) => {
+                    drop(writer);
+                    guard.fail();
+                    return Err(err);
+                }
+            }
+        };
+        self.group()
+            .sync_started(lead, upto)
+            .map_err(Error::GroupCommit)?;
+        if let Err(err) = S::sync_shared(&handle, mode) {
+            let err = self.writer().mark_sync_failed(err);
+            guard.fail();
+            return Err(err);
+        }
+        if let Err(err) = self.writer().mark_durable(upto) {
+            // Only a write failure elsewhere (a full buffer's drain) poisons the writer while a
+            // leader syncs; its waiters must not be told durable.
+            guard.fail();
+            return Err(err);
+        }
+        let completion = self
+            .group()
+            .sync_succeeded(lead)
+            .map_err(Error::GroupCommit)?;
+        self.durable
+            .fetch_max(completion.durable.get(), Ordering::AcqRel);
+        guard.finished = true;
+        self.woken.notify_all();
+        Ok(completion.durable)
+    }
+
+    fn poisoned_error(&self) -> Error {
+        self.writer().poisoned_error().unwrap_or(Error::Poisoned {
+            durable: self.durable_lsn(),
+            cause: String::from("sync"),
+        })
+    }
+
+    fn writer(&self) -> MutexGuard<'_, WalWriter<S>> {
+        // A panic while holding the lock is a bug; the leader's guard has poisoned the log if it
+        // mattered, so the state is still safe to read.
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn group(&self) -> MutexGuard<'_, GroupCommit> {
+        self.group
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Fails the group if a leader returns early or unwinds without publishing.
+struct LeadGuard<'a, S: SharedSync>
+where
+    S::Error: Into<std::io::Error>,
+{
+    wal: &'a Wal<S>,
+    lead: Lead,
+    finished: bool,
+}
+
+impl<S: SharedSync> LeadGuard<'_, S>
+where
+    S::Error: Into<std::io::Error>,
+{
+    fn fail(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        // Poison the writer too (a no-op if the failure already did), so that no later call
+        // reports durability the failed sync did not give.
+        let _ = self
+            .wal
+            .writer()
+            .mark_sync_failed(std::io::Error::other("a group-commit leader failed"));
+        let _ = self.wal.group().sync_failed(self.lead);
+        self.wal.woken.notify_all();
+    }
+}
+
+impl<S: SharedSync> Drop for LeadGuard<'_, S>
+where
+    S::Error: Into<std::io::Error>,
+{
+    fn drop(&mut self) {
+        self.fail();
+    }
+}

@@ -1,0 +1,239 @@
+//! The shared `Wal`: concurrent committers, group commit, and a failed fsync under load.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+use walden::{Error, FileStorage, SharedSync, Wal, WalOptions, WalWriter};
+use walden_core::{Codec, Durability, FileHeader, Lsn, Records, Storage, SyncMode, HEADER_LEN};
+
+/// Counts shared syncs and fails the next one on request: a file with fault injection.
+#[derive(Debug, Default)]
+struct Faults {
+    syncs: AtomicU64,
+    fail_next_sync: AtomicBool,
+}
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: FileStorage,
+    faults: Arc<Faults>,
+}
+
+impl Storage for FaultyFile {
+    type Error = std::io::Error;
+    fn size(&self) -> std::io::Result<u64> {
+        self.inner.size()
+    }
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.inner.write_at(offset, bytes)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read_at(offset, buf)
+    }
+    fn sync(&mut self, mode: SyncMode) -> std::io::Result<()> {
+        self.inner.sync(mode)
+    }
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.inner.truncate(len)
+    }
+}
+
+impl SharedSync for FaultyFile {
+    type Handle = (Arc<File>, Arc<Faults>);
+    fn sync_handle(&self) -> Self::Handle {
+        (self.inner.shared_file(), Arc::clone(&self.faults))
+    }
+    fn sync_shared((file, faults): &Self::Handle, mode: SyncMode) -> std::io::Result<()> {
+        faults.syncs.fetch_add(1, Ordering::Relaxed);
+        if faults.fail_next_sync.swap(false, Ordering::AcqRel) {
+            return Err(std::io::Error::other("injected EIO"));
+        }
+        FileStorage::sync_shared(file, mode)
+    }
+}
+
+fn faulty_wal(path: &Path, options: WalOptions) -> (Arc<Wal<FaultyFile>>, Arc<Faults>) {
+    drop(WalWriter::open(path).expect("create the log"));
+    let faults = Arc::new(Faults::default());
+    let storage = FaultyFile {
+        inner: FileStorage::open(path).expect("open the log"),
+        faults: Arc::clone(&faults),
+    };
+    let writer = WalWriter::recover(storage, options).expect("recover the log");
+    (Arc::new(Wal::from_writer(writer, options)), faults)
+}
+
+/// Every record in the log file at `path`, by LSN.
+fn records(path: &Path) -> Vec<(Lsn, Vec<u8>)> {
+    let image = std::fs::read(path).expect("read the log");
+    let header = FileHeader::decode(&image).expect("a valid header");
+    Records::new(
+        Codec::new(header.salt),
+        header.base_lsn,
+        &image[HEADER_LEN..],
+    )
+    .map(|record| (record.lsn, record.payload.to_vec()))
+    .collect()
+}
+
+/// Runs `threads` closures and fails the test instead of hanging if they do not all finish.
+/// Joins every thread before returning, so whatever the closures captured has been dropped.
+fn run_all<T: Send + 'static>(
+    threads: usize,
+    work: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let work = Arc::new(work);
+    let (done, results) = mpsc::channel();
+    let handles: Vec<_> = (0..threads)
+        .map(|thread| {
+            let work = Arc::clone(&work);
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let _ = done.send((thread, work(thread)));
+            })
+        })
+        .collect();
+    let mut out: Vec<(usize, T)> = (0..threads)
+        .map(|_| {
+            results
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a committer hung: no answer within 60 s")
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("a committer thread panicked");
+    }
+    out.sort_by_key(|(thread, _)| *thread);
+    out.into_iter().map(|(_, result)| result).collect()
+}
+
+#[test]
+fn wal_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Wal>();
+    assert_send_sync::<Wal<FaultyFile>>();
+}
+
+/// Prevents lost, reordered or duplicated acknowledged records under concurrent commits, and
+/// checks that commits actually share fsyncs.
+#[test]
+fn concurrent_commits_are_all_present_in_lsn_order_without_gaps_and_share_fsyncs() {
+    const THREADS: usize = 16;
+    const COMMITS: usize = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let (wal, faults) = faulty_wal(&path, WalOptions::default());
+    let shared = Arc::clone(&wal);
+    let acks = run_all(THREADS, move |thread| {
+        (0..COMMITS)
+            .map(|i| {
+                let payload = format!("thread {thread} record {i}").into_bytes();
+                let lsn = shared.commit(&payload).expect("commit");
+                assert!(shared.durable_lsn() > lsn, "acknowledged before durable");
+                (lsn, payload)
+            })
+            .collect::<Vec<_>>()
+    });
+    let syncs = faults.syncs.load(Ordering::Relaxed);
+    let Ok(wal) = Arc::try_unwrap(wal) else {
+        panic!("the test holds the last reference")
+    };
+    wal.close().unwrap();
+
+    let on_disk: HashMap<Lsn, Vec<u8>> = records(&path).into_iter().collect();
+    assert_eq!(on_disk.len(), THREADS * COMMITS, "records lost or invented");
+    for (lsn, payload) in acks.iter().flatten() {
+        assert_eq!(
+            on_disk.get(lsn),
+            Some(payload),
+            "acknowledged record at {lsn}"
+        );
+    }
+    // Each thread's records appear in the order it committed them.
+    for thread_acks in &acks {
+        assert!(thread_acks.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    }
+    let commits = (THREADS * COMMITS) as u64;
+    assert!(
+        syncs < commits,
+        "{syncs} fsyncs for {commits} concurrent commits: nothing was grouped"
+    );
+}
+
+/// Prevents a failed fsync from leaving a waiter hanging or acknowledging a record.
+#[test]
+fn a_failed_fsync_fails_every_waiter_and_poisons_the_log_until_reopened() {
+    const THREADS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let (wal, faults) = faulty_wal(&path, WalOptions::default());
+    wal.commit(b"before the failure").unwrap();
+    faults.fail_next_sync.store(true, Ordering::Release);
+
+    let shared = Arc::clone(&wal);
+    let outcomes = run_all(THREADS, move |thread| {
+        let mut acked = Vec::new();
+        for i in 0..1000 {
+            match shared.commit(format!("{thread}/{i}").as_bytes()) {
+                Ok(lsn) => acked.push(lsn),
+                Err(err) => return (acked, Some(err.to_string())),
+            }
+        }
+        (acked, None)
+    });
+    for (thread, (_, err)) in outcomes.iter().enumerate() {
+        let err = err
+            .as_ref()
+            .unwrap_or_else(|| panic!("thread {thread} never saw the failure"));
+        assert!(err.contains("sync") || err.contains("poisoned"), "{err}");
+    }
+    assert!(
+        outcomes.iter().all(|(acked, _)| acked.is_empty()),
+        "acknowledged after a failed fsync"
+    );
+    assert!(matches!(wal.commit(b"later"), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
+    assert_eq!(
+        faults.syncs.load(Ordering::Relaxed),
+        2,
+        "a sync ran after the failure"
+    );
+
+    drop(wal);
+    let wal = Wal::open(&path).unwrap();
+    assert!(records(&path)
+        .iter()
+        .any(|(_, p)| p == b"before the failure"));
+    wal.commit(b"after reopening").unwrap();
+}
+
+/// Prevents paying for an fsync when the target is already durable.
+#[test]
+fn waiting_for_an_lsn_that_is_already_durable_does_not_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, faults) = faulty_wal(&dir.path().join("wal"), WalOptions::default());
+    let lsn = wal.commit(b"one").unwrap();
+    let syncs = faults.syncs.load(Ordering::Relaxed);
+    assert!(wal.wait_durable(lsn).unwrap() > lsn);
+    assert!(wal.wait_durable(wal.durable_lsn()).is_ok());
+    assert_eq!(faults.syncs.load(Ordering::Relaxed), syncs);
+}
+
+/// Buffered mode hands records to the OS on commit and never claims durability.
+#[test]
+fn buffered_commits_reach_the_os_without_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let options = WalOptions {
+        durability: Durability::Buffered,
+        ..WalOptions::default()
+    };
+    let (wal, faults) = faulty_wal(&path, options);
+    wal.commit(b"buffered").unwrap();
+    assert_eq!(faults.syncs.load(Ordering::Relaxed), 0);
+    assert_eq!(wal.durable_lsn(), Lsn::ZERO);
+    assert_eq!(records(&path).len(), 1, "the record reached the file");
+}
