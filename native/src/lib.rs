@@ -28,6 +28,7 @@ mod error;
 mod file_storage;
 mod options;
 mod shared_sync;
+mod stats;
 mod wal;
 mod writer;
 
@@ -35,6 +36,7 @@ pub use error::Error;
 pub use file_storage::{sync_dir, FileStorage};
 pub use options::{WalOptions, DEFAULT_BUFFER_BYTES};
 pub use shared_sync::SharedSync;
+pub use stats::{StatsSnapshot, RECORDS_PER_FSYNC_BUCKETS};
 pub use wal::Wal;
 /// The core this crate builds on, re-exported so users need only one dependency.
 pub use walden_core;

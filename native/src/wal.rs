@@ -24,10 +24,12 @@ use crate::error::Error;
 use crate::file_storage::FileStorage;
 use crate::options::WalOptions;
 use crate::shared_sync::SharedSync;
+use crate::stats::{StatsSnapshot, WalStats};
 use crate::writer::WalWriter;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 use walden_core::{frame_len, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
 
 /// The shared log. `Send + Sync`: put it in an `Arc` and commit from any thread.
@@ -36,6 +38,10 @@ pub struct Wal<S: SharedSync = FileStorage> {
     writer: Mutex<WalWriter<S>>,
     group: Mutex<GroupCommit>,
     woken: Condvar,
+    stats: WalStats,
+    /// Records made durable so far (as counted by the writer when each sync drained); only the
+    /// leader, of which there is one at a time, reads and writes it.
+    records_durable: AtomicU64,
     /// The durable LSN, readable without a lock; only the leader raises it.
     durable: AtomicU64,
     durability: Durability,
@@ -67,6 +73,8 @@ where
             writer: Mutex::new(writer),
             group: Mutex::new(GroupCommit::new(durable)),
             woken: Condvar::new(),
+            stats: WalStats::default(),
+            records_durable: AtomicU64::new(0),
             durable: AtomicU64::new(durable.get()),
             durability: options.durability,
         }
@@ -75,7 +83,14 @@ where
     /// Appends a record without waiting; returns its LSN. Durable once a later commit, `sync` or
     /// `wait_durable` covers it.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn, Error> {
-        self.writer().append(payload)
+        let lsn = self.writer().append(payload)?;
+        self.stats.appended(payload.len());
+        Ok(lsn)
+    }
+
+    /// What the log has done: appends, fsyncs, records per fsync, fsync latency.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Appends a record and returns its LSN once it is durable (with `Durability::Buffered`:
@@ -164,10 +179,10 @@ where
             lead,
             finished: false,
         };
-        let (upto, handle, mode) = {
+        let (upto, handle, mode, records) = {
             let mut writer = self.writer();
             match writer.drain_with_handle() {
-                Ok((upto, handle)) => (upto, handle, writer.sync_mode()),
+                Ok((upto, handle)) => (upto, handle, writer.sync_mode(), writer.records_appended()),
                 Err(err) => {
                     drop(writer);
                     guard.fail();
@@ -178,7 +193,10 @@ where
         self.group()
             .sync_started(lead, upto)
             .map_err(Error::GroupCommit)?;
-        if let Err(err) = S::sync_shared(&handle, mode) {
+        let started = Instant::now();
+        let synced = S::sync_shared(&handle, mode);
+        let took = started.elapsed();
+        if let Err(err) = synced {
             let err = self.writer().mark_sync_failed(err);
             guard.fail();
             return Err(err);
@@ -195,6 +213,8 @@ where
             .map_err(Error::GroupCommit)?;
         self.durable
             .fetch_max(completion.durable.get(), Ordering::AcqRel);
+        let before = self.records_durable.swap(records, Ordering::Relaxed);
+        self.stats.synced(records.saturating_sub(before), took);
         guard.finished = true;
         self.woken.notify_all();
         Ok(completion.durable)

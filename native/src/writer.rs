@@ -46,6 +46,8 @@ pub struct WalWriter<S: Storage = FileStorage> {
     buffer: Vec<u8>,
     /// Set by the first failed write or sync; see [`Error::Poisoned`].
     poisoned: Option<String>,
+    /// Records appended by this writer since it opened.
+    records_appended: u64,
     /// What recovery found when this writer opened the log.
     recovery: Recovery,
 }
@@ -163,6 +165,7 @@ where
             marks,
             buffer: Vec::with_capacity(options.buffer_bytes),
             poisoned: None,
+            records_appended: 0,
             recovery,
         })
     }
@@ -192,6 +195,11 @@ where
         self.base_lsn
     }
 
+    /// Records appended through this writer since it opened (not counting recovered ones).
+    pub fn records_appended(&self) -> u64 {
+        self.records_appended
+    }
+
     /// The codec frames of this log are encoded with (its salt and payload limit): encode with it
     /// at a reserved LSN outside the writer's lock, then hand the frames to `append_bytes`.
     pub fn codec(&self) -> Codec {
@@ -216,6 +224,7 @@ where
         self.make_room(len)?;
         self.codec.encode_append(lsn, payload, &mut self.buffer)?;
         self.marks.append(len as u64)?;
+        self.records_appended += 1;
         self.spill_oversized()?;
         Ok(lsn)
     }
@@ -225,11 +234,12 @@ where
     /// their checksums are the encoder's responsibility and are verified by every reader.
     pub fn append_bytes(&mut self, frames: &[u8]) -> Result<Lsn, Error> {
         self.check_poisoned()?;
-        self.check_frames(frames)?;
+        let count = self.check_frames(frames)?;
         let lsn = self.marks.current();
         self.make_room(frames.len())?;
         self.buffer.extend_from_slice(frames);
         self.marks.append(frames.len() as u64)?;
+        self.records_appended += count;
         self.spill_oversized()?;
         Ok(lsn)
     }
@@ -380,8 +390,10 @@ where
         HEADER_LEN as u64 + (lsn.get() - self.base_lsn.get())
     }
 
-    fn check_frames(&self, frames: &[u8]) -> Result<(), Error> {
+    /// Counts the frames in `frames`, checking they tile it exactly within the size limit.
+    fn check_frames(&self, frames: &[u8]) -> Result<u64, Error> {
         let mut offset = 0;
+        let mut count = 0;
         while offset < frames.len() {
             let Some(len_bytes) = frames.get(offset + 4..offset + FRAME_HEADER_LEN) else {
                 return Err(Error::InvalidFrames {
@@ -401,6 +413,7 @@ where
                 });
             }
             offset += len;
+            count += 1;
         }
         if offset != frames.len() {
             return Err(Error::InvalidFrames {
@@ -408,7 +421,7 @@ where
                 reason: "the last frame is cut short",
             });
         }
-        Ok(())
+        Ok(count)
     }
 
     /// The `Poisoned` error, with its cause, once a write or sync has failed.

@@ -138,6 +138,14 @@ fn concurrent_commits_are_all_present_in_lsn_order_without_gaps_and_share_fsyncs
             .collect::<Vec<_>>()
     });
     let syncs = faults.syncs.load(Ordering::Relaxed);
+    let stats = wal.stats();
+    assert_eq!(stats.appends, (THREADS * COMMITS) as u64);
+    assert_eq!(stats.fsyncs, syncs, "stats count every leader fsync");
+    assert_eq!(
+        stats.records_durable, stats.appends,
+        "every committed record was made durable"
+    );
+    assert_eq!(stats.records_per_fsync.iter().sum::<u64>(), stats.fsyncs);
     let Ok(wal) = Arc::try_unwrap(wal) else {
         panic!("the test holds the last reference")
     };
