@@ -1,0 +1,153 @@
+//! Durable-commit throughput: the W2 and W3 workloads against a raw `pwrite` +
+//! `fdatasync` loop measured in the same run, on the local disk.
+//!
+//! - W2: one thread, append + commit, `COMMITS_W2` times: commits/s, against the raw loop on a
+//!   preallocated file (the baseline) and on a growing file (what the `Wal` does today,
+//!   without preallocation).
+//! - W3: N = 1, 4, 16, 64 threads, each committing and waiting: commits/s and records per fsync.
+//!
+//! The disk stalls in bursts (see docs/performance.md), so every workload runs `ROUNDS` times,
+//! interleaved, and the table shows the median and the best round. Run with
+//! `cargo bench -p walden --bench group_commit`; `WALDEN_BENCH_DIR` picks the directory (default:
+//! a temporary directory under `target/`, on the same disk as the build).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use walden::Wal;
+
+const PAYLOAD_BYTES: usize = 100;
+const COMMITS_W2: usize = 2000;
+const COMMITS_PER_THREAD_W3: usize = 200;
+const THREADS_W3: [usize; 4] = [1, 4, 16, 64];
+const ROUNDS: usize = 5;
+
+fn main() {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        // `cargo bench` passes `--bench`; `cargo test --benches` does not: a smoke run will do.
+        let dir = bench_dir();
+        let _ = wal_commits(dir.path(), 1, 20);
+        let _ = raw_commits(dir.path(), 20, true);
+        println!("group_commit: smoke run ok");
+        return;
+    }
+    let dir = bench_dir();
+    println!("group_commit bench in {}", dir.path().display());
+    let mut raw_prealloc = Vec::new();
+    let mut raw_growing = Vec::new();
+    let mut w2 = Vec::new();
+    let mut w3: Vec<Vec<(f64, f64)>> = vec![Vec::new(); THREADS_W3.len()];
+    for round in 0..ROUNDS {
+        raw_prealloc.push(raw_commits(dir.path(), COMMITS_W2, true));
+        w2.push(wal_commits(dir.path(), 1, COMMITS_W2).0);
+        raw_growing.push(raw_commits(dir.path(), COMMITS_W2, false));
+        for (i, &threads) in THREADS_W3.iter().enumerate() {
+            w3[i].push(wal_commits(dir.path(), threads, COMMITS_PER_THREAD_W3));
+        }
+        eprintln!("round {} of {ROUNDS} done", round + 1);
+    }
+    let prealloc = median(&raw_prealloc);
+    println!();
+    println!("workload                                   commits/s (median)  best round  vs raw prealloc  records/fsync");
+    row("raw pwrite+fdatasync, preallocated", &raw_prealloc, prealloc, None);
+    row("raw pwrite+fdatasync, growing file", &raw_growing, prealloc, None);
+    row("W2: Wal::commit, 1 thread", &w2, prealloc, None);
+    for (i, &threads) in THREADS_W3.iter().enumerate() {
+        let rates: Vec<f64> = w3[i].iter().map(|(rate, _)| *rate).collect();
+        let per_fsync: Vec<f64> = w3[i].iter().map(|(_, per)| *per).collect();
+        row(
+            &format!("W3: Wal::commit, {threads} threads"),
+            &rates,
+            prealloc,
+            Some(median(&per_fsync)),
+        );
+    }
+}
+
+fn row(name: &str, rates: &[f64], baseline: f64, per_fsync: Option<f64>) {
+    let best = rates.iter().copied().fold(0.0, f64::max);
+    let median = median(rates);
+    let per_fsync = per_fsync.map_or(String::from("-"), |p| format!("{p:.1}"));
+    println!(
+        "{name:<42} {median:>18.0} {best:>11.0} {:>15.2}x {per_fsync:>14}",
+        median / baseline
+    );
+}
+
+/// Commits `per_thread` records from each of `threads` threads; returns commits/s and records
+/// per fsync.
+fn wal_commits(dir: &Path, threads: usize, per_thread: usize) -> (f64, f64) {
+    let path = fresh(dir, "wal");
+    let wal = Arc::new(Wal::open(&path).expect("open the bench log"));
+    let payload = [0xA5u8; PAYLOAD_BYTES];
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let wal = Arc::clone(&wal);
+            std::thread::spawn(move || {
+                for _ in 0..per_thread {
+                    wal.commit(&payload).expect("commit");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("a bench thread panicked");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let per_fsync = wal.stats().mean_records_per_fsync();
+    drop(wal);
+    let _ = std::fs::remove_file(&path);
+    ((threads * per_thread) as f64 / seconds, per_fsync)
+}
+
+/// The baseline: write one 108-byte frame's worth of bytes, `fdatasync`, repeat.
+fn raw_commits(dir: &Path, commits: usize, preallocate: bool) -> f64 {
+    let path = fresh(dir, "raw");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("create the raw file");
+    let record = [0x5Au8; PAYLOAD_BYTES + 8];
+    if preallocate {
+        // Write real blocks (not a sparse extent) so later writes only overwrite them.
+        let zeros = vec![0u8; record.len() * commits];
+        file.write_all_at(&zeros, 0).expect("preallocate");
+        file.sync_all().expect("sync the preallocation");
+    }
+    let start = Instant::now();
+    for i in 0..commits {
+        file.write_all_at(&record, (i * record.len()) as u64)
+            .expect("write");
+        file.sync_data().expect("fdatasync");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    drop::<File>(file);
+    let _ = std::fs::remove_file(&path);
+    commits as f64 / seconds
+}
+
+fn fresh(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+fn bench_dir() -> tempfile::TempDir {
+    let parent = std::env::var_os("WALDEN_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    std::fs::create_dir_all(&parent).expect("create the bench directory");
+    tempfile::tempdir_in(parent).expect("a temporary bench directory")
+}
