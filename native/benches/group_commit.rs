@@ -51,8 +51,18 @@ fn main() {
     let prealloc = median(&raw_prealloc);
     println!();
     println!("workload                                   commits/s (median)  best round  vs raw prealloc  records/fsync");
-    row("raw pwrite+fdatasync, preallocated", &raw_prealloc, prealloc, None);
-    row("raw pwrite+fdatasync, growing file", &raw_growing, prealloc, None);
+    row(
+        "raw pwrite+fdatasync, preallocated",
+        &raw_prealloc,
+        prealloc,
+        None,
+    );
+    row(
+        "raw pwrite+fdatasync, growing file",
+        &raw_growing,
+        prealloc,
+        None,
+    );
     row("W2: Wal::commit, 1 thread", &w2, prealloc, None);
     for (i, &threads) in THREADS_W3.iter().enumerate() {
         let rates: Vec<f64> = w3[i].iter().map(|(rate, _)| *rate).collect();
