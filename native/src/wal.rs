@@ -32,6 +32,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 use walden_core::{frame_len, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
 
+/// The most times a leader yields to let in-progress appends join its sync (see `Wal::gather`).
+const GATHER_YIELDS_MAX: usize = 64;
+
 /// The shared log. `Send + Sync`: put it in an `Arc` and commit from any thread.
 #[derive(Debug)]
 pub struct Wal<S: SharedSync = FileStorage> {
@@ -44,6 +47,9 @@ pub struct Wal<S: SharedSync = FileStorage> {
     records_durable: AtomicU64,
     /// The durable LSN, readable without a lock; only the leader raises it.
     durable: AtomicU64,
+    /// The end of what was appended, readable without a lock: the leader watches it to see
+    /// whether other threads are still appending before it drains.
+    appended: AtomicU64,
     durability: Durability,
 }
 
@@ -69,6 +75,7 @@ where
     /// Shares an open writer; `options` must be the ones it was opened with.
     pub fn from_writer(writer: WalWriter<S>, options: WalOptions) -> Wal<S> {
         let durable = writer.durable_lsn();
+        let appended = writer.current_lsn();
         Wal {
             writer: Mutex::new(writer),
             group: Mutex::new(GroupCommit::new(durable)),
@@ -76,6 +83,7 @@ where
             stats: WalStats::default(),
             records_durable: AtomicU64::new(0),
             durable: AtomicU64::new(durable.get()),
+            appended: AtomicU64::new(appended.get()),
             durability: options.durability,
         }
     }
@@ -83,7 +91,12 @@ where
     /// Appends a record without waiting; returns its LSN. Durable once a later commit, `sync` or
     /// `wait_durable` covers it.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn, Error> {
-        let lsn = self.writer().append(payload)?;
+        let (lsn, end) = {
+            let mut writer = self.writer();
+            let lsn = writer.append(payload)?;
+            (lsn, writer.current_lsn())
+        };
+        self.appended.fetch_max(end.get(), Ordering::Release);
         self.stats.appended(payload.len());
         Ok(lsn)
     }
@@ -179,6 +192,7 @@ where
             lead,
             finished: false,
         };
+        self.gather();
         let (upto, handle, mode, records) = {
             let mut writer = self.writer();
             match writer.drain_with_handle() {
@@ -218,6 +232,26 @@ where
         guard.finished = true;
         self.woken.notify_all();
         Ok(completion.durable)
+    }
+
+    /// Lets committers that are appending right now join this sync: yields while the appended
+    /// LSN keeps growing, and stops as soon as it does not (at once when nobody else is
+    /// appending), or after [`GATHER_YIELDS_MAX`] yields. No timer: a leader never waits for
+    /// appends that are not already happening.
+    ///
+    /// Without it, a leader elected the moment the previous sync completes drains before the
+    /// committers that sync just acknowledged have appended their next records, and groups
+    /// alternate between large and small.
+    fn gather(&self) {
+        let mut seen = self.appended.load(Ordering::Acquire);
+        for _ in 0..GATHER_YIELDS_MAX {
+            std::thread::yield_now();
+            let now = self.appended.load(Ordering::Acquire);
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
     }
 
     fn poisoned_error(&self) -> Error {
