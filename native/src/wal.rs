@@ -126,34 +126,34 @@ where
             return Ok(durable);
         }
         let mut group = self.group();
-        let waiter = match group.request(target) {
-            Decision::Durable => return Ok(group.durable()),
-            Decision::Failed(_) => {
-                drop(group);
-                return Err(self.poisoned_error());
-            }
-            Decision::Lead(lead) => {
-                drop(group);
-                return self.lead(lead);
-            }
-            Decision::Wait(waiter) => waiter,
+        // The first answer comes from `request`, later ones from `poll`: each outcome is handled
+        // in one place below.
+        let (waiter, mut status) = match group.request(target) {
+            Decision::Durable => (None, WaitStatus::Durable),
+            Decision::Lead(lead) => (None, WaitStatus::Lead(lead)),
+            Decision::Failed(poisoned) => (None, WaitStatus::Failed(poisoned)),
+            Decision::Wait(waiter) => (Some(waiter), WaitStatus::Waiting),
         };
         loop {
-            match group.poll(waiter, target).map_err(Error::GroupCommit)? {
-                WaitStatus::Waiting => {
+            match (status, waiter) {
+                (WaitStatus::Durable, _) => return Ok(group.durable()),
+                (WaitStatus::Failed(_), _) => {
+                    drop(group);
+                    return Err(self.poisoned_error());
+                }
+                (WaitStatus::Lead(lead), _) => {
+                    drop(group);
+                    return self.lead(lead);
+                }
+                (WaitStatus::Waiting, Some(waiter)) => {
                     group = self
                         .woken
                         .wait(group)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    status = group.poll(waiter, target).map_err(Error::GroupCommit)?;
                 }
-                WaitStatus::Durable => return Ok(group.durable()),
-                WaitStatus::Failed(_) => {
-                    drop(group);
-                    return Err(self.poisoned_error());
-                }
-                WaitStatus::Lead(lead) => {
-                    drop(group);
-                    return self.lead(lead);
+                (WaitStatus::Waiting, None) => {
+                    unreachable!("only a waiter is told to wait")
                 }
             }
         }
