@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
-use walden_core::{frame_len, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
+use walden_core::{Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
 
 /// The most times a leader yields to let in-progress appends join its sync (see `Wal::gather`).
 const GATHER_YIELDS_MAX: usize = 64;
@@ -91,6 +91,11 @@ where
     /// Appends a record without waiting; returns its LSN. Durable once a later commit, `sync` or
     /// `wait_durable` covers it.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn, Error> {
+        self.append_with_end(payload).map(|(lsn, _)| lsn)
+    }
+
+    /// Appends a record; returns its LSN and the LSN just past it.
+    fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
         let (lsn, end) = {
             let mut writer = self.writer();
             let lsn = writer.append(payload)?;
@@ -98,7 +103,7 @@ where
         };
         self.appended.fetch_max(end.get(), Ordering::Release);
         self.stats.appended(payload.len());
-        Ok(lsn)
+        Ok((lsn, end))
     }
 
     /// What the log has done: appends, fsyncs, records per fsync, fsync latency.
@@ -109,8 +114,7 @@ where
     /// Appends a record and returns its LSN once it is durable (with `Durability::Buffered`:
     /// once it is handed to the OS).
     pub fn commit(&self, payload: &[u8]) -> Result<Lsn, Error> {
-        let lsn = self.append(payload)?;
-        let end = Lsn::new(lsn.get() + frame_len(payload.len()) as u64);
+        let (lsn, end) = self.append_with_end(payload)?;
         self.wait_durable(end)?;
         Ok(lsn)
     }

@@ -135,7 +135,16 @@ where
         if size == 0 {
             return WalWriter::create(storage, Lsn::ZERO, options);
         }
-        let mut image = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX)];
+        let Ok(len) = usize::try_from(size) else {
+            return Err(Error::Io {
+                op: "reading the log for recovery",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!("a {size}-byte log does not fit in this platform's address space"),
+                ),
+            });
+        };
+        let mut image = vec![0u8; len];
         let read = storage
             .read_at(0, &mut image)
             .map_err(storage_err("reading the log for recovery"))?;
@@ -390,7 +399,9 @@ where
         HEADER_LEN as u64 + (lsn.get() - self.base_lsn.get())
     }
 
-    /// Counts the frames in `frames`, checking they tile it exactly within the size limit.
+    /// Counts the frames in `frames`, checking they tile it exactly and that each passes the
+    /// codec's own pre-encoding check at its LSN (payload limit, LSN overflow), so nothing is
+    /// buffered that `marks.append` could then refuse.
     fn check_frames(&self, frames: &[u8]) -> Result<u64, Error> {
         let mut offset = 0;
         let mut count = 0;
@@ -404,9 +415,11 @@ where
             let mut raw = [0u8; 4];
             raw.copy_from_slice(len_bytes);
             let len = u32::from_le_bytes(raw) as usize;
-            if len < FRAME_HEADER_LEN
-                || len - FRAME_HEADER_LEN > self.codec.max_payload_len() as usize
-            {
+            let lsn = Lsn::new(self.marks.current().get().saturating_add(offset as u64));
+            let within_limits = len
+                .checked_sub(FRAME_HEADER_LEN)
+                .is_some_and(|payload_len| self.codec.check(lsn, payload_len).is_ok());
+            if !within_limits {
                 return Err(Error::InvalidFrames {
                     offset,
                     reason: "a frame length is outside the allowed range",

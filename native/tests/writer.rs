@@ -371,3 +371,25 @@ fn set_current_lsn_moves_an_empty_log_forward_only() {
         Err(Error::Watermark(_))
     ));
 }
+
+/// Prevents buffering frames that would end past the largest LSN (the watermark would then refuse
+/// them after the buffer already held them).
+#[test]
+fn append_bytes_refuses_frames_that_would_end_past_the_largest_lsn() {
+    let mut log = WalWriter::create(
+        MemStorage::new(),
+        Lsn::new(u64::MAX - 20),
+        WalOptions::default(),
+    )
+    .expect("a new log");
+    let mut frames = Vec::new();
+    Codec::new(0)
+        .encode_append(Lsn::ZERO, &[0u8; 30], &mut frames)
+        .unwrap();
+    assert!(matches!(
+        log.append_bytes(&frames),
+        Err(Error::InvalidFrames { offset: 0, .. })
+    ));
+    assert_eq!(log.current_lsn(), Lsn::new(u64::MAX - 20));
+    assert!(log.append(b"fits").is_ok());
+}
