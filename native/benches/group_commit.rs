@@ -109,7 +109,7 @@ fn wal_commits(dir: &Path, threads: usize, per_thread: usize) -> (f64, f64) {
     let seconds = start.elapsed().as_secs_f64();
     let per_fsync = wal.stats().mean_records_per_fsync();
     drop(wal);
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&path);
     ((threads * per_thread) as f64 / seconds, per_fsync)
 }
 
@@ -142,9 +142,11 @@ fn raw_commits(dir: &Path, commits: usize, preallocate: bool) -> f64 {
     commits as f64 / seconds
 }
 
+/// A path under `dir` with nothing there: a `Wal` is a directory, the raw log a file.
 fn fresh(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&path);
     path
 }
 

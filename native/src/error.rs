@@ -54,6 +54,37 @@ pub enum Error {
         /// The operation that failed, and its error.
         cause: String,
     },
+    /// A segment file's header disagrees with its name, or the segments do not follow each other
+    /// without a gap. Nothing was modified: inspect the directory (a file copied in from another
+    /// log, or one removed by hand).
+    SegmentMismatch {
+        /// The segment file.
+        segment: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading stopped at damage inside the range that should hold only whole records: the
+    /// segment was modified or the disk returned bad data. Nothing was modified.
+    Corrupt {
+        /// The segment file.
+        segment: String,
+        /// The LSN where the damage starts.
+        at: Lsn,
+        /// What the decoder found.
+        reason: String,
+    },
+    /// Reading was asked to start below the first LSN still kept: a checkpoint removed it.
+    Checkpointed {
+        /// The LSN asked for.
+        requested: Lsn,
+        /// The first LSN the log still holds.
+        first: Lsn,
+    },
+    /// Reading was asked to start at an LSN where no record starts.
+    NotARecordBoundary {
+        /// The LSN asked for.
+        lsn: Lsn,
+    },
 }
 
 impl fmt::Display for Error {
@@ -77,6 +108,28 @@ impl fmt::Display for Error {
             Error::NotEmpty { current } => write!(
                 f,
                 "the log already holds records (up to LSN {current}); this needs an empty log"
+            ),
+            Error::SegmentMismatch { segment, reason } => write!(
+                f,
+                "segment {segment}: {reason}; the log was not modified: check whether a segment \
+                 file was copied in from another log or removed by hand"
+            ),
+            Error::Corrupt {
+                segment,
+                at,
+                reason,
+            } => write!(
+                f,
+                "segment {segment} is damaged at LSN {at} ({reason}); records from there on in \
+                 this segment cannot be read"
+            ),
+            Error::Checkpointed { requested, first } => write!(
+                f,
+                "LSN {requested} was removed by a checkpoint; the log now starts at LSN {first}"
+            ),
+            Error::NotARecordBoundary { lsn } => write!(
+                f,
+                "no record starts at LSN {lsn}: read from an LSN returned by append or commit"
             ),
             Error::Poisoned { durable, cause } => write!(
                 f,

@@ -5,6 +5,13 @@ use walden_core::{Durability, RecoveryMode, DEFAULT_MAX_PAYLOAD_LEN};
 /// Bytes appended records may occupy in memory before they are drained to the OS: 64 KiB.
 pub const DEFAULT_BUFFER_BYTES: usize = 64 * 1024;
 
+/// Bytes a log file is extended by, with zeros written ahead of the records, when preallocation
+/// is on: 1 MiB.
+pub const DEFAULT_PREALLOCATE_BYTES: u64 = 1024 * 1024;
+
+/// The size at which a `Wal` starts a new segment file: 64 MiB.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How a log is opened. `WalOptions::default()` is what most services want.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalOptions {
@@ -17,6 +24,15 @@ pub struct WalOptions {
     pub max_payload_len: u32,
     /// The user-space buffer's size. Default: [`DEFAULT_BUFFER_BYTES`].
     pub buffer_bytes: usize,
+    /// Extend the file in steps of this many bytes by writing zeros ahead of the records, so most
+    /// syncs overwrite blocks that already exist and need not commit a new file size (measured
+    /// in docs/performance.md). Recovery keeps a zero-filled tail in place. 0 turns it off.
+    /// Default: [`DEFAULT_PREALLOCATE_BYTES`].
+    pub preallocate_bytes: u64,
+    /// A `Wal` seals its segment file and starts a new one once the segment holds at least this
+    /// many bytes of records. A record is never split: one larger than this gets a segment of
+    /// its own. Default: [`DEFAULT_SEGMENT_BYTES`].
+    pub segment_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -26,6 +42,8 @@ impl Default for WalOptions {
             recovery_mode: RecoveryMode::TolerateTornTail,
             max_payload_len: DEFAULT_MAX_PAYLOAD_LEN,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
         }
     }
 }

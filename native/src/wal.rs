@@ -21,11 +21,13 @@
 //!   blocked committer thread.
 
 use crate::error::Error;
-use crate::file_storage::FileStorage;
 use crate::options::WalOptions;
+use crate::reader::WalIter;
+use crate::segment_dir::{FsDir, SegmentDir};
+use crate::segments::SegmentedWriter;
 use crate::shared_sync::SharedSync;
 use crate::stats::{StatsSnapshot, WalStats};
-use crate::writer::WalWriter;
+use crate::tail::Tail;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -35,57 +37,67 @@ use walden_core::{Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
 /// The most times a leader yields to let in-progress appends join its sync (see `Wal::gather`).
 const GATHER_YIELDS_MAX: usize = 64;
 
-/// The shared log. `Send + Sync`: put it in an `Arc` and commit from any thread.
+/// The shared log over a directory of segment files. `Send + Sync`: put it in an `Arc` and
+/// commit from any thread.
 #[derive(Debug)]
-pub struct Wal<S: SharedSync = FileStorage> {
-    writer: Mutex<WalWriter<S>>,
+pub struct Wal<D: SegmentDir = FsDir> {
+    writer: Mutex<SegmentedWriter<D>>,
+    /// The segments' directory, for readers (they open their own handles).
+    dir: D,
+    options: WalOptions,
     group: Mutex<GroupCommit>,
     woken: Condvar,
     stats: WalStats,
     /// Records made durable so far (as counted by the writer when each sync drained); only the
     /// leader, of which there is one at a time, reads and writes it.
     records_durable: AtomicU64,
-    /// The durable LSN, readable without a lock; only the leader raises it.
+    /// The durable LSN, readable without a lock; only the leader raises it, under the group lock.
     durable: AtomicU64,
+    /// What readers may see: the durable LSN, or with `Durability::Buffered` the end of what
+    /// commits handed to the OS. Raised under the group lock, with a wake-up of `woken`.
+    committed: AtomicU64,
     /// The end of what was appended, readable without a lock: the leader watches it to see
     /// whether other threads are still appending before it drains.
     appended: AtomicU64,
     durability: Durability,
 }
 
-impl Wal<FileStorage> {
-    /// Opens (creating if missing) and recovers the log file at `path` with default options.
-    pub fn open(path: &Path) -> Result<Wal<FileStorage>, Error> {
+impl Wal<FsDir> {
+    /// Opens (creating if missing) and recovers the log in directory `path` with default
+    /// options.
+    pub fn open(path: &Path) -> Result<Wal<FsDir>, Error> {
         Wal::open_with(path, WalOptions::default())
     }
 
-    /// Opens (creating if missing) and recovers the log file at `path`.
-    pub fn open_with(path: &Path, options: WalOptions) -> Result<Wal<FileStorage>, Error> {
-        Ok(Wal::from_writer(
-            WalWriter::open_with(path, options)?,
-            options,
-        ))
+    /// Opens (creating if missing) and recovers the log in directory `path`.
+    pub fn open_with(path: &Path, options: WalOptions) -> Result<Wal<FsDir>, Error> {
+        let dir = FsDir::create_all(path).map_err(|source| Error::Io {
+            op: "opening the log directory",
+            source,
+        })?;
+        Wal::open_in(dir, options)
     }
 }
 
-impl<S: SharedSync> Wal<S>
-where
-    S::Error: Into<std::io::Error>,
-{
-    /// Shares an open writer; `options` must be the ones it was opened with.
-    pub fn from_writer(writer: WalWriter<S>, options: WalOptions) -> Wal<S> {
+impl<D: SegmentDir> Wal<D> {
+    /// Opens (creating its first segment if there is none) and recovers the log in `dir`.
+    pub fn open_in(dir: D, options: WalOptions) -> Result<Wal<D>, Error> {
+        let writer = SegmentedWriter::open(dir.clone(), options)?;
         let durable = writer.durable_lsn();
         let appended = writer.current_lsn();
-        Wal {
+        Ok(Wal {
             writer: Mutex::new(writer),
+            dir,
+            options,
             group: Mutex::new(GroupCommit::new(durable)),
             woken: Condvar::new(),
             stats: WalStats::default(),
             records_durable: AtomicU64::new(0),
             durable: AtomicU64::new(durable.get()),
+            committed: AtomicU64::new(durable.get()),
             appended: AtomicU64::new(appended.get()),
             durability: options.durability,
-        }
+        })
     }
 
     /// Appends a record without waiting; returns its LSN. Durable once a later commit, `sync` or
@@ -123,7 +135,13 @@ where
     /// Returns the durable LSN (at least `target`).
     pub fn wait_durable(&self, target: Lsn) -> Result<Lsn, Error> {
         if self.durability == Durability::Buffered {
-            return self.writer().flush_until(target);
+            self.writer().flush_until(target)?;
+            let written = self.writer().written_lsn();
+            let _group = self.group();
+            self.committed.fetch_max(written.get(), Ordering::AcqRel);
+            drop(_group);
+            self.woken.notify_all();
+            return Ok(self.durable_lsn());
         }
         let durable = self.durable_lsn();
         if target <= durable {
@@ -179,6 +197,87 @@ where
         self.writer().current_lsn()
     }
 
+    /// The end of what readers may see: the durable LSN (with `Durability::Buffered`, the end
+    /// of what commits handed to the OS).
+    pub fn committed_lsn(&self) -> Lsn {
+        Lsn::new(self.committed.load(Ordering::Acquire))
+    }
+
+    /// The first LSN the log still holds (checkpoints remove whole segments below it).
+    pub fn first_lsn(&self) -> Lsn {
+        self.writer().first_lsn()
+    }
+
+    /// The base LSN of every segment, oldest first; the last is the one being appended to.
+    pub fn segments(&self) -> Vec<Lsn> {
+        self.writer().segments()
+    }
+
+    /// Removes the segments that hold only records below `lsn`: call it once the records below
+    /// `lsn` are no longer needed (e.g. the state they describe is checkpointed elsewhere). The
+    /// segment being appended to stays. Returns the new first LSN.
+    pub fn checkpoint(&self, lsn: Lsn) -> Result<Lsn, Error> {
+        self.writer().checkpoint(lsn)
+    }
+
+    /// Reads the committed records from `from` (a record's LSN, at or above
+    /// [`Wal::first_lsn`]) up to [`Wal::committed_lsn`] as it is now, across segments.
+    pub fn read_from(&self, from: Lsn) -> Result<WalIter<D>, Error> {
+        let segments = self.segments();
+        WalIter::new(
+            self.dir.clone(),
+            &self.options,
+            segments,
+            from,
+            self.committed_lsn(),
+        )
+    }
+
+    /// Follows the log from `from`: yields records as they become committed (durable), waiting
+    /// for more when it has read everything.
+    pub fn tail(&self, from: Lsn) -> Result<Tail<'_, D>, Error> {
+        Ok(Tail::new(self, self.read_from(from)?))
+    }
+
+    /// Waits until the committed LSN passes `after`, or `deadline` passes; returns the
+    /// committed LSN. Fails once the log is poisoned.
+    pub(crate) fn wait_committed_past(
+        &self,
+        after: Lsn,
+        deadline: Option<Instant>,
+    ) -> Result<Lsn, Error> {
+        let mut group = self.group();
+        loop {
+            let committed = self.committed_lsn();
+            if committed > after {
+                return Ok(committed);
+            }
+            if group.poisoned().is_some() {
+                drop(group);
+                return Err(self.poisoned_error());
+            }
+            match deadline {
+                None => {
+                    group = self
+                        .woken
+                        .wait(group)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Ok(committed);
+                    }
+                    group = self
+                        .woken
+                        .wait_timeout(group, deadline - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+    }
+
     /// Drains and syncs everything appended, then closes the log; returns the durable LSN. On
     /// error, says what was not made durable.
     pub fn close(self) -> Result<Lsn, Error> {
@@ -212,7 +311,7 @@ where
             .sync_started(lead, upto)
             .map_err(Error::GroupCommit)?;
         let started = Instant::now();
-        let synced = S::sync_shared(&handle, mode);
+        let synced = <D::Storage as SharedSync>::sync_shared(&handle, mode);
         let took = started.elapsed();
         if let Err(err) = synced {
             let err = self.writer().mark_sync_failed(err);
@@ -225,12 +324,17 @@ where
             guard.fail();
             return Err(err);
         }
-        let completion = self
-            .group()
-            .sync_succeeded(lead)
-            .map_err(Error::GroupCommit)?;
-        self.durable
-            .fetch_max(completion.durable.get(), Ordering::AcqRel);
+        let completion = {
+            // Published under the group lock, so a reader that checked `committed` under it
+            // before waiting cannot miss the wake-up.
+            let mut group = self.group();
+            let completion = group.sync_succeeded(lead).map_err(Error::GroupCommit)?;
+            self.durable
+                .fetch_max(completion.durable.get(), Ordering::AcqRel);
+            self.committed
+                .fetch_max(completion.durable.get(), Ordering::AcqRel);
+            completion
+        };
         let before = self.records_durable.swap(records, Ordering::Relaxed);
         self.stats.synced(records.saturating_sub(before), took);
         guard.finished = true;
@@ -265,7 +369,7 @@ where
         })
     }
 
-    fn writer(&self) -> MutexGuard<'_, WalWriter<S>> {
+    fn writer(&self) -> MutexGuard<'_, SegmentedWriter<D>> {
         // A panic while holding the lock is a bug; the leader's guard has poisoned the log if it
         // mattered, so the state is still safe to read.
         self.writer
@@ -281,19 +385,13 @@ where
 }
 
 /// Fails the group if a leader returns early or unwinds without publishing.
-struct LeadGuard<'a, S: SharedSync>
-where
-    S::Error: Into<std::io::Error>,
-{
-    wal: &'a Wal<S>,
+struct LeadGuard<'a, D: SegmentDir> {
+    wal: &'a Wal<D>,
     lead: Lead,
     finished: bool,
 }
 
-impl<S: SharedSync> LeadGuard<'_, S>
-where
-    S::Error: Into<std::io::Error>,
-{
+impl<D: SegmentDir> LeadGuard<'_, D> {
     fn fail(&mut self) {
         if self.finished {
             return;
@@ -310,10 +408,7 @@ where
     }
 }
 
-impl<S: SharedSync> Drop for LeadGuard<'_, S>
-where
-    S::Error: Into<std::io::Error>,
-{
+impl<D: SegmentDir> Drop for LeadGuard<'_, D> {
     fn drop(&mut self) {
         self.fail();
     }

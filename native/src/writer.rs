@@ -14,6 +14,9 @@
 //!   report durability returns [`Error::Poisoned`], and `durable` never moves again. Linux may
 //!   mark the pages of a failed fsync clean, so retrying could report success for lost data.
 //! - LSNs only grow: `truncate` and `set_current_lsn` rewrite the header with a later base LSN.
+//! - With preallocation on, zeros are written ahead of the records (never over them) in
+//!   `preallocate_bytes` steps, so most syncs overwrite existing blocks; recovery keeps a
+//!   zero-filled tail, since zeros never decode as a frame.
 //!
 //! The buffer is this module's own `Vec` rather than `std::io::BufWriter`: the writer must know
 //! exactly which LSN each drain reached, and must not keep half-written bytes after a failed
@@ -30,8 +33,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use walden_core::{
-    scan_file, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Watermarks,
-    FRAME_HEADER_LEN, HEADER_LEN,
+    scan_file, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Tail, TailKind,
+    Watermarks, FRAME_HEADER_LEN, HEADER_LEN,
 };
 
 /// A single-writer log over storage `S`. See the module documentation.
@@ -50,6 +53,9 @@ pub struct WalWriter<S: Storage = FileStorage> {
     records_appended: u64,
     /// What recovery found when this writer opened the log.
     recovery: Recovery,
+    /// The file offset up to which the file exists (records or zero fill): drains below it
+    /// overwrite existing blocks.
+    allocated: u64,
 }
 
 impl WalWriter<FileStorage> {
@@ -156,13 +162,25 @@ where
             options.recovery_mode,
         )?;
         drop(image);
-        if recovery.tail.is_some() {
+        // Zero fill after the records is preallocated (or never-written) space: it can never
+        // decode as a record, so with preallocation on it stays, and appends overwrite it.
+        let keep_zeroed = options.preallocate_bytes > 0
+            && matches!(
+                recovery.tail,
+                Some(Tail {
+                    kind: TailKind::Zeroed,
+                    ..
+                })
+            );
+        let mut allocated = size;
+        if recovery.tail.is_some() && !keep_zeroed {
             storage
                 .truncate(recovery.valid_file_len())
                 .map_err(storage_err("truncating the torn tail"))?;
             storage
                 .sync(SyncMode::All)
                 .map_err(storage_err("syncing the truncated log"))?;
+            allocated = recovery.valid_file_len();
         }
         // Nothing counts as durable until this process has synced it: durable stays at the base.
         let marks = Watermarks::recovered(header.base_lsn, recovery.end_lsn)?;
@@ -176,6 +194,7 @@ where
             poisoned: None,
             records_appended: 0,
             recovery,
+            allocated,
         })
     }
 
@@ -357,6 +376,7 @@ where
         if let Err(err) = self.storage.sync(SyncMode::All) {
             return Err(self.poison("sync of the truncation", err.into()));
         }
+        self.allocated = HEADER_LEN as u64;
         self.base_lsn = base_lsn;
         self.marks = Watermarks::new(base_lsn);
         Ok(())
@@ -369,6 +389,7 @@ where
             return Ok(self.marks.written());
         }
         let offset = self.file_offset(self.marks.written());
+        self.preallocate(offset + self.buffer.len() as u64)?;
         if let Err(err) = self.storage.write_at(offset, &self.buffer) {
             return Err(self.poison("write", err.into()));
         }
@@ -376,6 +397,29 @@ where
         let current = self.marks.current();
         self.marks.mark_written(current)?;
         Ok(current)
+    }
+
+    /// With preallocation on, makes sure the file extends past `end` by writing zeros from the
+    /// allocated end up to the next multiple of the preallocation step, so the syncs of the next
+    /// step's worth of records overwrite existing blocks instead of growing the file. The zeros
+    /// lie past every record, where recovery reads them as unwritten space.
+    fn preallocate(&mut self, end: u64) -> Result<(), Error> {
+        let step = self.options.preallocate_bytes;
+        if step == 0 || end <= self.allocated {
+            return Ok(());
+        }
+        let target = end.div_ceil(step).saturating_mul(step);
+        // Zeros go only after the bytes about to be written, never over buffered records.
+        let mut at = self.allocated.max(end);
+        while at < target {
+            let len = (target - at).min(ZEROS.len() as u64) as usize;
+            if let Err(err) = self.storage.write_at(at, &ZEROS[..len]) {
+                return Err(self.poison("preallocating write", err.into()));
+            }
+            at += len as u64;
+        }
+        self.allocated = target;
+        Ok(())
     }
 
     /// Drains first if `len` more bytes would overflow the buffer.
@@ -459,6 +503,9 @@ where
     }
 }
 
+/// The zeros preallocation writes, a block of them at a time.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
 fn storage_err<E: Into<std::io::Error>>(op: &'static str) -> impl FnOnce(E) -> Error {
     move |err| io(op)(err.into())
 }
@@ -486,7 +533,7 @@ fn create_file(path: &Path, salt: u64) -> Result<(), Error> {
 
 /// A salt that differs between logs and between incarnations of one path: the standard
 /// library's per-process random hasher keys, mixed with the clock.
-fn random_salt() -> u64 {
+pub(crate) fn random_salt() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

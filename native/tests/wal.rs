@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
-use walden::{Error, FileStorage, SharedSync, Wal, WalOptions, WalWriter};
+use walden::{Error, FileStorage, FsDir, SegmentDir, SharedSync, Wal, WalOptions};
 use walden_core::{Codec, Durability, FileHeader, Lsn, Records, Storage, SyncMode, HEADER_LEN};
 
 /// Counts shared syncs and fails the next one on request: a file with fault injection.
@@ -55,28 +55,71 @@ impl SharedSync for FaultyFile {
     }
 }
 
-fn faulty_wal(path: &Path, options: WalOptions) -> (Arc<Wal<FaultyFile>>, Arc<Faults>) {
-    drop(WalWriter::open(path).expect("create the log"));
-    let faults = Arc::new(Faults::default());
-    let storage = FaultyFile {
-        inner: FileStorage::open(path).expect("open the log"),
-        faults: Arc::clone(&faults),
-    };
-    let writer = WalWriter::recover(storage, options).expect("recover the log");
-    (Arc::new(Wal::from_writer(writer, options)), faults)
+/// A directory whose segments are `FaultyFile`s sharing one set of faults.
+#[derive(Clone, Debug)]
+struct FaultyDir {
+    inner: FsDir,
+    faults: Arc<Faults>,
 }
 
-/// Every record in the log file at `path`, by LSN.
+impl SegmentDir for FaultyDir {
+    type Storage = FaultyFile;
+    fn list(&self) -> std::io::Result<Vec<Lsn>> {
+        self.inner.list()
+    }
+    fn open(&self, base: Lsn) -> std::io::Result<FaultyFile> {
+        Ok(FaultyFile {
+            inner: self.inner.open(base)?,
+            faults: Arc::clone(&self.faults),
+        })
+    }
+    fn create(&self, base: Lsn, header: &[u8]) -> std::io::Result<FaultyFile> {
+        Ok(FaultyFile {
+            inner: self.inner.create(base, header)?,
+            faults: Arc::clone(&self.faults),
+        })
+    }
+    fn remove(&self, base: Lsn) -> std::io::Result<()> {
+        self.inner.remove(base)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+fn faulty_wal(path: &Path, options: WalOptions) -> (Arc<Wal<FaultyDir>>, Arc<Faults>) {
+    let faults = Arc::new(Faults::default());
+    let dir = FaultyDir {
+        inner: FsDir::create_all(path).expect("create the log directory"),
+        faults: Arc::clone(&faults),
+    };
+    let wal = Wal::open_in(dir, options).expect("open the log");
+    (Arc::new(wal), faults)
+}
+
+/// Every record in the log directory at `path`, by LSN, read segment by segment with the core's
+/// scanner (independently of the `Wal`'s own reader).
 fn records(path: &Path) -> Vec<(Lsn, Vec<u8>)> {
-    let image = std::fs::read(path).expect("read the log");
-    let header = FileHeader::decode(&image).expect("a valid header");
-    Records::new(
-        Codec::new(header.salt),
-        header.base_lsn,
-        &image[HEADER_LEN..],
-    )
-    .map(|record| (record.lsn, record.payload.to_vec()))
-    .collect()
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .expect("list the log")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|file| file.extension().is_some_and(|ext| ext == "wal"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let image = std::fs::read(file).expect("read a segment");
+        let header = FileHeader::decode(&image).expect("a valid header");
+        out.extend(
+            Records::new(
+                Codec::new(header.salt),
+                header.base_lsn,
+                &image[HEADER_LEN..],
+            )
+            .map(|record| (record.lsn, record.payload.to_vec())),
+        );
+    }
+    out
 }
 
 /// Runs `threads` closures and fails the test instead of hanging if they do not all finish.
@@ -114,7 +157,7 @@ fn run_all<T: Send + 'static>(
 fn wal_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Wal>();
-    assert_send_sync::<Wal<FaultyFile>>();
+    assert_send_sync::<Wal<FaultyDir>>();
 }
 
 /// Prevents lost, reordered or duplicated acknowledged records under concurrent commits, and
@@ -244,4 +287,32 @@ fn buffered_commits_reach_the_os_without_fsync() {
     assert_eq!(faults.syncs.load(Ordering::Relaxed), 0);
     assert_eq!(wal.durable_lsn(), Lsn::ZERO);
     assert_eq!(records(&path).len(), 1, "the record reached the file");
+}
+
+/// A tail waiting for records gets the error when the log is poisoned, instead of hanging.
+#[test]
+fn a_waiting_tail_gets_the_error_when_a_sync_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, faults) = faulty_wal(&dir.path().join("wal"), WalOptions::default());
+    let first = wal.commit(b"durable").unwrap();
+    let reader = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || {
+            let mut tail = wal.tail(first).unwrap();
+            let record = tail.next().unwrap().unwrap();
+            assert_eq!(record.payload, b"durable");
+            // Blocks: nothing else is durable until the failed sync poisons the log.
+            let outcome = tail.next_timeout(Duration::from_secs(30));
+            (outcome.map(|r| r.map(|r| r.payload)), tail.next().is_none())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    faults.fail_next_sync.store(true, Ordering::Release);
+    assert!(wal.commit(b"never durable").is_err());
+    let (outcome, ended) = reader.join().unwrap();
+    assert!(
+        matches!(outcome, Some(Err(Error::Poisoned { .. }))),
+        "{outcome:?}"
+    );
+    assert!(ended, "the tail ends after the error");
 }

@@ -54,7 +54,12 @@ fn records_survive_close_and_reopen_and_are_not_durable_until_synced_again() {
 fn torn_tail_is_truncated_before_the_next_append_and_nothing_acknowledged_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wal");
-    let mut log = WalWriter::open(&path).unwrap();
+    // Without preallocation the garbage is the whole tail; the next test covers preallocation.
+    let options = WalOptions {
+        preallocate_bytes: 0,
+        ..WalOptions::default()
+    };
+    let mut log = WalWriter::open_with(&path, options).unwrap();
     for i in 0..5u8 {
         log.append(&[i; 50]).unwrap();
     }
@@ -66,16 +71,69 @@ fn torn_tail_is_truncated_before_the_next_append_and_nothing_acknowledged_is_los
     file.write_all(&[0xAB; 29]).unwrap();
     drop(file);
 
-    let mut log = WalWriter::open(&path).unwrap();
+    let mut log = WalWriter::open_with(&path, options).unwrap();
     let tail = log.recovery().tail.unwrap();
     assert!(matches!(tail.kind, TailKind::Torn(_)), "{tail:?}");
     assert_eq!(tail.bytes, 29);
     log.append(b"after").unwrap();
     log.close().unwrap();
 
-    let log = WalWriter::open(&path).unwrap();
+    let log = WalWriter::open_with(&path, options).unwrap();
     assert_eq!(log.recovery().records, 6);
     assert_eq!(log.recovery().tail, None);
+    assert_eq!(payloads(&std::fs::read(&path).unwrap())[5], b"after");
+}
+
+/// Preallocation: the file grows in zero-filled steps ahead of the records, a reopen keeps the
+/// zero fill (it is unwritten space, not damage), and a torn write into it is still truncated.
+#[test]
+fn preallocated_zero_fill_is_kept_and_a_torn_write_into_it_is_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let options = WalOptions {
+        preallocate_bytes: 4096,
+        ..WalOptions::default()
+    };
+    let mut log = WalWriter::open_with(&path, options).unwrap();
+    for i in 0..5u8 {
+        log.append(&[i; 50]).unwrap();
+    }
+    let end = log.close().unwrap();
+    let file_len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(file_len, 4096, "one preallocation step");
+
+    let log = WalWriter::open_with(&path, options).unwrap();
+    let tail = log.recovery().tail.unwrap();
+    assert_eq!(tail.kind, TailKind::Zeroed);
+    assert_eq!(log.current_lsn(), end);
+    drop(log);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        4096,
+        "zero fill kept"
+    );
+
+    // A torn write: garbage right after the last record, zeros after it.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[0xAB; 29], HEADER_LEN as u64 + end.get())
+        .unwrap();
+    drop(file);
+    let mut log = WalWriter::open_with(&path, options).unwrap();
+    assert!(matches!(
+        log.recovery().tail.unwrap().kind,
+        TailKind::Torn(_)
+    ));
+    log.append(b"after").unwrap();
+    // Enough to cross into the next preallocation step.
+    for _ in 0..60 {
+        log.append(&[7; 100]).unwrap();
+    }
+    log.close().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len() % 4096, 0);
+
+    let log = WalWriter::open_with(&path, options).unwrap();
+    assert_eq!(log.recovery().records, 66);
+    assert_eq!(log.recovery().tail.unwrap().kind, TailKind::Zeroed);
     assert_eq!(payloads(&std::fs::read(&path).unwrap())[5], b"after");
 }
 
@@ -156,7 +214,13 @@ fn a_failed_write_poisons_too() {
     let storage = ReadOnly(file);
     let mut log = WalWriter::recover(storage, WalOptions::default()).unwrap();
     log.append(b"x").unwrap();
-    assert!(matches!(log.sync(), Err(Error::Io { op: "write", .. })));
+    assert!(matches!(
+        log.sync(),
+        Err(Error::Io {
+            op: "write" | "preallocating write",
+            ..
+        })
+    ));
     assert!(matches!(log.append(b"y"), Err(Error::Poisoned { .. })));
 }
 

@@ -1,0 +1,219 @@
+//! [`SegmentDir`]: where a [`crate::Wal`] keeps its segment files, and [`FsDir`], a directory.
+//!
+//! A log is a sequence of segment files, each a complete log file (header plus frames) whose
+//! name carries its base LSN: `{base:016x}.wal`, sixteen lower-case hex digits, so names sort in
+//! LSN order. Segment `i` holds the records in `[base_i, base_{i+1})`; the last one is the
+//! active segment the writer appends to.
+//!
+//! Invariants of [`FsDir`]:
+//! - A segment appears whole or not at all: it is written as `{name}.creating`, synced, renamed
+//!   into place, and the directory synced. A leftover `.creating` file is an interrupted
+//!   creation and is removed on open.
+//! - A removal is made durable (directory sync) before the next one starts, so a crash in the
+//!   middle of a checkpoint leaves a contiguous suffix of segments, never a hole.
+//! - Files whose names do not follow the pattern are ignored, never touched.
+
+use crate::file_storage::{sync_dir, FileStorage};
+use crate::shared_sync::SharedSync;
+use std::io;
+use std::path::{Path, PathBuf};
+use walden_core::{Lsn, Storage, SyncMode};
+
+/// The suffix of segment file names.
+pub const SEGMENT_SUFFIX: &str = ".wal";
+const CREATING_SUFFIX: &str = ".creating";
+
+/// Where segment files live: listed, created, opened and removed by base LSN.
+pub trait SegmentDir: Clone + Send + Sync + std::fmt::Debug + 'static {
+    /// The storage of one segment.
+    type Storage: SharedSync + Storage<Error = io::Error> + Send + std::fmt::Debug + 'static;
+
+    /// The base LSNs of the segments present, in increasing order. Removes leftovers of
+    /// interrupted creations.
+    fn list(&self) -> io::Result<Vec<Lsn>>;
+
+    /// Opens the segment starting at `base`.
+    fn open(&self, base: Lsn) -> io::Result<Self::Storage>;
+
+    /// Creates the segment starting at `base` holding `header`, durably and atomically (whole or
+    /// not at all, and still there after a power loss), and opens it.
+    fn create(&self, base: Lsn, header: &[u8]) -> io::Result<Self::Storage>;
+
+    /// Removes the segment starting at `base`, durably.
+    fn remove(&self, base: Lsn) -> io::Result<()>;
+
+    /// Where the segments are, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A directory of segment files. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct FsDir {
+    path: PathBuf,
+}
+
+impl FsDir {
+    /// The directory at `path`, created (and its parent synced) if missing. A path that exists
+    /// but is not a directory is an error.
+    pub fn create_all(path: &Path) -> io::Result<FsDir> {
+        if !path.exists() {
+            std::fs::create_dir_all(path)?;
+            sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
+        } else if !path.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!(
+                    "{} is not a directory: a Wal keeps its segment files in a directory",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(FsDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of the segment starting at `base`.
+    pub fn segment_path(&self, base: Lsn) -> PathBuf {
+        self.path.join(segment_file_name(base))
+    }
+}
+
+/// The file name of the segment starting at `base`.
+pub fn segment_file_name(base: Lsn) -> String {
+    format!("{:016x}{SEGMENT_SUFFIX}", base.get())
+}
+
+/// The base LSN a segment file name carries, or `None` for any other name.
+pub fn parse_segment_file_name(name: &str) -> Option<Lsn> {
+    let hex = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if hex.len() != 16
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(Lsn::new)
+}
+
+impl SegmentDir for FsDir {
+    type Storage = FileStorage;
+
+    fn list(&self) -> io::Result<Vec<Lsn>> {
+        let mut bases = Vec::new();
+        let mut leftovers = false;
+        for entry in std::fs::read_dir(&self.path)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(segment) = name.strip_suffix(CREATING_SUFFIX) {
+                if parse_segment_file_name(segment).is_some() {
+                    std::fs::remove_file(entry.path())?;
+                    leftovers = true;
+                }
+            } else if let Some(base) = parse_segment_file_name(name) {
+                bases.push(base);
+            }
+        }
+        if leftovers {
+            sync_dir(&self.path)?;
+        }
+        bases.sort_unstable();
+        Ok(bases)
+    }
+
+    fn open(&self, base: Lsn) -> io::Result<FileStorage> {
+        FileStorage::open(&self.segment_path(base))
+    }
+
+    fn create(&self, base: Lsn, header: &[u8]) -> io::Result<FileStorage> {
+        let path = self.segment_path(base);
+        let mut tmp_name = segment_file_name(base);
+        tmp_name.push_str(CREATING_SUFFIX);
+        let tmp = self.path.join(tmp_name);
+        match std::fs::remove_file(&tmp) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        {
+            let mut storage = FileStorage::create_new(&tmp)?;
+            storage.write_at(0, header)?;
+            storage.sync(SyncMode::All)?;
+        }
+        if path.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("segment {} already exists", path.display()),
+            ));
+        }
+        std::fs::rename(&tmp, &path)?;
+        sync_dir(&self.path)?;
+        FileStorage::open(&path)
+    }
+
+    fn remove(&self, base: Lsn) -> io::Result<()> {
+        std::fs::remove_file(self.segment_path(base))?;
+        sync_dir(&self.path)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_base_lsn_and_sort_in_lsn_order() {
+        let low = segment_file_name(Lsn::new(0x2a));
+        let high = segment_file_name(Lsn::new(0x1_0000_0000));
+        assert_eq!(low, "000000000000002a.wal");
+        assert!(low < high);
+        assert_eq!(
+            parse_segment_file_name(&high),
+            Some(Lsn::new(0x1_0000_0000))
+        );
+        for other in [
+            "2a.wal",
+            "000000000000002A.wal",
+            "000000000000002a.log",
+            "LOCK",
+            "",
+        ] {
+            assert_eq!(parse_segment_file_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn creation_is_atomic_and_leftovers_are_cleaned_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = FsDir::create_all(&tmp.path().join("log")).unwrap();
+        dir.create(Lsn::new(64), b"header").unwrap();
+        std::fs::write(dir.path().join("0000000000000080.wal.creating"), b"half").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"not ours").unwrap();
+        assert_eq!(dir.list().unwrap(), vec![Lsn::new(64)]);
+        assert!(!dir.path().join("0000000000000080.wal.creating").exists());
+        assert!(dir.path().join("notes.txt").exists());
+        let err = dir.create(Lsn::new(64), b"again").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        dir.remove(Lsn::new(64)).unwrap();
+        assert_eq!(dir.list().unwrap(), Vec::<Lsn>::new());
+    }
+
+    #[test]
+    fn a_file_is_not_a_log_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = FsDir::create_all(&file).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory);
+    }
+}

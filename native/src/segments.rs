@@ -1,0 +1,282 @@
+//! [`SegmentedWriter`]: a log spread over segment files in a [`SegmentDir`], one writer.
+//!
+//! The active (last) segment is a [`WalWriter`]; the segments before it are sealed: complete and
+//! synced, never written again, removed whole by [`SegmentedWriter::checkpoint`].
+//!
+//! Invariants:
+//! - Segment `i` holds exactly the records in `[base_i, base_{i+1})`: a record never spans two
+//!   segments, and a new segment's base is the sealed segment's end.
+//! - A segment is sealed only after it is drained and synced, and its successor is created (and
+//!   its directory entry synced) only after that: after a crash every sealed segment is whole,
+//!   and only the active segment can have a torn tail. So opening scans only the active segment
+//!   and checks the others' headers; readers verify every frame they return.
+//! - Opening syncs the recovered active segment, so every record recovery kept is durable (and
+//!   readable) from the start; sealed segments were synced when they were sealed.
+//! - Durability carries over: the new active segment's durable LSN starts at its base, which the
+//!   sealing sync made durable. A failed seal poisons the writer like any failed sync.
+//! - A checkpoint removes sealed segments oldest first and never the active one, so the log stays
+//!   a contiguous range of LSNs.
+
+use crate::error::Error;
+use crate::options::WalOptions;
+use crate::segment_dir::{segment_file_name, SegmentDir};
+use crate::shared_sync::SharedSync;
+use crate::writer::WalWriter;
+use walden_core::{FileHeader, Lsn, Storage, SyncMode, HEADER_LEN};
+
+/// A log over the segment files of `D`. See the module documentation.
+#[derive(Debug)]
+pub struct SegmentedWriter<D: SegmentDir> {
+    dir: D,
+    options: WalOptions,
+    /// Base LSNs of the sealed segments, oldest first.
+    sealed: Vec<Lsn>,
+    active: WalWriter<D::Storage>,
+    /// Records appended through segments sealed since opening.
+    records_sealed: u64,
+}
+
+impl<D: SegmentDir> SegmentedWriter<D> {
+    /// Opens the log in `dir`, creating its first segment if there is none. Checks every
+    /// segment's header against its name and recovers the active segment (see
+    /// [`WalWriter::recover`]).
+    pub fn open(dir: D, options: WalOptions) -> Result<SegmentedWriter<D>, Error> {
+        let mut bases = dir.list().map_err(|source| Error::Io {
+            op: "listing the log's segments",
+            source,
+        })?;
+        let Some(last) = bases.pop() else {
+            let active = create_segment(&dir, Lsn::ZERO, options)?;
+            return Ok(SegmentedWriter {
+                dir,
+                options,
+                sealed: Vec::new(),
+                active,
+                records_sealed: 0,
+            });
+        };
+        for &base in &bases {
+            check_sealed_header(&dir, base)?;
+        }
+        let storage = dir.open(last).map_err(|source| Error::Io {
+            op: "opening the active segment",
+            source,
+        })?;
+        let mut active = WalWriter::recover(storage, options)?;
+        if active.base_lsn() != last {
+            return Err(Error::SegmentMismatch {
+                segment: segment_file_name(last),
+                reason: format!(
+                    "the file is named for LSN {last} but its header says LSN {}",
+                    active.base_lsn()
+                ),
+            });
+        }
+        if active.current_lsn() > active.durable_lsn() {
+            // What recovery kept may still sit in the page cache of the process that wrote it:
+            // one sync makes it durable, so readers (who see only durable records) see it.
+            active.sync()?;
+        }
+        Ok(SegmentedWriter {
+            dir,
+            options,
+            sealed: bases,
+            active,
+            records_sealed: 0,
+        })
+    }
+
+    /// The directory holding the segments.
+    pub fn dir(&self) -> &D {
+        &self.dir
+    }
+
+    /// The base LSN of every segment, oldest first, the active one last.
+    pub fn segments(&self) -> Vec<Lsn> {
+        let mut bases = self.sealed.clone();
+        bases.push(self.active.base_lsn());
+        bases
+    }
+
+    /// The first LSN the log holds (the oldest segment's base).
+    pub fn first_lsn(&self) -> Lsn {
+        self.sealed
+            .first()
+            .copied()
+            .unwrap_or_else(|| self.active.base_lsn())
+    }
+
+    /// The active segment's writer.
+    pub fn active(&self) -> &WalWriter<D::Storage> {
+        &self.active
+    }
+
+    /// The end of what was appended.
+    pub fn current_lsn(&self) -> Lsn {
+        self.active.current_lsn()
+    }
+
+    /// The end of what was handed to the OS.
+    pub fn written_lsn(&self) -> Lsn {
+        self.active.written_lsn()
+    }
+
+    /// The end of what is durable.
+    pub fn durable_lsn(&self) -> Lsn {
+        self.active.durable_lsn()
+    }
+
+    /// Records appended since opening.
+    pub fn records_appended(&self) -> u64 {
+        self.records_sealed + self.active.records_appended()
+    }
+
+    /// Appends one record (starting a new segment first if the active one is full); returns its
+    /// LSN.
+    pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, Error> {
+        self.rotate_if_full()?;
+        self.active.append(payload)
+    }
+
+    /// Appends frames encoded at the current LSN (see [`WalWriter::append_bytes`]), starting a
+    /// new segment first if the active one is full; returns the LSN of the first.
+    pub fn append_bytes(&mut self, frames: &[u8]) -> Result<Lsn, Error> {
+        self.rotate_if_full()?;
+        self.active.append_bytes(frames)
+    }
+
+    /// Drains and syncs; returns the durable LSN.
+    pub fn sync(&mut self) -> Result<Lsn, Error> {
+        self.active.sync()
+    }
+
+    /// Makes everything up to `target` durable (see [`WalWriter::flush_until`]).
+    pub fn flush_until(&mut self, target: Lsn) -> Result<Lsn, Error> {
+        self.active.flush_until(target)
+    }
+
+    /// Publishes `lsn` as durable after a group-commit leader's sync; stale values (including
+    /// ones from a segment sealed since) are no-ops.
+    pub fn mark_durable(&mut self, lsn: Lsn) -> Result<bool, Error> {
+        self.active.mark_durable(lsn)
+    }
+
+    /// Reports a failed sync done outside the writer: poisons it.
+    pub fn mark_sync_failed(&mut self, err: std::io::Error) -> Error {
+        self.active.mark_sync_failed(err)
+    }
+
+    /// The `Poisoned` error once a write or sync has failed.
+    pub(crate) fn poisoned_error(&self) -> Option<Error> {
+        self.active.poisoned_error()
+    }
+
+    /// Drains and syncs, then closes; returns the durable LSN.
+    pub fn close(self) -> Result<Lsn, Error> {
+        self.active.close()
+    }
+
+    /// Removes every sealed segment that holds only records below `lsn` (the caller no longer
+    /// needs them, e.g. after a checkpoint of its own state), oldest first, each removal synced.
+    /// The active segment is never removed. Returns the log's new first LSN.
+    pub fn checkpoint(&mut self, lsn: Lsn) -> Result<Lsn, Error> {
+        if lsn > self.current_lsn() {
+            return Err(Error::BeyondCurrent {
+                target: lsn,
+                current: self.current_lsn(),
+            });
+        }
+        while !self.sealed.is_empty() {
+            let end = self
+                .sealed
+                .get(1)
+                .copied()
+                .unwrap_or_else(|| self.active.base_lsn());
+            if end > lsn {
+                break;
+            }
+            let base = self.sealed[0];
+            self.dir.remove(base).map_err(|source| Error::Io {
+                op: "removing a checkpointed segment",
+                source,
+            })?;
+            self.sealed.remove(0);
+        }
+        Ok(self.first_lsn())
+    }
+
+    /// Seals the active segment and starts a new one when the active segment holds at least
+    /// `segment_bytes` of records.
+    fn rotate_if_full(&mut self) -> Result<(), Error> {
+        let held = self.active.current_lsn().get() - self.active.base_lsn().get();
+        if held < self.options.segment_bytes.max(1) {
+            return Ok(());
+        }
+        // Seal: everything in the segment reaches the disk before its successor exists.
+        let end = self.active.sync()?;
+        let next = create_segment(&self.dir, end, self.options)?;
+        let sealed = std::mem::replace(&mut self.active, next);
+        self.records_sealed += sealed.records_appended();
+        self.sealed.push(sealed.base_lsn());
+        Ok(())
+    }
+}
+
+impl<D: SegmentDir> SegmentedWriter<D> {
+    /// Drains the active segment and hands back a handle to sync it outside the writer's lock
+    /// (see [`WalWriter::drain_with_handle`]).
+    pub fn drain_with_handle(
+        &mut self,
+    ) -> Result<(Lsn, <D::Storage as SharedSync>::Handle), Error> {
+        self.active.drain_with_handle()
+    }
+
+    /// The sync a group-commit leader performs on the handle.
+    pub fn sync_mode(&self) -> SyncMode {
+        self.active.sync_mode()
+    }
+}
+
+/// Creates the segment starting at `base` and opens a writer on it.
+fn create_segment<D: SegmentDir>(
+    dir: &D,
+    base: Lsn,
+    options: WalOptions,
+) -> Result<WalWriter<D::Storage>, Error> {
+    let header = FileHeader {
+        salt: crate::writer::random_salt(),
+        base_lsn: base,
+    };
+    let storage = dir
+        .create(base, &header.encode())
+        .map_err(|source| Error::Io {
+            op: "creating a segment",
+            source,
+        })?;
+    WalWriter::recover(storage, options)
+}
+
+/// Checks a sealed segment's header: a Walden header of a version this build reads, with the
+/// base LSN its name says.
+fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn) -> Result<(), Error> {
+    let storage = dir.open(base).map_err(|source| Error::Io {
+        op: "opening a segment",
+        source,
+    })?;
+    let mut bytes = [0u8; HEADER_LEN];
+    let read = storage.read_at(0, &mut bytes).map_err(|source| Error::Io {
+        op: "reading a segment header",
+        source,
+    })?;
+    let header = FileHeader::decode(&bytes[..read]).map_err(Error::Header)?;
+    if header.base_lsn != base {
+        return Err(Error::SegmentMismatch {
+            segment: segment_file_name(base),
+            reason: format!(
+                "the file is named for LSN {base} but its header says LSN {}",
+                header.base_lsn
+            ),
+        });
+    }
+    Ok(())
+}

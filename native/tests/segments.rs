@@ -1,0 +1,283 @@
+//! Segments, checkpoints, reading from any LSN, and tailing: the `Wal` over a directory.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use walden::{segment_file_name, Error, LogRecord, Wal, WalOptions};
+use walden_core::{FileHeader, Lsn, TailKind, HEADER_LEN};
+
+/// Small segments (and preallocation steps) so a few hundred records span many files.
+fn small_segments() -> WalOptions {
+    WalOptions {
+        segment_bytes: 1024,
+        preallocate_bytes: 512,
+        ..WalOptions::default()
+    }
+}
+
+fn payload(i: usize) -> Vec<u8> {
+    format!("record {i:04} ").repeat(1 + i % 7).into_bytes()
+}
+
+/// Commits `count` numbered records; returns their LSNs.
+fn commit_numbered(wal: &Wal, from: usize, count: usize) -> Vec<Lsn> {
+    (from..from + count)
+        .map(|i| wal.commit(&payload(i)).expect("commit"))
+        .collect()
+}
+
+fn read_all(wal: &Wal, from: Lsn) -> Vec<LogRecord> {
+    wal.read_from(from)
+        .expect("start reading")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("read every record")
+}
+
+fn segment_files(path: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .expect("list the log")
+        .map(|entry| {
+            let name = entry.expect("a directory entry").file_name();
+            name.into_string().expect("a UTF-8 name")
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Prevents records from being lost, reordered or split when the log spreads over segments,
+/// and file names from disagreeing with the LSNs inside.
+#[test]
+fn records_span_segments_named_by_base_lsn_and_survive_reopen_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    let lsns = commit_numbered(&wal, 0, 200);
+    let segments = wal.segments();
+    assert!(segments.len() > 10, "{} segments", segments.len());
+    drop(wal);
+
+    let names = segment_files(&path);
+    let expected: Vec<String> = segments.iter().map(|&b| segment_file_name(b)).collect();
+    assert_eq!(names, expected);
+    for &base in &segments {
+        let bytes = std::fs::read(path.join(segment_file_name(base))).unwrap();
+        let header = FileHeader::decode(&bytes[..HEADER_LEN]).unwrap();
+        assert_eq!(header.base_lsn, base);
+    }
+
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    assert_eq!(wal.segments(), segments);
+    let more = commit_numbered(&wal, 200, 50);
+    let records = read_all(&wal, Lsn::ZERO);
+    assert_eq!(records.len(), 250);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record.payload, payload(i), "record {i}");
+        let lsn = if i < 200 { lsns[i] } else { more[i - 200] };
+        assert_eq!(record.lsn, lsn, "record {i}");
+    }
+}
+
+/// Reading starts at any record, across segment boundaries, and refuses LSNs that are not
+/// record starts or were checkpointed away.
+#[test]
+fn reading_starts_at_any_record_and_refuses_other_lsns() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open_with(&dir.path().join("log"), small_segments()).unwrap();
+    let lsns = commit_numbered(&wal, 0, 120);
+    for start in [0, 1, 37, 64, 119] {
+        let records = read_all(&wal, lsns[start]);
+        assert_eq!(records.len(), 120 - start, "from record {start}");
+        assert_eq!(records[0].payload, payload(start));
+    }
+    assert!(read_all(&wal, wal.current_lsn()).is_empty());
+    let mut iter = wal.read_from(Lsn::new(lsns[37].get() + 1)).unwrap();
+    assert!(matches!(
+        iter.next(),
+        Some(Err(Error::NotARecordBoundary { .. }))
+    ));
+    assert!(iter.next().is_none(), "an iterator ends after an error");
+}
+
+/// Readers see only committed records: an append is invisible until a sync covers it.
+#[test]
+fn readers_see_only_committed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open_with(&dir.path().join("log"), small_segments()).unwrap();
+    commit_numbered(&wal, 0, 3);
+    wal.append(b"not yet durable").unwrap();
+    assert_eq!(read_all(&wal, Lsn::ZERO).len(), 3);
+    wal.sync().unwrap();
+    let records = read_all(&wal, Lsn::ZERO);
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[3].payload, b"not yet durable");
+}
+
+/// A checkpoint removes whole segments below its LSN, oldest first, never the active one, and
+/// what remains reads back and reopens.
+#[test]
+fn checkpoint_removes_whole_segments_below_the_lsn() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    let lsns = commit_numbered(&wal, 0, 150);
+    let before = wal.segments();
+    let first = wal.checkpoint(lsns[100]).unwrap();
+    assert!(first <= lsns[100] && first > lsns[50], "first LSN {first}");
+    let after = wal.segments();
+    assert_eq!(after.first(), Some(&first));
+    assert_eq!(&before[before.len() - after.len()..], &after[..]);
+    assert_eq!(segment_files(&path).len(), after.len());
+    assert!(matches!(
+        wal.read_from(Lsn::ZERO),
+        Err(Error::Checkpointed { first: f, .. }) if f == first
+    ));
+    let kept = read_all(&wal, first);
+    assert_eq!(kept.last().unwrap().payload, payload(149));
+    assert!(kept.iter().any(|r| r.lsn == lsns[100]));
+
+    // Everything: only the active segment stays.
+    wal.checkpoint(wal.current_lsn()).unwrap();
+    assert_eq!(wal.segments().len(), 1);
+    assert!(matches!(
+        wal.checkpoint(Lsn::new(wal.current_lsn().get() + 1)),
+        Err(Error::BeyondCurrent { .. })
+    ));
+    drop(wal);
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    let lsn = wal.commit(b"after the checkpoint").unwrap();
+    assert!(lsn > lsns[149]);
+}
+
+/// Prevents the reddb bug across segments: a torn tail in the active segment is truncated
+/// before new appends, sealed segments are untouched, and everything survives the next reopen.
+#[test]
+fn a_torn_tail_in_the_active_segment_is_truncated_and_later_records_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    commit_numbered(&wal, 0, 40);
+    let end = wal.current_lsn();
+    let active = *wal.segments().last().unwrap();
+    drop(wal);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path.join(segment_file_name(active)))
+        .unwrap();
+    let offset = HEADER_LEN as u64 + (end.get() - active.get());
+    std::os::unix::fs::FileExt::write_all_at(&file, &[0xEE; 13], offset).unwrap();
+    drop(file);
+
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    assert_eq!(wal.current_lsn(), end);
+    commit_numbered(&wal, 40, 30);
+    drop(wal);
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    let records = read_all(&wal, Lsn::ZERO);
+    assert_eq!(records.len(), 70);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record.payload, payload(i));
+    }
+}
+
+/// An interrupted segment creation is cleaned up; a segment whose header disagrees with its
+/// name is refused without modifying anything.
+#[test]
+fn leftovers_are_removed_and_a_misnamed_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    commit_numbered(&wal, 0, 30);
+    let segments = wal.segments();
+    drop(wal);
+    let leftover = path.join(format!("{}.creating", segment_file_name(Lsn::new(1 << 40))));
+    std::fs::write(&leftover, b"half a header").unwrap();
+    drop(Wal::open_with(&path, small_segments()).unwrap());
+    assert!(!leftover.exists());
+
+    // Rename a sealed segment: its header no longer matches its name.
+    let from = path.join(segment_file_name(segments[1]));
+    let to = path.join(segment_file_name(Lsn::new(segments[1].get() + 1)));
+    std::fs::rename(&from, &to).unwrap();
+    let listing = segment_files(&path);
+    let err = Wal::open_with(&path, small_segments()).unwrap_err();
+    assert!(matches!(err, Error::SegmentMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("named for LSN"), "{err}");
+    assert_eq!(segment_files(&path), listing, "nothing was modified");
+}
+
+/// A sealed segment that lost records (cut by hand) is reported, not skipped over.
+#[test]
+fn a_sealed_segment_that_ends_early_is_an_error_for_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    commit_numbered(&wal, 0, 60);
+    let segments = wal.segments();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path.join(segment_file_name(segments[2])))
+        .unwrap();
+    file.set_len(HEADER_LEN as u64 + 20).unwrap();
+    drop(file);
+    let results: Vec<_> = wal.read_from(Lsn::ZERO).unwrap().collect();
+    let err = results.last().unwrap().as_ref().unwrap_err();
+    assert!(matches!(err, Error::SegmentMismatch { .. }), "{err}");
+}
+
+/// The preallocated zero fill of the active segment is kept across reopen (no truncation, no
+/// rewrite), and is reported as unwritten space.
+#[test]
+fn the_active_segment_keeps_its_preallocation_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let options = WalOptions {
+        preallocate_bytes: 64 * 1024,
+        ..WalOptions::default()
+    };
+    let wal = Wal::open_with(&path, options).unwrap();
+    commit_numbered(&wal, 0, 10);
+    let active = *wal.segments().last().unwrap();
+    drop(wal);
+    let file = path.join(segment_file_name(active));
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 64 * 1024);
+    let wal = Wal::open_with(&path, options).unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 64 * 1024);
+    assert_eq!(
+        read_all(&wal, Lsn::ZERO).len(),
+        10,
+        "opening made the recovered records durable"
+    );
+    let writer = walden::WalWriter::open_with(&file, options).unwrap();
+    assert_eq!(writer.recovery().tail.unwrap().kind, TailKind::Zeroed);
+}
+
+/// A tail yields every record as it becomes durable, in order, while another thread commits.
+#[test]
+fn a_tail_follows_commits_as_they_become_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(Wal::open_with(&dir.path().join("log"), small_segments()).unwrap());
+    commit_numbered(&wal, 0, 5);
+    let writer = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || {
+            for i in 5..300 {
+                wal.commit(&payload(i)).unwrap();
+                if i % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        })
+    };
+    let mut tail = wal.tail(Lsn::ZERO).unwrap();
+    for i in 0..300 {
+        let record = tail
+            .next_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("record {i} never arrived"))
+            .unwrap();
+        assert_eq!(record.payload, payload(i), "record {i}");
+    }
+    writer.join().unwrap();
+    assert!(tail.try_next().is_none(), "nothing past the last commit");
+    assert!(tail.next_timeout(Duration::from_millis(20)).is_none());
+}
