@@ -4,6 +4,9 @@
 //! synced, never written again, removed whole by [`SegmentedWriter::checkpoint`].
 //!
 //! Invariants:
+//! - Every segment of a log carries the salt chosen when the log was created, so a record can be
+//!   encoded before anyone knows which segment it will land in; a segment with another salt is
+//!   from another log and refused on open.
 //! - Segment `i` holds exactly the records in `[base_i, base_{i+1})`: a record never spans two
 //!   segments, and a new segment's base is the sealed segment's end.
 //! - A segment is sealed only after it is drained and synced, and its successor is created (and
@@ -21,7 +24,7 @@ use crate::error::Error;
 use crate::options::WalOptions;
 use crate::segment_dir::{segment_file_name, SegmentDir};
 use crate::shared_sync::SharedSync;
-use crate::writer::WalWriter;
+use crate::writer::{random_salt, WalWriter};
 use walden_core::{FileHeader, Lsn, Storage, SyncMode, HEADER_LEN};
 
 /// A log over the segment files of `D`. See the module documentation.
@@ -46,7 +49,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
             source,
         })?;
         let Some(last) = bases.pop() else {
-            let active = create_segment(&dir, Lsn::ZERO, options)?;
+            let active = create_segment(&dir, Lsn::ZERO, random_salt(), options)?;
             return Ok(SegmentedWriter {
                 dir,
                 options,
@@ -55,23 +58,15 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 records_sealed: 0,
             });
         };
+        let active_header = read_header(&dir, last)?;
         for &base in &bases {
-            check_sealed_header(&dir, base)?;
+            check_sealed_header(&dir, base, active_header.salt)?;
         }
         let storage = dir.open(last).map_err(|source| Error::Io {
             op: "opening the active segment",
             source,
         })?;
         let mut active = WalWriter::recover(storage, options)?;
-        if active.base_lsn() != last {
-            return Err(Error::SegmentMismatch {
-                segment: segment_file_name(last),
-                reason: format!(
-                    "the file is named for LSN {last} but its header says LSN {}",
-                    active.base_lsn()
-                ),
-            });
-        }
         if active.current_lsn() > active.durable_lsn() {
             // What recovery kept may still sit in the page cache of the process that wrote it:
             // one sync makes it durable, so readers (who see only durable records) see it.
@@ -214,7 +209,8 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         }
         // Seal: everything in the segment reaches the disk before its successor exists.
         let end = self.active.sync()?;
-        let next = create_segment(&self.dir, end, self.options)?;
+        let salt = self.active.codec().salt();
+        let next = create_segment(&self.dir, end, salt, self.options)?;
         let sealed = std::mem::replace(&mut self.active, next);
         self.records_sealed += sealed.records_appended();
         self.sealed.push(sealed.base_lsn());
@@ -241,10 +237,11 @@ impl<D: SegmentDir> SegmentedWriter<D> {
 fn create_segment<D: SegmentDir>(
     dir: &D,
     base: Lsn,
+    salt: u64,
     options: WalOptions,
 ) -> Result<WalWriter<D::Storage>, Error> {
     let header = FileHeader {
-        salt: crate::writer::random_salt(),
+        salt,
         base_lsn: base,
     };
     let storage = dir
@@ -256,9 +253,9 @@ fn create_segment<D: SegmentDir>(
     WalWriter::recover(storage, options)
 }
 
-/// Checks a sealed segment's header: a Walden header of a version this build reads, with the
-/// base LSN its name says.
-fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn) -> Result<(), Error> {
+/// Reads a segment's header: a Walden header of a version this build reads, with the base LSN
+/// its name says.
+fn read_header<D: SegmentDir>(dir: &D, base: Lsn) -> Result<FileHeader, Error> {
     let storage = dir.open(base).map_err(|source| Error::Io {
         op: "opening a segment",
         source,
@@ -276,6 +273,18 @@ fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn) -> Result<(), Error> {
                 "the file is named for LSN {base} but its header says LSN {}",
                 header.base_lsn
             ),
+        });
+    }
+    Ok(header)
+}
+
+/// Checks a sealed segment's header against its name and the log's salt (every segment of a
+/// log shares the salt chosen when the log was created).
+fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn, salt: u64) -> Result<(), Error> {
+    if read_header(dir, base)?.salt != salt {
+        return Err(Error::SegmentMismatch {
+            segment: segment_file_name(base),
+            reason: String::from("the file belongs to another log (its salt differs)"),
         });
     }
     Ok(())

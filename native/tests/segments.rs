@@ -320,3 +320,22 @@ fn concurrent_commits_across_rotations_are_all_read_back_in_order_without_gaps()
         "every acknowledged record, in LSN order, nothing else"
     );
 }
+
+/// Every segment of a log shares its salt; a segment copied in from another log is refused on
+/// open, with nothing modified.
+#[test]
+fn a_segment_from_another_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("ours"), dir.path().join("theirs"));
+    for path in [&ours, &theirs] {
+        let wal = Wal::open_with(path, small_segments()).unwrap();
+        commit_numbered(&wal, 0, 40);
+    }
+    let wal = Wal::open_with(&ours, small_segments()).unwrap();
+    let victim = wal.segments()[1];
+    drop(wal);
+    let name = segment_file_name(victim);
+    std::fs::copy(theirs.join(&name), ours.join(&name)).unwrap();
+    let err = Wal::open_with(&ours, small_segments()).unwrap_err();
+    assert!(err.to_string().contains("another log"), "{err}");
+}
