@@ -281,6 +281,33 @@ fn ranges_completed_out_of_order_wait_for_the_gap() {
 }
 
 #[test]
+fn completions_behind_one_gap_join_one_run() {
+    // A writer preempted mid-append leaves a gap; the hundreds of completions behind it must
+    // not each cost an entry (and an allocation) in the reorder structure.
+    let (queue, log) = log(Lsn::ZERO, 1 << 20);
+    let slow = ready(queue.reserve(50));
+    for _ in 0..100 {
+        complete(ready(queue.reserve(20)));
+    }
+    let reversed = [ready(queue.reserve(30)), ready(queue.reserve(30))];
+    let [first, second] = reversed;
+    complete(second);
+    complete(first);
+    assert_eq!(
+        queue.lock().parked.len(),
+        2,
+        "one run, and the one completed early"
+    );
+    complete(slow);
+    assert!(queue.lock().parked.is_empty());
+    assert_eq!(drain(&log), Ok(Lsn::new(50 + 100 * 20 + 60)));
+    assert_eq!(
+        check_stream(Lsn::ZERO, &log.lock().expect("no panic").bytes),
+        103
+    );
+}
+
+#[test]
 fn sixteen_writers_drain_as_exactly_the_lsn_order_with_a_drainer_thread() {
     many_writers(true);
 }
