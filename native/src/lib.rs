@@ -33,6 +33,7 @@
 
 #![deny(unsafe_code)]
 
+mod append_queue;
 mod error;
 mod file_storage;
 mod options;
@@ -45,6 +46,13 @@ mod tail;
 mod wal;
 mod writer;
 
+// Public only so that `benches/append_queue.rs` can reach it until `Wal` appends through it;
+// not part of the supported API.
+#[doc(hidden)]
+pub use append_queue::{
+    AppendQueue, Blocked, DrainError, Drainer, QueueError, QueueState, Reservation, Reserved,
+    LSN_LIMIT, RESERVATION_BYTES_MAX,
+};
 pub use error::Error;
 pub use file_storage::{sync_dir, FileStorage};
 pub use options::{
