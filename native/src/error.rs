@@ -80,6 +80,10 @@ pub enum Error {
         /// The first LSN the log still holds.
         first: Lsn,
     },
+    /// The lock-free append queue refused or lost a range: a writer abandoned the range it
+    /// reserved (its encoder failed or panicked), a drain failed, or the LSN space is
+    /// exhausted. The log is poisoned where records could be missing: reopen it.
+    Queue(crate::append_queue::QueueError),
     /// Reading was asked to start at an LSN where no record starts.
     NotARecordBoundary {
         /// The LSN asked for.
@@ -127,6 +131,7 @@ impl fmt::Display for Error {
                 f,
                 "LSN {requested} was removed by a checkpoint; the log now starts at LSN {first}"
             ),
+            Error::Queue(err) => write!(f, "append queue: {err}"),
             Error::NotARecordBoundary { lsn } => write!(
                 f,
                 "no record starts at LSN {lsn}: read from an LSN returned by append or commit"
@@ -149,6 +154,7 @@ impl std::error::Error for Error {
             Error::Encode(err) => Some(err),
             Error::Watermark(err) => Some(err),
             Error::GroupCommit(err) => Some(err),
+            Error::Queue(err) => Some(err),
             _ => None,
         }
     }

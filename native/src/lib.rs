@@ -46,8 +46,8 @@ mod tail;
 mod wal;
 mod writer;
 
-// Public only so that `benches/append_queue.rs` can reach it until `Wal` appends through it;
-// not part of the supported API.
+// The `Wal`'s lock-free append path; public only so that `benches/append_queue.rs` can
+// measure it on its own. Not part of the supported API.
 #[doc(hidden)]
 pub use append_queue::{
     AppendQueue, Blocked, DrainError, Drainer, QueueError, QueueState, Reservation, Reserved,

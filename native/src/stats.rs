@@ -26,9 +26,10 @@ pub(crate) struct WalStats {
 /// A copy of the counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    /// Records appended.
+    /// Records appended and drained into the segments (records still in the lock-free append
+    /// queue are counted at the next drain).
     pub appends: u64,
-    /// Payload bytes appended.
+    /// Payload bytes of those records.
     pub append_bytes: u64,
     /// Successful fsyncs by group-commit leaders.
     pub fsyncs: u64,
@@ -65,10 +66,12 @@ impl StatsSnapshot {
 }
 
 impl WalStats {
-    pub(crate) fn appended(&self, payload_bytes: usize) {
-        self.appends.fetch_add(1, Ordering::Relaxed);
+    /// Counts records as they are drained from the append queue into the segments (once per
+    /// drain, not per append: no shared counter on the append path).
+    pub(crate) fn appended(&self, records: u64, payload_bytes: u64) {
+        self.appends.fetch_add(records, Ordering::Relaxed);
         self.append_bytes
-            .fetch_add(payload_bytes as u64, Ordering::Relaxed);
+            .fetch_add(payload_bytes, Ordering::Relaxed);
     }
 
     pub(crate) fn synced(&self, records: u64, took: Duration) {

@@ -1,12 +1,19 @@
 //! [`Wal`]: the shared, thread-safe log services use, with group commit.
 //!
-//! Two locks, never held together: the writer lock (`WalWriter`: appends and drains) and the
-//! group lock (the core's `GroupCommit` state machine, plus a condition variable for waiters).
+//! Appends take no lock: a writer reserves its LSN range in the [`AppendQueue`] with one atomic
+//! operation, encodes its frame at that LSN into a buffer of its own thread, and hands the bytes
+//! over; whoever holds the writer lock next drains the queue into the segments in LSN order.
 //!
-//! A commit appends under the writer lock, then asks the state machine for durability up to its
-//! record's end. The state machine answers: already durable (return), lead, wait, or poisoned.
-//! The leader drains under the writer lock and releases it, syncs a shared handle with no lock
-//! held (other threads keep appending), then publishes the durable LSN and wakes every waiter;
+//! Two locks, never held together: the writer lock (the segments and the queue's one
+//! [`Drainer`]: drains, rotation, syncs) and the group lock (the core's `GroupCommit` state
+//! machine, plus a condition variable for waiters). Waiting for the queue (a slower writer's
+//! bytes, or room in a full queue) is never done holding the writer lock (the queue's lock
+//! order).
+//!
+//! A commit appends, then asks the state machine for durability up to its record's end. The state machine answers: already durable (return), lead, wait, or poisoned.
+//! The leader waits until every record before its target is handed over, drains the queue and
+//! the buffer under the writer lock and releases it, syncs a shared handle with no lock held
+//! (other threads keep appending), then publishes the durable LSN and wakes every waiter;
 //! waiters the sync covered return, and the one the state machine elects leads the next sync.
 //!
 //! Invariants:
@@ -16,10 +23,14 @@
 //!   that unwinds (a panic) does the same from a drop guard, poisoning the log.
 //! - After a failure the log is poisoned: every later commit and wait returns an error until the
 //!   log is reopened and recovered.
-//! - Memory is bounded: appends go into the writer's fixed-size buffer, which drains into the OS
-//!   when full (a blocking write is the backpressure), and the state machine holds one entry per
-//!   blocked committer thread.
+//! - Memory is bounded: the queue holds at most `buffer_bytes` of frames (a writer that finds it
+//!   full drains it itself, or sleeps until a drain makes room), the writer's buffer as much, and
+//!   the state machine one entry per blocked committer thread.
+//! - A writer that reserved a range and never handed its bytes over (its encoder panicked)
+//!   cannot hang anyone: the queue reports the abandoned range, the log is poisoned, and every
+//!   waiter gets the error.
 
+use crate::append_queue::{AppendQueue, DrainError, Drainer, QueueError, Reserved};
 use crate::error::Error;
 use crate::options::WalOptions;
 use crate::reader::WalIter;
@@ -28,11 +39,14 @@ use crate::segments::SegmentedWriter;
 use crate::shared_sync::SharedSync;
 use crate::stats::{StatsSnapshot, WalStats};
 use crate::tail::Tail;
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
-use walden_core::{Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
+use walden_core::{
+    Codec, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus, FRAME_HEADER_LEN,
+};
 
 /// The most times a leader yields to let in-progress appends join its sync (see `Wal::gather`).
 const GATHER_YIELDS_MAX: usize = 64;
@@ -41,7 +55,11 @@ const GATHER_YIELDS_MAX: usize = 64;
 /// commit from any thread.
 #[derive(Debug)]
 pub struct Wal<D: SegmentDir = FsDir> {
-    writer: Mutex<SegmentedWriter<D>>,
+    writer: Mutex<Locked<D>>,
+    /// Where appends hand their frames over, without the writer lock.
+    queue: Arc<AppendQueue>,
+    /// The log's codec (its salt and payload limit), to encode outside any lock.
+    codec: Codec,
     /// The segments' directory, for readers (they open their own handles).
     dir: D,
     options: WalOptions,
@@ -56,10 +74,20 @@ pub struct Wal<D: SegmentDir = FsDir> {
     /// What readers may see: the durable LSN, or with `Durability::Buffered` the end of what
     /// commits handed to the OS. Raised under the group lock, with a wake-up of `woken`.
     committed: AtomicU64,
-    /// The end of what was appended, readable without a lock: the leader watches it to see
-    /// whether other threads are still appending before it drains.
-    appended: AtomicU64,
     durability: Durability,
+}
+
+/// What the writer lock guards: the segments, and the queue's one drainer.
+#[derive(Debug)]
+struct Locked<D: SegmentDir> {
+    log: SegmentedWriter<D>,
+    drainer: Drainer,
+}
+
+thread_local! {
+    /// Each thread's encoding buffer: appends encode here, outside any lock, then the queue
+    /// copies the frame in.
+    static ENCODE_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Wal<FsDir> {
@@ -84,9 +112,16 @@ impl<D: SegmentDir> Wal<D> {
     pub fn open_in(dir: D, options: WalOptions) -> Result<Wal<D>, Error> {
         let writer = SegmentedWriter::open(dir.clone(), options)?;
         let durable = writer.durable_lsn();
-        let appended = writer.current_lsn();
+        let codec = writer.active().codec();
+        let (queue, drainer) =
+            AppendQueue::new(writer.current_lsn(), options.buffer_bytes).map_err(queue_error)?;
         Ok(Wal {
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Locked {
+                log: writer,
+                drainer,
+            }),
+            queue,
+            codec,
             dir,
             options,
             group: Mutex::new(GroupCommit::new(durable)),
@@ -95,7 +130,6 @@ impl<D: SegmentDir> Wal<D> {
             records_durable: AtomicU64::new(0),
             durable: AtomicU64::new(durable.get()),
             committed: AtomicU64::new(durable.get()),
-            appended: AtomicU64::new(appended.get()),
             durability: options.durability,
         })
     }
@@ -106,15 +140,31 @@ impl<D: SegmentDir> Wal<D> {
         self.append_with_end(payload).map(|(lsn, _)| lsn)
     }
 
-    /// Appends a record; returns its LSN and the LSN just past it.
+    /// Appends a record; returns its LSN and the LSN just past it. Takes no lock unless the
+    /// queue is full (then it drains the queue itself, or sleeps until a drain makes room).
     fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
-        let (lsn, end) = {
-            let mut writer = self.writer();
-            let lsn = writer.append(payload)?;
-            (lsn, writer.current_lsn())
+        // Checked before reserving: a reserved range must be completed, and encoding at an LSN
+        // can then fail only past the largest LSN, which the queue refuses to reserve.
+        let frame_len = self.codec.check(Lsn::ZERO, payload.len())?;
+        debug_assert_eq!(frame_len, FRAME_HEADER_LEN + payload.len());
+        let mut reserved = self.queue.reserve(frame_len).map_err(queue_error)?;
+        let reservation = loop {
+            match reserved {
+                Reserved::Ready(reservation) => break reservation,
+                Reserved::Full(blocked) => {
+                    // Lock order: drain (writer lock), release it, then wait.
+                    self.writer().drain_queue(&self.stats)?;
+                    reserved = blocked.wait().map_err(queue_error)?;
+                }
+            }
         };
-        self.appended.fetch_max(end.get(), Ordering::Release);
-        self.stats.appended(payload.len());
+        let lsn = reservation.lsn();
+        let end = reservation.end();
+        ENCODE_BUFFER.with_borrow_mut(|frame| {
+            frame.clear();
+            self.codec.encode_append(lsn, payload, frame)?;
+            reservation.complete(frame).map_err(queue_error)
+        })?;
         Ok((lsn, end))
     }
 
@@ -132,11 +182,21 @@ impl<D: SegmentDir> Wal<D> {
     }
 
     /// Makes everything up to `target` durable, sharing the sync with concurrent committers.
-    /// Returns the durable LSN (at least `target`).
+    /// Returns the durable LSN (at least `target`). A target past [`Wal::current_lsn`] is
+    /// [`Error::BeyondCurrent`] (the log is not poisoned).
     pub fn wait_durable(&self, target: Lsn) -> Result<Lsn, Error> {
+        let current = self.current_lsn();
+        if target > current {
+            return Err(Error::BeyondCurrent { target, current });
+        }
         if self.durability == Durability::Buffered {
-            self.writer().flush_until(target)?;
-            let written = self.writer().written_lsn();
+            self.queue.wait_complete(target).map_err(queue_error)?;
+            let written = {
+                let mut writer = self.writer();
+                writer.drain_queue(&self.stats)?;
+                writer.log.flush_until(target)?;
+                writer.log.written_lsn()
+            };
             let _group = self.group();
             self.committed.fetch_max(written.get(), Ordering::AcqRel);
             drop(_group);
@@ -165,7 +225,7 @@ impl<D: SegmentDir> Wal<D> {
                 }
                 (WaitStatus::Lead(lead), _) => {
                     drop(group);
-                    return self.lead(lead);
+                    return self.lead(lead, target);
                 }
                 (WaitStatus::Waiting, Some(waiter)) => {
                     group = self
@@ -192,9 +252,9 @@ impl<D: SegmentDir> Wal<D> {
         Lsn::new(self.durable.load(Ordering::Acquire))
     }
 
-    /// The end of what was appended.
+    /// The end of what was appended (reserved: records still being encoded included).
     pub fn current_lsn(&self) -> Lsn {
-        self.writer().current_lsn()
+        self.queue.state().reserved
     }
 
     /// The end of what readers may see: the durable LSN (with `Durability::Buffered`, the end
@@ -205,19 +265,22 @@ impl<D: SegmentDir> Wal<D> {
 
     /// The first LSN the log still holds (checkpoints remove whole segments below it).
     pub fn first_lsn(&self) -> Lsn {
-        self.writer().first_lsn()
+        self.writer().log.first_lsn()
     }
 
     /// The base LSN of every segment, oldest first; the last is the one being appended to.
     pub fn segments(&self) -> Vec<Lsn> {
-        self.writer().segments()
+        self.writer().log.segments()
     }
 
     /// Removes the segments that hold only records below `lsn`: call it once the records below
     /// `lsn` are no longer needed (e.g. the state they describe is checkpointed elsewhere). The
     /// segment being appended to stays. Returns the new first LSN.
     pub fn checkpoint(&self, lsn: Lsn) -> Result<Lsn, Error> {
-        self.writer().checkpoint(lsn)
+        self.queue.wait_complete(lsn).map_err(queue_error)?;
+        let mut writer = self.writer();
+        writer.drain_queue(&self.stats)?;
+        writer.log.checkpoint(lsn)
     }
 
     /// Reads the committed records from `from` (a record's LSN, at or above
@@ -281,25 +344,43 @@ impl<D: SegmentDir> Wal<D> {
     /// Drains and syncs everything appended, then closes the log; returns the durable LSN. On
     /// error, says what was not made durable.
     pub fn close(self) -> Result<Lsn, Error> {
-        self.writer
+        // `self` is owned: no append is in progress, so every reserved range is completed.
+        let mut writer = self
+            .writer
             .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .close()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        writer.drain_queue(&self.stats)?;
+        writer.log.close()
     }
 
     /// Leads one sync: drain under the writer lock, sync the shared handle with no lock held,
     /// publish. Any failure, or an unwind, fails every waiter and poisons the log.
-    fn lead(&self, lead: Lead) -> Result<Lsn, Error> {
+    fn lead(&self, lead: Lead, target: Lsn) -> Result<Lsn, Error> {
         let mut guard = LeadGuard {
             wal: self,
             lead,
             finished: false,
         };
         self.gather();
+        // Every record up to the target must be handed over before the drain, or the sync would
+        // stop short of it. Waits (asleep) for writers still encoding; holds no lock.
+        if let Err(err) = self.queue.wait_complete(target) {
+            let err = self.writer().poison_with(queue_error(err));
+            guard.fail();
+            return Err(err);
+        }
         let (upto, handle, mode, records) = {
             let mut writer = self.writer();
-            match writer.drain_with_handle() {
-                Ok((upto, handle)) => (upto, handle, writer.sync_mode(), writer.records_appended()),
+            let drained = writer
+                .drain_queue(&self.stats)
+                .and_then(|_| writer.log.drain_with_handle());
+            match drained {
+                Ok((upto, handle)) => (
+                    upto,
+                    handle,
+                    writer.log.sync_mode(),
+                    writer.log.records_appended(),
+                ),
                 Err(err) => {
                     drop(writer);
                     guard.fail();
@@ -314,11 +395,11 @@ impl<D: SegmentDir> Wal<D> {
         let synced = <D::Storage as SharedSync>::sync_shared(&handle, mode);
         let took = started.elapsed();
         if let Err(err) = synced {
-            let err = self.writer().mark_sync_failed(err);
+            let err = self.writer().log.mark_sync_failed(err);
             guard.fail();
             return Err(err);
         }
-        if let Err(err) = self.writer().mark_durable(upto) {
+        if let Err(err) = self.writer().log.mark_durable(upto) {
             // Only a write failure elsewhere (a full buffer's drain) poisons the writer while a
             // leader syncs; its waiters must not be told durable.
             guard.fail();
@@ -351,10 +432,10 @@ impl<D: SegmentDir> Wal<D> {
     /// committers that sync just acknowledged have appended their next records, and groups
     /// alternate between large and small.
     fn gather(&self) {
-        let mut seen = self.appended.load(Ordering::Acquire);
+        let mut seen = self.current_lsn();
         for _ in 0..GATHER_YIELDS_MAX {
             std::thread::yield_now();
-            let now = self.appended.load(Ordering::Acquire);
+            let now = self.current_lsn();
             if now == seen {
                 return;
             }
@@ -363,13 +444,16 @@ impl<D: SegmentDir> Wal<D> {
     }
 
     fn poisoned_error(&self) -> Error {
-        self.writer().poisoned_error().unwrap_or(Error::Poisoned {
-            durable: self.durable_lsn(),
-            cause: String::from("sync"),
-        })
+        self.writer()
+            .log
+            .poisoned_error()
+            .unwrap_or(Error::Poisoned {
+                durable: self.durable_lsn(),
+                cause: String::from("sync"),
+            })
     }
 
-    fn writer(&self) -> MutexGuard<'_, SegmentedWriter<D>> {
+    fn writer(&self) -> MutexGuard<'_, Locked<D>> {
         // A panic while holding the lock is a bug; the leader's guard has poisoned the log if it
         // mattered, so the state is still safe to read.
         self.writer
@@ -402,6 +486,7 @@ impl<D: SegmentDir> LeadGuard<'_, D> {
         let _ = self
             .wal
             .writer()
+            .log
             .mark_sync_failed(std::io::Error::other("a group-commit leader failed"));
         let _ = self.wal.group().sync_failed(self.lead);
         self.wal.woken.notify_all();
@@ -411,5 +496,47 @@ impl<D: SegmentDir> LeadGuard<'_, D> {
 impl<D: SegmentDir> Drop for LeadGuard<'_, D> {
     fn drop(&mut self) {
         self.fail();
+    }
+}
+
+impl<D: SegmentDir> Locked<D> {
+    /// Moves every frame handed over to the queue (the contiguous prefix) into the segments, in
+    /// LSN order; returns the end of what the segments now hold. A range abandoned by its writer
+    /// poisons the log: the LSNs after it can never be filled.
+    fn drain_queue(&mut self, stats: &WalStats) -> Result<Lsn, Error> {
+        let Locked { log, drainer } = self;
+        let drained = drainer.drain(|lsn, frames| {
+            let before = log.records_appended();
+            let at = log.append_bytes(frames)?;
+            debug_assert_eq!(at, lsn, "the queue starts where the segments end");
+            let records = log.records_appended() - before;
+            let header_bytes = records.saturating_mul(FRAME_HEADER_LEN as u64);
+            stats.appended(records, (frames.len() as u64).saturating_sub(header_bytes));
+            Ok::<(), Error>(())
+        });
+        match drained {
+            Ok(end) => Ok(end),
+            Err(DrainError::Sink(err)) => Err(self.poison_with(err)),
+            Err(DrainError::Queue(err)) => Err(self.poison_with(queue_error(err))),
+        }
+    }
+
+    /// Poisons the log (a no-op if it already is) because of `err`; returns `err`.
+    fn poison_with(&mut self, err: Error) -> Error {
+        let _ = self
+            .log
+            .mark_sync_failed(std::io::Error::other(err.to_string()));
+        err
+    }
+}
+
+/// The queue's errors, as the crate's.
+fn queue_error(err: QueueError) -> Error {
+    match err {
+        QueueError::BeyondReserved { target, reserved } => Error::BeyondCurrent {
+            target,
+            current: reserved,
+        },
+        other => Error::Queue(other),
     }
 }

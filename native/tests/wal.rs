@@ -316,3 +316,48 @@ fn a_waiting_tail_gets_the_error_when_a_sync_fails() {
     );
     assert!(ended, "the tail ends after the error");
 }
+
+/// Appends through a full lock-free queue never deadlock, even when nobody commits (the
+/// appenders drain it themselves), and every record lands once, in LSN order.
+#[test]
+fn appends_through_a_tiny_queue_from_many_threads_without_commits_all_land() {
+    const THREADS: usize = 8;
+    const APPENDS: usize = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let options = WalOptions {
+        buffer_bytes: 256,
+        ..WalOptions::default()
+    };
+    let wal = Arc::new(Wal::open_with(&path, options).unwrap());
+    let shared = Arc::clone(&wal);
+    let appended = run_all(THREADS, move |thread| {
+        (0..APPENDS)
+            .map(|i| {
+                let payload = format!("{thread}/{i}").into_bytes();
+                (shared.append(&payload).expect("append"), payload)
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut expected: Vec<(Lsn, Vec<u8>)> = appended.into_iter().flatten().collect();
+    expected.sort();
+    let wal = Arc::into_inner(wal).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(wal.stats().appends, (THREADS * APPENDS) as u64);
+    wal.close().unwrap();
+    assert_eq!(records(&path), expected);
+}
+
+/// Waiting for an LSN that was never appended is a typed error, and poisons nothing.
+#[test]
+fn waiting_past_the_current_lsn_is_refused_without_poisoning() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(&dir.path().join("wal")).unwrap();
+    wal.commit(b"one").unwrap();
+    let beyond = Lsn::new(wal.current_lsn().get() + 100);
+    assert!(matches!(
+        wal.wait_durable(beyond),
+        Err(Error::BeyondCurrent { .. })
+    ));
+    wal.commit(b"two").unwrap();
+}
