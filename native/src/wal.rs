@@ -196,6 +196,15 @@ where
             lead,
             finished: false,
         };
+        let empty = tracing::field::Empty;
+        let span = tracing::debug_span!(
+            "walden.group_sync",
+            upto = empty,
+            records = empty,
+            bytes = empty,
+            duration_us = empty
+        );
+        let _entered = span.enter();
         self.gather();
         let (upto, handle, mode, records) = {
             let mut writer = self.writer();
@@ -208,6 +217,8 @@ where
                 }
             }
         };
+        span.record("upto", upto.get());
+        span.record("bytes", upto.get().saturating_sub(self.durable_lsn().get()));
         self.group()
             .sync_started(lead, upto)
             .map_err(Error::GroupCommit)?;
@@ -233,6 +244,11 @@ where
             .fetch_max(completion.durable.get(), Ordering::AcqRel);
         let before = self.records_durable.swap(records, Ordering::Relaxed);
         self.stats.synced(records.saturating_sub(before), took);
+        span.record("records", records.saturating_sub(before));
+        span.record(
+            "duration_us",
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        );
         guard.finished = true;
         self.woken.notify_all();
         Ok(completion.durable)
