@@ -1,7 +1,9 @@
 //! `walden`: the Walden write-ahead log on native files.
 //!
 //! - [`Wal`]: the shared, thread-safe log, with group commit driven by the core's state machine:
-//!   `commit` returns once durable, sharing one fsync among concurrent committers.
+//!   `commit` returns once durable, sharing one fsync among concurrent committers;
+//!   `commit_async` returns a [`CommitFuture`] that resolves once durable, for any executor,
+//!   without ever blocking it on an fsync (a per-log flusher thread syncs; see `async_commit.rs`).
 //! - [`WalWriter`]: one log file, one writer, over any [`walden_core::Storage`] (a file by
 //!   default): append, drain, sync, recovery on open, poisoning after a failed write or sync.
 //! - [`FileStorage`]: the core's `Storage` contract over a file, and [`sync_dir`].
@@ -24,6 +26,7 @@
 
 #![deny(unsafe_code)]
 
+mod async_commit;
 mod error;
 mod file_storage;
 mod options;
@@ -32,6 +35,7 @@ mod stats;
 mod wal;
 mod writer;
 
+pub use async_commit::{CommitFuture, FLUSHER_THREAD_NAME};
 pub use error::Error;
 pub use file_storage::{sync_dir, FileStorage};
 pub use options::{WalOptions, DEFAULT_BUFFER_BYTES};

@@ -20,6 +20,7 @@
 //!   when full (a blocking write is the backpressure), and the state machine holds one entry per
 //!   blocked committer thread.
 
+use crate::async_commit::AsyncCommit;
 use crate::error::Error;
 use crate::file_storage::FileStorage;
 use crate::options::WalOptions;
@@ -51,6 +52,8 @@ pub struct Wal<S: SharedSync = FileStorage> {
     /// whether other threads are still appending before it drains.
     appended: AtomicU64,
     durability: Durability,
+    /// The flusher and the futures of `commit_async` (`async_commit.rs`).
+    pub(crate) async_commit: AsyncCommit,
 }
 
 impl Wal<FileStorage> {
@@ -85,6 +88,7 @@ where
             durable: AtomicU64::new(durable.get()),
             appended: AtomicU64::new(appended.get()),
             durability: options.durability,
+            async_commit: AsyncCommit::new(options.durability),
         }
     }
 
@@ -95,7 +99,7 @@ where
     }
 
     /// Appends a record; returns its LSN and the LSN just past it.
-    fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
+    pub(crate) fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
         let (lsn, end) = {
             let mut writer = self.writer();
             let lsn = writer.append(payload)?;
