@@ -2,7 +2,8 @@
 //!
 //! - [`Wal`]: the shared, thread-safe log over a directory of segment files, with group commit
 //!   driven by the core's state machine: `commit` returns once durable, sharing one fsync among
-//!   concurrent committers. `read_from` and `tail` read durable records back; `checkpoint`
+//!   concurrent committers; `commit_async` returns a [`CommitFuture`] that resolves once
+//!   durable, for any executor, without ever blocking it on an fsync. `read_from` and `tail` read durable records back; `checkpoint`
 //!   removes whole segments that are no longer needed.
 //! - [`SegmentedWriter`]: the segments under a `Wal` (rotation, sealing, checkpoint), over any
 //!   [`SegmentDir`] ([`FsDir`] for a real directory).
@@ -34,6 +35,7 @@
 #![deny(unsafe_code)]
 
 mod append_queue;
+mod async_commit;
 mod error;
 mod file_storage;
 mod options;
@@ -53,6 +55,7 @@ pub use append_queue::{
     AppendQueue, Blocked, DrainError, Drainer, QueueError, QueueState, Reservation, Reserved,
     LSN_LIMIT, RESERVATION_BYTES_MAX,
 };
+pub use async_commit::{CommitFuture, FLUSHER_THREAD_NAME};
 pub use error::Error;
 pub use file_storage::{sync_dir, FileStorage};
 pub use options::{

@@ -196,6 +196,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 source,
             })?;
             self.sealed.remove(0);
+            tracing::info!(segment = %base, upto = %end, "walden: checkpoint removed a segment");
         }
         Ok(self.first_lsn())
     }
@@ -214,6 +215,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         let sealed = std::mem::replace(&mut self.active, next);
         self.records_sealed += sealed.records_appended();
         self.sealed.push(sealed.base_lsn());
+        tracing::info!(sealed = %sealed.base_lsn(), next = %end, "walden: segment sealed");
         Ok(())
     }
 }

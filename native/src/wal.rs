@@ -31,6 +31,7 @@
 //!   waiter gets the error.
 
 use crate::append_queue::{AppendQueue, DrainError, Drainer, QueueError, Reserved};
+use crate::async_commit::AsyncCommit;
 use crate::error::Error;
 use crate::options::WalOptions;
 use crate::reader::WalIter;
@@ -75,6 +76,8 @@ pub struct Wal<D: SegmentDir = FsDir> {
     /// commits handed to the OS. Raised under the group lock, with a wake-up of `woken`.
     committed: AtomicU64,
     durability: Durability,
+    /// The flusher and the futures of `commit_async` (`async_commit.rs`).
+    pub(crate) async_commit: AsyncCommit,
 }
 
 /// What the writer lock guards: the segments, and the queue's one drainer.
@@ -110,6 +113,7 @@ impl Wal<FsDir> {
 impl<D: SegmentDir> Wal<D> {
     /// Opens (creating its first segment if there is none) and recovers the log in `dir`.
     pub fn open_in(dir: D, options: WalOptions) -> Result<Wal<D>, Error> {
+        let _span = tracing::info_span!("walden.open", path = %dir.describe()).entered();
         let writer = SegmentedWriter::open(dir.clone(), options)?;
         let durable = writer.durable_lsn();
         let codec = writer.active().codec();
@@ -131,6 +135,7 @@ impl<D: SegmentDir> Wal<D> {
             durable: AtomicU64::new(durable.get()),
             committed: AtomicU64::new(durable.get()),
             durability: options.durability,
+            async_commit: AsyncCommit::new(options.durability),
         })
     }
 
@@ -142,7 +147,7 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Appends a record; returns its LSN and the LSN just past it. Takes no lock unless the
     /// queue is full (then it drains the queue itself, or sleeps until a drain makes room).
-    fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
+    pub(crate) fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
         // Checked before reserving: a reserved range must be completed, and encoding at an LSN
         // can then fail only past the largest LSN, which the queue refuses to reserve.
         let frame_len = self.codec.check(Lsn::ZERO, payload.len())?;
@@ -361,6 +366,15 @@ impl<D: SegmentDir> Wal<D> {
             lead,
             finished: false,
         };
+        let empty = tracing::field::Empty;
+        let span = tracing::debug_span!(
+            "walden.group_sync",
+            upto = empty,
+            records = empty,
+            bytes = empty,
+            duration_us = empty
+        );
+        let _entered = span.enter();
         self.gather();
         // Every record up to the target must be handed over before the drain, or the sync would
         // stop short of it. Waits (asleep) for writers still encoding; holds no lock.
@@ -388,6 +402,8 @@ impl<D: SegmentDir> Wal<D> {
                 }
             }
         };
+        span.record("upto", upto.get());
+        span.record("bytes", upto.get().saturating_sub(self.durable_lsn().get()));
         self.group()
             .sync_started(lead, upto)
             .map_err(Error::GroupCommit)?;
@@ -418,6 +434,11 @@ impl<D: SegmentDir> Wal<D> {
         };
         let before = self.records_durable.swap(records, Ordering::Relaxed);
         self.stats.synced(records.saturating_sub(before), took);
+        span.record("records", records.saturating_sub(before));
+        span.record(
+            "duration_us",
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        );
         guard.finished = true;
         self.woken.notify_all();
         Ok(completion.durable)

@@ -69,6 +69,7 @@ impl WalWriter<FileStorage> {
     /// A new file is written under a temporary name, synced, renamed into place and its directory
     /// synced, so a crash never leaves a log file with a partial header.
     pub fn open_with(path: &Path, options: WalOptions) -> Result<WalWriter<FileStorage>, Error> {
+        let _span = tracing::info_span!("walden.open", path = %path.display()).entered();
         if !path.exists() {
             create_file(path, random_salt())?;
         }
@@ -135,6 +136,7 @@ where
     /// typed error and is left untouched), scans it, and truncates a torn tail (syncing the
     /// truncation) before anything can be appended. An empty storage gets a fresh header.
     pub fn recover(mut storage: S, options: WalOptions) -> Result<Self, Error> {
+        let _span = tracing::info_span!("walden.recover").entered();
         let size = storage
             .size()
             .map_err(storage_err("reading the log size"))?;
@@ -182,6 +184,13 @@ where
                 .map_err(storage_err("syncing the truncated log"))?;
             allocated = recovery.valid_file_len();
         }
+        tracing::info!(
+            records = recovery.records,
+            end_lsn = recovery.end_lsn.get(),
+            tail = ?recovery.tail.map(|tail| tail.kind),
+            tail_bytes = recovery.tail.map_or(0, |tail| tail.bytes),
+            "walden: recovered"
+        );
         // Nothing counts as durable until this process has synced it: durable stays at the base.
         let marks = Watermarks::recovered(header.base_lsn, recovery.end_lsn)?;
         Ok(WalWriter {
@@ -497,6 +506,14 @@ where
     }
 
     fn poison(&mut self, op: &'static str, err: std::io::Error) -> Error {
+        if self.poisoned.is_none() {
+            tracing::error!(
+                op,
+                error = %err,
+                durable_lsn = self.marks.durable().get(),
+                "walden: log poisoned; reopen it to recover"
+            );
+        }
         let cause = format!("{op} ({err})");
         self.poisoned.get_or_insert(cause);
         Error::Io { op, source: err }

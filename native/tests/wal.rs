@@ -1,126 +1,14 @@
 //! The shared `Wal`: concurrent committers, group commit, and a failed fsync under load.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
-use walden::{Error, FileStorage, FsDir, SegmentDir, SharedSync, Wal, WalOptions};
-use walden_core::{Codec, Durability, FileHeader, Lsn, Records, Storage, SyncMode, HEADER_LEN};
+mod common;
 
-/// Counts shared syncs and fails the next one on request: a file with fault injection.
-#[derive(Debug, Default)]
-struct Faults {
-    syncs: AtomicU64,
-    fail_next_sync: AtomicBool,
-}
-
-#[derive(Debug)]
-struct FaultyFile {
-    inner: FileStorage,
-    faults: Arc<Faults>,
-}
-
-impl Storage for FaultyFile {
-    type Error = std::io::Error;
-    fn size(&self) -> std::io::Result<u64> {
-        self.inner.size()
-    }
-    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-        self.inner.write_at(offset, bytes)
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read_at(offset, buf)
-    }
-    fn sync(&mut self, mode: SyncMode) -> std::io::Result<()> {
-        self.inner.sync(mode)
-    }
-    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
-        self.inner.truncate(len)
-    }
-}
-
-impl SharedSync for FaultyFile {
-    type Handle = (Arc<File>, Arc<Faults>);
-    fn sync_handle(&self) -> Self::Handle {
-        (self.inner.shared_file(), Arc::clone(&self.faults))
-    }
-    fn sync_shared((file, faults): &Self::Handle, mode: SyncMode) -> std::io::Result<()> {
-        faults.syncs.fetch_add(1, Ordering::Relaxed);
-        if faults.fail_next_sync.swap(false, Ordering::AcqRel) {
-            return Err(std::io::Error::other("injected EIO"));
-        }
-        FileStorage::sync_shared(file, mode)
-    }
-}
-
-/// A directory whose segments are `FaultyFile`s sharing one set of faults.
-#[derive(Clone, Debug)]
-struct FaultyDir {
-    inner: FsDir,
-    faults: Arc<Faults>,
-}
-
-impl SegmentDir for FaultyDir {
-    type Storage = FaultyFile;
-    fn list(&self) -> std::io::Result<Vec<Lsn>> {
-        self.inner.list()
-    }
-    fn open(&self, base: Lsn) -> std::io::Result<FaultyFile> {
-        Ok(FaultyFile {
-            inner: self.inner.open(base)?,
-            faults: Arc::clone(&self.faults),
-        })
-    }
-    fn create(&self, base: Lsn, header: &[u8]) -> std::io::Result<FaultyFile> {
-        Ok(FaultyFile {
-            inner: self.inner.create(base, header)?,
-            faults: Arc::clone(&self.faults),
-        })
-    }
-    fn remove(&self, base: Lsn) -> std::io::Result<()> {
-        self.inner.remove(base)
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
-
-fn faulty_wal(path: &Path, options: WalOptions) -> (Arc<Wal<FaultyDir>>, Arc<Faults>) {
-    let faults = Arc::new(Faults::default());
-    let dir = FaultyDir {
-        inner: FsDir::create_all(path).expect("create the log directory"),
-        faults: Arc::clone(&faults),
-    };
-    let wal = Wal::open_in(dir, options).expect("open the log");
-    (Arc::new(wal), faults)
-}
-
-/// Every record in the log directory at `path`, by LSN, read segment by segment with the core's
-/// scanner (independently of the `Wal`'s own reader).
-fn records(path: &Path) -> Vec<(Lsn, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(path)
-        .expect("list the log")
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|file| file.extension().is_some_and(|ext| ext == "wal"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for file in files {
-        let image = std::fs::read(file).expect("read a segment");
-        let header = FileHeader::decode(&image).expect("a valid header");
-        out.extend(
-            Records::new(
-                Codec::new(header.salt),
-                header.base_lsn,
-                &image[HEADER_LEN..],
-            )
-            .map(|record| (record.lsn, record.payload.to_vec())),
-        );
-    }
-    out
-}
+use common::{faulty_wal, records, FaultyDir};
+use walden::{Error, Wal, WalOptions};
+use walden_core::{Durability, Lsn};
 
 /// Runs `threads` closures and fails the test instead of hanging if they do not all finish.
 /// Joins every thread before returning, so whatever the closures captured has been dropped.
