@@ -4,6 +4,8 @@
 //!
 //! - `Wal::append`: the shared log (writer lock, atomic watermark, stats).
 //! - `WalWriter::append`: the single-writer log, `&mut self`, no lock.
+//! - `Wal::append, one 1 GiB segment`: the shared log with segments larger than the run, so no
+//!   segment is sealed (sealing syncs the full 64 MiB segment): what the rotation costs W1.
 //! - `okaywal` 0.3.1: every okaywal entry commit fsyncs, so it has no no-wait append of a
 //!   committed record. Its closest path is measured: `EntryWriter::write_chunk` of each payload
 //!   into one open entry (buffered, written to the OS as its 16 KiB buffer fills, like Walden's
@@ -17,7 +19,7 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use walden::{Wal, WalWriter};
+use walden::{Wal, WalOptions, WalWriter};
 
 const PAYLOAD_BYTES: usize = 100;
 const RECORDS: usize = 1_000_000;
@@ -25,10 +27,11 @@ const ROUNDS: usize = 9;
 
 type Subject = (&'static str, fn(&Path, usize) -> f64);
 
-const SUBJECTS: [Subject; 3] = [
+const SUBJECTS: [Subject; 4] = [
     ("Wal::append", wal_append),
     ("WalWriter::append", writer_append),
     ("okaywal write_chunk (one open entry)", okaywal_chunks),
+    ("Wal::append, one 1 GiB segment", wal_append_one_segment),
 ];
 
 fn main() {
@@ -77,8 +80,20 @@ fn main() {
 
 /// Returns ns per record.
 fn wal_append(dir: &Path, records: usize) -> f64 {
+    wal_append_with(dir, records, WalOptions::default())
+}
+
+fn wal_append_one_segment(dir: &Path, records: usize) -> f64 {
+    let options = WalOptions {
+        segment_bytes: 1 << 30,
+        ..WalOptions::default()
+    };
+    wal_append_with(dir, records, options)
+}
+
+fn wal_append_with(dir: &Path, records: usize, options: WalOptions) -> f64 {
     let path = fresh(dir, "wal");
-    let wal = Wal::open(&path).expect("open the bench log");
+    let wal = Wal::open_with(&path, options).expect("open the bench log");
     let payload = [0xA5u8; PAYLOAD_BYTES];
     let start = Instant::now();
     for _ in 0..records {
