@@ -21,8 +21,8 @@
 //!   leader's publish or failure.
 //! - No waiter hangs when a leader fails: a failed drain or sync fails every waiter, and a leader
 //!   that unwinds (a panic) does the same from a drop guard, poisoning the log.
-//! - After a failure the log is poisoned: every later commit and wait returns an error until the
-//!   log is reopened and recovered.
+//! - After a failure the log is poisoned: every later append, commit and wait returns an error
+//!   until the log is reopened and recovered (appends check a flag, without a lock).
 //! - Memory is bounded: the queue holds at most `buffer_bytes` of frames (a writer that finds it
 //!   full drains it itself, or sleeps until a drain makes room), the writer's buffer as much, and
 //!   the state machine one entry per blocked committer thread.
@@ -42,7 +42,7 @@ use crate::stats::{StatsSnapshot, WalStats};
 use crate::tail::Tail;
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 use walden_core::{
@@ -61,6 +61,8 @@ pub struct Wal<D: SegmentDir = FsDir> {
     queue: Arc<AppendQueue>,
     /// The log's codec (its salt and payload limit), to encode outside any lock.
     codec: Codec,
+    /// Set once the log is poisoned (shared with `Locked`): appends refuse without a lock.
+    poisoned: Arc<AtomicBool>,
     /// The segments' directory, for readers (they open their own handles).
     dir: D,
     options: WalOptions,
@@ -85,6 +87,8 @@ pub struct Wal<D: SegmentDir = FsDir> {
 struct Locked<D: SegmentDir> {
     log: SegmentedWriter<D>,
     drainer: Drainer,
+    /// Set (never cleared) once the log is poisoned, so appends can refuse without a lock.
+    poisoned: Arc<AtomicBool>,
 }
 
 thread_local! {
@@ -119,11 +123,14 @@ impl<D: SegmentDir> Wal<D> {
         let codec = writer.active().codec();
         let (queue, drainer) =
             AppendQueue::new(writer.current_lsn(), options.buffer_bytes).map_err(queue_error)?;
+        let poisoned = Arc::new(AtomicBool::new(false));
         Ok(Wal {
             writer: Mutex::new(Locked {
                 log: writer,
                 drainer,
+                poisoned: Arc::clone(&poisoned),
             }),
+            poisoned,
             queue,
             codec,
             dir,
@@ -148,6 +155,9 @@ impl<D: SegmentDir> Wal<D> {
     /// Appends a record; returns its LSN and the LSN just past it. Takes no lock unless the
     /// queue is full (then it drains the queue itself, or sleeps until a drain makes room).
     pub(crate) fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
         // Checked before reserving: a reserved range must be completed, and encoding at an LSN
         // can then fail only past the largest LSN, which the queue refuses to reserve.
         let frame_len = self.codec.check(Lsn::ZERO, payload.len())?;
@@ -509,6 +519,7 @@ impl<D: SegmentDir> LeadGuard<'_, D> {
             .writer()
             .log
             .mark_sync_failed(std::io::Error::other("a group-commit leader failed"));
+        self.wal.poisoned.store(true, Ordering::Release);
         let _ = self.wal.group().sync_failed(self.lead);
         self.wal.woken.notify_all();
     }
@@ -525,7 +536,7 @@ impl<D: SegmentDir> Locked<D> {
     /// LSN order; returns the end of what the segments now hold. A range abandoned by its writer
     /// poisons the log: the LSNs after it can never be filled.
     fn drain_queue(&mut self, stats: &WalStats) -> Result<Lsn, Error> {
-        let Locked { log, drainer } = self;
+        let Locked { log, drainer, .. } = self;
         let drained = drainer.drain(|lsn, frames| {
             let before = log.records_appended();
             let at = log.append_bytes(frames)?;
@@ -547,6 +558,7 @@ impl<D: SegmentDir> Locked<D> {
         let _ = self
             .log
             .mark_sync_failed(std::io::Error::other(err.to_string()));
+        self.poisoned.store(true, Ordering::Release);
         err
     }
 }

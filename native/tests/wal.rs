@@ -134,6 +134,10 @@ fn a_failed_fsync_fails_every_waiter_and_poisons_the_log_until_reopened() {
         "acknowledged after a failed fsync"
     );
     assert!(matches!(wal.commit(b"later"), Err(Error::Poisoned { .. })));
+    assert!(
+        matches!(wal.append(b"later"), Err(Error::Poisoned { .. })),
+        "a poisoned log refuses appends too"
+    );
     assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
     assert_eq!(
         faults.syncs.load(Ordering::Relaxed),
