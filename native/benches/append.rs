@@ -16,8 +16,11 @@
 //! `cargo bench -p walden --bench append`; `WALDEN_BENCH_DIR` picks the directory, and
 //! `WALDEN_BENCH_ONLY=<text>` runs only the subjects whose name contains it (for `perf record`).
 
+mod common;
+
+use common::{bench_dir, fresh, median};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 use walden::{Wal, WalOptions, WalWriter};
 
@@ -133,25 +136,4 @@ fn okaywal_chunks(dir: &Path, records: usize) -> f64 {
     log.shutdown().expect("shut okaywal down");
     let _ = std::fs::remove_dir_all(&path);
     ns
-}
-
-fn fresh(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    let _ = std::fs::remove_dir_all(&path);
-    path
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn bench_dir() -> tempfile::TempDir {
-    let parent = std::env::var_os("WALDEN_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    std::fs::create_dir_all(&parent).expect("create the bench directory");
-    tempfile::tempdir_in(parent).expect("a temporary bench directory")
 }

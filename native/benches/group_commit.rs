@@ -11,9 +11,12 @@
 //! `cargo bench -p walden --bench group_commit`; `WALDEN_BENCH_DIR` picks the directory (default:
 //! a temporary directory under `target/`, on the same disk as the build).
 
+mod common;
+
+use common::{bench_dir, fresh, median};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use walden::Wal;
@@ -140,26 +143,4 @@ fn raw_commits(dir: &Path, commits: usize, preallocate: bool) -> f64 {
     drop::<File>(file);
     let _ = std::fs::remove_file(&path);
     commits as f64 / seconds
-}
-
-/// A path under `dir` with nothing there: a `Wal` is a directory, the raw log a file.
-fn fresh(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    let _ = std::fs::remove_dir_all(&path);
-    path
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn bench_dir() -> tempfile::TempDir {
-    let parent = std::env::var_os("WALDEN_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    std::fs::create_dir_all(&parent).expect("create the bench directory");
-    tempfile::tempdir_in(parent).expect("a temporary bench directory")
 }

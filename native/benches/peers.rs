@@ -14,7 +14,10 @@
 //! `cargo bench -p walden --bench peers`; `WALDEN_BENCH_DIR` picks the directory, and
 //! `WALDEN_BENCH_ONLY=<text>` runs only the subjects whose name contains it (for `strace -c`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{bench_dir, fresh, median};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use walden::Wal;
@@ -179,25 +182,4 @@ fn join(handles: Vec<std::thread::JoinHandle<()>>) {
     for handle in handles {
         handle.join().expect("a bench thread panicked");
     }
-}
-
-fn fresh(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    let _ = std::fs::remove_dir_all(&path);
-    path
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
-}
-
-fn bench_dir() -> tempfile::TempDir {
-    let parent = std::env::var_os("WALDEN_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    std::fs::create_dir_all(&parent).expect("create the bench directory");
-    tempfile::tempdir_in(parent).expect("a temporary bench directory")
 }
