@@ -14,10 +14,11 @@
 //!   early), never a silent end. After an error the iterator is finished.
 //! - Memory is bounded by one read chunk plus the largest record.
 
-use crate::error::Error;
+use crate::error::{io, Error};
 use crate::options::WalOptions;
 use crate::segment_dir::{segment_file_name, SegmentDir};
-use walden_core::{Codec, Decoded, FileHeader, Lsn, Storage, HEADER_LEN};
+use crate::segments::open_segment;
+use walden_core::{Codec, Decoded, Lsn, Storage, HEADER_LEN};
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -185,46 +186,32 @@ impl<D: SegmentDir> WalIter<D> {
     }
 
     fn open_segment(&mut self) -> Result<&mut OpenSegment<D>, Error> {
-        if self.open.is_none() {
-            let base = self.segments.get(self.index).copied().unwrap_or(Lsn::ZERO);
-            let not_found = |source: std::io::Error| {
-                if source.kind() == std::io::ErrorKind::NotFound {
-                    Error::Checkpointed {
-                        requested: base,
-                        first: base,
+        let segment = match self.open.take() {
+            Some(open) => open,
+            None => {
+                let base = self.segments.get(self.index).copied().unwrap_or(Lsn::ZERO);
+                let (storage, header) = match open_segment(&self.dir, base) {
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        // Removed by a checkpoint since this reader listed the segments.
+                        return Err(Error::Checkpointed {
+                            requested: base,
+                            first: base,
+                        });
                     }
-                } else {
-                    Error::Io {
-                        op: "opening a segment to read",
-                        source,
-                    }
+                    opened => opened?,
+                };
+                OpenSegment {
+                    storage,
+                    codec: Codec::new(header.salt).with_max_payload_len(self.max_payload_len),
+                    base,
+                    buf: Vec::new(),
+                    buf_lsn: base,
                 }
-            };
-            let storage = self.dir.open(base).map_err(not_found)?;
-            let mut header = [0u8; HEADER_LEN];
-            let read = storage
-                .read_at(0, &mut header)
-                .map_err(|source| Error::Io {
-                    op: "reading a segment header",
-                    source,
-                })?;
-            let header = FileHeader::decode(&header[..read]).map_err(Error::Header)?;
-            if header.base_lsn != base {
-                return Err(self.mismatch("the header's base LSN differs from the file name"));
             }
-            let codec = Codec::new(header.salt).with_max_payload_len(self.max_payload_len);
-            self.open = Some(OpenSegment {
-                storage,
-                codec,
-                base,
-                buf: Vec::new(),
-                buf_lsn: base,
-            });
-        }
-        match self.open.as_mut() {
-            Some(open) => Ok(open),
-            None => unreachable!("opened above"),
-        }
+        };
+        Ok(self.open.insert(segment))
     }
 
     fn mismatch(&self, reason: &str) -> Error {
@@ -270,10 +257,7 @@ fn fill<D: SegmentDir>(
         let read = open
             .storage
             .read_at(offset, &mut open.buf[held..])
-            .map_err(|source| Error::Io {
-                op: "reading a segment",
-                source,
-            })?;
+            .map_err(io("reading a segment"))?;
         open.buf.truncate(held + read);
     }
     Ok(open.buf.len())

@@ -20,7 +20,7 @@
 //! - A checkpoint removes sealed segments oldest first and never the active one, so the log stays
 //!   a contiguous range of LSNs.
 
-use crate::error::Error;
+use crate::error::{io, Error};
 use crate::options::WalOptions;
 use crate::segment_dir::{segment_file_name, SegmentDir};
 use crate::shared_sync::SharedSync;
@@ -44,10 +44,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     /// segment's header against its name and recovers the active segment (see
     /// [`WalWriter::recover`]).
     pub fn open(dir: D, options: WalOptions) -> Result<SegmentedWriter<D>, Error> {
-        let mut bases = dir.list().map_err(|source| Error::Io {
-            op: "listing the log's segments",
-            source,
-        })?;
+        let mut bases = dir.list().map_err(io("listing the log's segments"))?;
         let Some(last) = bases.pop() else {
             let active = create_segment(&dir, Lsn::ZERO, random_salt(), options)?;
             return Ok(SegmentedWriter {
@@ -58,14 +55,10 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 records_sealed: 0,
             });
         };
-        let active_header = read_header(&dir, last)?;
+        let (storage, active_header) = open_segment(&dir, last)?;
         for &base in &bases {
             check_sealed_header(&dir, base, active_header.salt)?;
         }
-        let storage = dir.open(last).map_err(|source| Error::Io {
-            op: "opening the active segment",
-            source,
-        })?;
         let mut active = WalWriter::recover(storage, options)?;
         if active.current_lsn() > active.durable_lsn() {
             // What recovery kept may still sit in the page cache of the process that wrote it:
@@ -191,10 +184,9 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 break;
             }
             let base = self.sealed[0];
-            self.dir.remove(base).map_err(|source| Error::Io {
-                op: "removing a checkpointed segment",
-                source,
-            })?;
+            self.dir
+                .remove(base)
+                .map_err(io("removing a checkpointed segment"))?;
             self.sealed.remove(0);
             tracing::info!(segment = %base, upto = %end, "walden: checkpoint removed a segment");
         }
@@ -248,25 +240,21 @@ fn create_segment<D: SegmentDir>(
     };
     let storage = dir
         .create(base, &header.encode())
-        .map_err(|source| Error::Io {
-            op: "creating a segment",
-            source,
-        })?;
+        .map_err(io("creating a segment"))?;
     WalWriter::recover(storage, options)
 }
 
-/// Reads a segment's header: a Walden header of a version this build reads, with the base LSN
-/// its name says.
-fn read_header<D: SegmentDir>(dir: &D, base: Lsn) -> Result<FileHeader, Error> {
-    let storage = dir.open(base).map_err(|source| Error::Io {
-        op: "opening a segment",
-        source,
-    })?;
+/// Opens a segment and reads its header: a Walden header of a version this build reads, with the
+/// base LSN its name says. Returns the open storage with it.
+pub(crate) fn open_segment<D: SegmentDir>(
+    dir: &D,
+    base: Lsn,
+) -> Result<(D::Storage, FileHeader), Error> {
+    let storage = dir.open(base).map_err(io("opening a segment"))?;
     let mut bytes = [0u8; HEADER_LEN];
-    let read = storage.read_at(0, &mut bytes).map_err(|source| Error::Io {
-        op: "reading a segment header",
-        source,
-    })?;
+    let read = storage
+        .read_at(0, &mut bytes)
+        .map_err(io("reading a segment header"))?;
     let header = FileHeader::decode(&bytes[..read]).map_err(Error::Header)?;
     if header.base_lsn != base {
         return Err(Error::SegmentMismatch {
@@ -277,13 +265,13 @@ fn read_header<D: SegmentDir>(dir: &D, base: Lsn) -> Result<FileHeader, Error> {
             ),
         });
     }
-    Ok(header)
+    Ok((storage, header))
 }
 
 /// Checks a sealed segment's header against its name and the log's salt (every segment of a
 /// log shares the salt chosen when the log was created).
 fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn, salt: u64) -> Result<(), Error> {
-    if read_header(dir, base)?.salt != salt {
+    if open_segment(dir, base)?.1.salt != salt {
         return Err(Error::SegmentMismatch {
             segment: segment_file_name(base),
             reason: String::from("the file belongs to another log (its salt differs)"),

@@ -32,7 +32,7 @@
 
 use crate::append_queue::{AppendQueue, DrainError, Drainer, QueueError, Reserved};
 use crate::async_commit::AsyncCommit;
-use crate::error::Error;
+use crate::error::{io, Error};
 use crate::options::WalOptions;
 use crate::reader::WalIter;
 use crate::segment_dir::{FsDir, SegmentDir};
@@ -106,10 +106,7 @@ impl Wal<FsDir> {
 
     /// Opens (creating if missing) and recovers the log in directory `path`.
     pub fn open_with(path: &Path, options: WalOptions) -> Result<Wal<FsDir>, Error> {
-        let dir = FsDir::create_all(path).map_err(|source| Error::Io {
-            op: "opening the log directory",
-            source,
-        })?;
+        let dir = FsDir::create_all(path).map_err(io("opening the log directory"))?;
         Wal::open_in(dir, options)
     }
 }
