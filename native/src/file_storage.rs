@@ -11,6 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 use walden_core::{Storage, SyncMode};
 
+/// The suffix of a file being created by [`FileStorage::create_atomically`].
+pub(crate) const CREATING_SUFFIX: &str = ".creating";
+
 /// A log file. See the module documentation.
 #[derive(Debug)]
 pub struct FileStorage {
@@ -39,6 +42,33 @@ impl FileStorage {
         Ok(FileStorage {
             file: Arc::new(file),
         })
+    }
+
+    /// Creates the file at `path` holding `contents`, atomically and durably: written as
+    /// `{path}.creating` (a leftover of an interrupted creation is replaced) and synced, then
+    /// renamed into place and the directory synced. A crash leaves either no file or the whole
+    /// contents, never a part. Fails if `path` already exists.
+    pub fn create_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(CREATING_SUFFIX);
+        let tmp = path.with_file_name(tmp_name);
+        match std::fs::remove_file(&tmp) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        {
+            let mut storage = FileStorage::create_new(&tmp)?;
+            storage.write_at(0, contents)?;
+            storage.sync(SyncMode::All)?;
+        }
+        if path.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", path.display()),
+            ));
+        }
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))
     }
 
     /// The underlying file.

@@ -13,15 +13,14 @@
 //!   middle of a checkpoint leaves a contiguous suffix of segments, never a hole.
 //! - Files whose names do not follow the pattern are ignored, never touched.
 
-use crate::file_storage::{sync_dir, FileStorage};
+use crate::file_storage::{sync_dir, FileStorage, CREATING_SUFFIX};
 use crate::shared_sync::SharedSync;
 use std::io;
 use std::path::{Path, PathBuf};
-use walden_core::{Lsn, Storage, SyncMode};
+use walden_core::{Lsn, Storage};
 
 /// The suffix of segment file names.
 pub const SEGMENT_SUFFIX: &str = ".wal";
-const CREATING_SUFFIX: &str = ".creating";
 
 /// Where segment files live: listed, created, opened and removed by base LSN.
 pub trait SegmentDir: Clone + Send + Sync + std::fmt::Debug + 'static {
@@ -134,26 +133,7 @@ impl SegmentDir for FsDir {
 
     fn create(&self, base: Lsn, header: &[u8]) -> io::Result<FileStorage> {
         let path = self.segment_path(base);
-        let mut tmp_name = segment_file_name(base);
-        tmp_name.push_str(CREATING_SUFFIX);
-        let tmp = self.path.join(tmp_name);
-        match std::fs::remove_file(&tmp) {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
-            _ => {}
-        }
-        {
-            let mut storage = FileStorage::create_new(&tmp)?;
-            storage.write_at(0, header)?;
-            storage.sync(SyncMode::All)?;
-        }
-        if path.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("segment {} already exists", path.display()),
-            ));
-        }
-        std::fs::rename(&tmp, &path)?;
-        sync_dir(&self.path)?;
+        FileStorage::create_atomically(&path, header)?;
         FileStorage::open(&path)
     }
 

@@ -23,7 +23,7 @@
 //! write (a `BufWriter` retries them on the next flush).
 
 use crate::error::{io, Error};
-use crate::file_storage::{sync_dir, FileStorage};
+use crate::file_storage::FileStorage;
 use crate::options::WalOptions;
 use crate::shared_sync::SharedSync;
 use std::collections::hash_map::RandomState;
@@ -527,25 +527,14 @@ fn storage_err<E: Into<std::io::Error>>(op: &'static str) -> impl FnOnce(E) -> E
     move |err| io(op)(err.into())
 }
 
-/// Creates a new log file atomically: header into a temporary file, sync, rename, sync the
-/// directory. A crash leaves either no log file or a complete header, never a partial one.
+/// Creates a new log file atomically (see [`FileStorage::create_atomically`]): a crash leaves
+/// either no log file or a complete header, never a partial one.
 fn create_file(path: &Path, salt: u64) -> Result<(), Error> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".creating");
-    let tmp = path.with_file_name(tmp_name);
-    let _ = std::fs::remove_file(&tmp);
-    let mut storage = FileStorage::create_new(&tmp).map_err(io("creating the log file"))?;
     let header = FileHeader {
         salt,
         base_lsn: Lsn::ZERO,
     };
-    storage
-        .write_at(0, &header.encode())
-        .and_then(|()| storage.sync(SyncMode::All))
-        .map_err(io("writing the new log header"))?;
-    std::fs::rename(&tmp, path).map_err(io("renaming the new log file into place"))?;
-    sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))
-        .map_err(io("syncing the log directory"))
+    FileStorage::create_atomically(path, &header.encode()).map_err(io("creating the log file"))
 }
 
 /// A salt that differs between logs and between incarnations of one path: the standard
