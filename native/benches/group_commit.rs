@@ -13,13 +13,11 @@
 
 mod common;
 
-use common::{bench_dir, fresh, median};
+use common::{bench_dir, fresh, median, wal_commits};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
-use walden::Wal;
 
 const PAYLOAD_BYTES: usize = 100;
 const COMMITS_W2: usize = 2000;
@@ -31,7 +29,7 @@ fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         // `cargo bench` passes `--bench`; `cargo test --benches` does not: a smoke run will do.
         let dir = bench_dir();
-        let _ = wal_commits(dir.path(), 1, 20);
+        let _ = wal_commits(dir.path(), 1, 20, PAYLOAD_BYTES);
         let _ = raw_commits(dir.path(), 20, true);
         println!("group_commit: smoke run ok");
         return;
@@ -44,10 +42,15 @@ fn main() {
     let mut w3: Vec<Vec<(f64, f64)>> = vec![Vec::new(); THREADS_W3.len()];
     for round in 0..ROUNDS {
         raw_prealloc.push(raw_commits(dir.path(), COMMITS_W2, true));
-        w2.push(wal_commits(dir.path(), 1, COMMITS_W2).0);
+        w2.push(wal_commits(dir.path(), 1, COMMITS_W2, PAYLOAD_BYTES).0);
         raw_growing.push(raw_commits(dir.path(), COMMITS_W2, false));
         for (i, &threads) in THREADS_W3.iter().enumerate() {
-            w3[i].push(wal_commits(dir.path(), threads, COMMITS_PER_THREAD_W3));
+            w3[i].push(wal_commits(
+                dir.path(),
+                threads,
+                COMMITS_PER_THREAD_W3,
+                PAYLOAD_BYTES,
+            ));
         }
         eprintln!("round {} of {ROUNDS} done", round + 1);
     }
@@ -87,33 +90,6 @@ fn row(name: &str, rates: &[f64], baseline: f64, per_fsync: Option<f64>) {
         "{name:<42} {median:>18.0} {best:>11.0} {:>15.2}x {per_fsync:>14}",
         median / baseline
     );
-}
-
-/// Commits `per_thread` records from each of `threads` threads; returns commits/s and records
-/// per fsync.
-fn wal_commits(dir: &Path, threads: usize, per_thread: usize) -> (f64, f64) {
-    let path = fresh(dir, "wal");
-    let wal = Arc::new(Wal::open(&path).expect("open the bench log"));
-    let payload = [0xA5u8; PAYLOAD_BYTES];
-    let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let wal = Arc::clone(&wal);
-            std::thread::spawn(move || {
-                for _ in 0..per_thread {
-                    wal.commit(&payload).expect("commit");
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().expect("a bench thread panicked");
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let per_fsync = wal.stats().mean_records_per_fsync();
-    drop(wal);
-    let _ = std::fs::remove_dir_all(&path);
-    ((threads * per_thread) as f64 / seconds, per_fsync)
 }
 
 /// The baseline: write one 108-byte frame's worth of bytes, `fdatasync`, repeat.

@@ -16,11 +16,10 @@
 
 mod common;
 
-use common::{bench_dir, fresh, median};
+use common::{bench_dir, fresh, median, wal_commits};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use walden::Wal;
 
 const PAYLOAD_BYTES: usize = 100;
 const COMMITS_PER_THREAD: usize = 1000;
@@ -89,25 +88,7 @@ fn main() {
 }
 
 fn walden_commits(dir: &Path, threads: usize, per_thread: usize) -> f64 {
-    let path = fresh(dir, "walden");
-    let wal = Arc::new(Wal::open(&path).expect("open the bench log"));
-    let payload = [0xA5u8; PAYLOAD_BYTES];
-    let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let wal = Arc::clone(&wal);
-            std::thread::spawn(move || {
-                for _ in 0..per_thread {
-                    wal.commit(&payload).expect("commit");
-                }
-            })
-        })
-        .collect();
-    join(handles);
-    let rate = (threads * per_thread) as f64 / start.elapsed().as_secs_f64();
-    drop(wal);
-    let _ = std::fs::remove_dir_all(&path);
-    rate
+    wal_commits(dir, threads, per_thread, PAYLOAD_BYTES).0
 }
 
 fn okaywal_commits(dir: &Path, threads: usize, per_thread: usize) -> f64 {

@@ -1,8 +1,12 @@
-//! Shared by the durable-log benches: where they write, fresh paths, medians.
+//! Shared by the durable-log benches: where they write, fresh paths, medians, and Walden's W3
+//! workload.
 
 #![allow(dead_code)] // Each bench binary uses its own part.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use walden::Wal;
 
 /// A path under `dir` with nothing there: a `Wal` is a directory, the other logs files or
 /// directories.
@@ -28,4 +32,37 @@ pub(crate) fn bench_dir() -> tempfile::TempDir {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     std::fs::create_dir_all(&parent).expect("create the bench directory");
     tempfile::tempdir_in(parent).expect("a temporary bench directory")
+}
+
+/// W3 for Walden: `threads` threads each commit `per_thread` records of `payload_bytes` and wait
+/// for each to be durable, on a new log under `dir`. Returns commits/s and records per fsync.
+pub(crate) fn wal_commits(
+    dir: &Path,
+    threads: usize,
+    per_thread: usize,
+    payload_bytes: usize,
+) -> (f64, f64) {
+    let path = fresh(dir, "wal");
+    let wal = Arc::new(Wal::open(&path).expect("open the bench log"));
+    let payload = vec![0xA5u8; payload_bytes];
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let wal = Arc::clone(&wal);
+            let payload = payload.clone();
+            std::thread::spawn(move || {
+                for _ in 0..per_thread {
+                    wal.commit(&payload).expect("commit");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("a bench thread panicked");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let per_fsync = wal.stats().mean_records_per_fsync();
+    drop(wal);
+    let _ = std::fs::remove_dir_all(&path);
+    ((threads * per_thread) as f64 / seconds, per_fsync)
 }
