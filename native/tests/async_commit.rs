@@ -44,6 +44,33 @@ fn close_and_check_recovery<S: SegmentDir>(wal: Arc<Wal<S>>, path: &Path, acks: 
     }
 }
 
+/// What a committer was acknowledged: each record's LSN and payload.
+type Acks = Vec<(Lsn, Vec<u8>)>;
+
+/// Spawns `tasks` tokio tasks on the current runtime, each committing `commits` numbered records
+/// with `commit_async` and checking each resolves only once durable; each returns its acks.
+fn spawn_async_committers<D: SegmentDir>(
+    wal: &Arc<Wal<D>>,
+    tasks: usize,
+    commits: usize,
+) -> Vec<tokio::task::JoinHandle<Acks>> {
+    (0..tasks)
+        .map(|task| {
+            let wal = Arc::clone(wal);
+            tokio::spawn(async move {
+                let mut acks = Vec::new();
+                for i in 0..commits {
+                    let payload = format!("task {task} record {i}").into_bytes();
+                    let lsn = wal.commit_async(&payload).await.expect("commit_async");
+                    assert!(wal.durable_lsn() > lsn, "resolved before durable");
+                    acks.push((lsn, payload));
+                }
+                acks
+            })
+        })
+        .collect()
+}
+
 /// Threads of this process named like the flusher (Linux: `/proc/self/task/*/comm`).
 fn flusher_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
@@ -101,21 +128,7 @@ fn commit_async_on_one_thread_shares_fsyncs_and_never_blocks_the_executor() {
                 (ticks, ticks_during_sync)
             })
         };
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|task| {
-                let wal = Arc::clone(&wal);
-                tokio::spawn(async move {
-                    let mut acks = Vec::new();
-                    for i in 0..COMMITS {
-                        let payload = format!("task {task} record {i}").into_bytes();
-                        let lsn = wal.commit_async(&payload).await.expect("commit_async");
-                        assert!(wal.durable_lsn() > lsn, "resolved before durable");
-                        acks.push((lsn, payload));
-                    }
-                    acks
-                })
-            })
-            .collect();
+        let tasks = spawn_async_committers(&wal, TASKS, COMMITS);
         let mut acks = Vec::new();
         for task in tasks {
             acks.extend(task.await.expect("a committing task panicked"));
@@ -178,21 +191,7 @@ fn commit_async_from_many_tasks_and_sync_commits_share_group_commit() {
         })
         .collect();
     let mut acks = runtime.block_on(async {
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|task| {
-                let wal = Arc::clone(&wal);
-                tokio::spawn(async move {
-                    let mut acks = Vec::new();
-                    for i in 0..COMMITS {
-                        let payload = format!("task {task} record {i}").into_bytes();
-                        let lsn = wal.commit_async(&payload).await.expect("commit_async");
-                        assert!(wal.durable_lsn() > lsn, "resolved before durable");
-                        acks.push((lsn, payload));
-                    }
-                    acks
-                })
-            })
-            .collect();
+        let tasks = spawn_async_committers(&wal, TASKS, COMMITS);
         let mut acks = Vec::new();
         for task in tasks {
             let task_acks = tokio::time::timeout(Duration::from_secs(60), task)
