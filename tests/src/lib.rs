@@ -2,6 +2,9 @@
 //! helpers they share: a minimal log appender over any [`Storage`], written only with the core's
 //! public API so the tests exercise exactly what backends use.
 
+mod rng;
+pub use rng::Rng;
+
 use walden_core::{scan_file, Codec, FileHeader, Lsn, Recovery, RecoveryMode, Storage, SyncMode};
 
 /// Reads a whole storage into memory.
