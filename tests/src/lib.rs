@@ -3,6 +3,7 @@
 //! public API so the tests exercise exactly what backends use.
 
 mod rng;
+pub mod sim;
 pub use rng::Rng;
 
 use walden_core::{scan_file, Codec, FileHeader, Lsn, Recovery, RecoveryMode, Storage, SyncMode};
