@@ -30,7 +30,7 @@ pub struct Appender<S: Storage> {
 impl<S: Storage> Appender<S> {
     /// Writes a fresh header to empty storage and syncs it.
     pub fn create(mut storage: S, salt: u64, base_lsn: Lsn) -> Result<Appender<S>, S::Error> {
-        storage.write_at(0, &FileHeader { salt, base_lsn }.encode())?;
+        storage.write_at(0, &FileHeader::new(salt, base_lsn).encode())?;
         storage.sync(SyncMode::Data)?;
         Ok(Appender {
             storage,
