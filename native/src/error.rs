@@ -89,6 +89,12 @@ pub enum Error {
         /// The LSN asked for.
         lsn: Lsn,
     },
+    /// Another writer (in this process or another) has the log open: only one may. Nothing was
+    /// read or changed.
+    Locked {
+        /// The log, as its directory or file describes itself.
+        log: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -108,6 +114,12 @@ impl fmt::Display for Error {
             Error::BeyondCurrent { target, current } => write!(
                 f,
                 "cannot flush up to LSN {target}: only {current} was appended"
+            ),
+            Error::Locked { log } => write!(
+                f,
+                "log {log} is locked: another writer, in this process or another, has it open; \
+                 close that one first (the lock goes away with the process that holds it). \
+                 Nothing was changed"
             ),
             Error::NotEmpty { current } => write!(
                 f,
@@ -178,6 +190,17 @@ impl From<EncodeError> for Error {
 impl From<WatermarkError> for Error {
     fn from(err: WatermarkError) -> Error {
         Error::Watermark(err)
+    }
+}
+
+/// Maps a failure to take a writer's lock: [`Error::Locked`] when another writer holds it.
+pub(crate) fn lock_error(log: String) -> impl FnOnce(io::Error) -> Error {
+    move |source| match source.kind() {
+        io::ErrorKind::WouldBlock => Error::Locked { log },
+        _ => Error::Io {
+            op: "locking the log for writing",
+            source,
+        },
     }
 }
 

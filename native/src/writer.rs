@@ -26,7 +26,7 @@
 //! exactly which LSN each drain reached, and must not keep half-written bytes after a failed
 //! write (a `BufWriter` retries them on the next flush).
 
-use crate::error::{io, Error};
+use crate::error::{io, lock_error, Error};
 use crate::file_storage::FileStorage;
 use crate::options::WalOptions;
 use crate::shared_sync::SharedSync;
@@ -74,13 +74,21 @@ impl WalWriter<FileStorage> {
     /// Opens the log file at `path`, creating it if it does not exist, and recovers it.
     ///
     /// A new file is written under a temporary name, synced, renamed into place and its directory
-    /// synced, so a crash never leaves a log file with a partial header.
+    /// synced, so a crash never leaves a log file with a partial header. The file is locked
+    /// (`flock`) for as long as the writer lives: a second writer gets [`Error::Locked`].
     pub fn open_with(path: &Path, options: WalOptions) -> Result<WalWriter<FileStorage>, Error> {
         let _span = tracing::info_span!("walden.open", path = %path.display()).entered();
         if !path.exists() {
             create_file(path, random_salt())?;
         }
         let storage = FileStorage::open(path).map_err(io("opening the log file"))?;
+        // One writer per file: the lock lives as long as the file's descriptor (this writer's,
+        // and the sync handles it hands out), and dies with the process.
+        storage
+            .shared_file()
+            .try_lock()
+            .map_err(std::io::Error::from)
+            .map_err(lock_error(path.display().to_string()))?;
         WalWriter::recover(storage, options)
     }
 
