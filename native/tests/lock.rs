@@ -85,12 +85,12 @@ fn another_process_is_refused_while_the_writer_lives() {
 /// Every file name in the directory with its contents, to show nothing changed.
 fn snapshot(path: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(path)
-        .unwrap()
+        .expect("list the log")
         .map(|entry| {
-            let entry = entry.unwrap();
+            let entry = entry.expect("a directory entry");
             (
                 entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).unwrap(),
+                std::fs::read(entry.path()).expect("read a file of the log"),
             )
         })
         .collect();
