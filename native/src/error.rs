@@ -95,6 +95,14 @@ pub enum Error {
         /// The log, as its directory or file describes itself.
         log: String,
     },
+    /// This process may not write where the log lives (permissions, or a read-only file
+    /// system). Nothing was changed.
+    NotWritable {
+        /// The log, as its directory or file describes itself.
+        log: String,
+        /// What the OS said.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -120,6 +128,12 @@ impl fmt::Display for Error {
                 "log {log} is locked: another writer, in this process or another, has it open; \
                  close that one first (the lock goes away with the process that holds it). \
                  Nothing was changed"
+            ),
+            Error::NotWritable { log, source } => write!(
+                f,
+                "log {log} cannot be opened for writing ({source}): this process may not write \
+                 there; check the permissions of the directory and its files, and whether the \
+                 file system is mounted read-only. Nothing was changed"
             ),
             Error::NotEmpty { current } => write!(
                 f,
@@ -160,7 +174,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::NotWritable { source, .. } => Some(source),
             Error::Header(err) => Some(err),
             Error::Recovery(err) => Some(err),
             Error::Encode(err) => Some(err),
@@ -193,14 +207,23 @@ impl From<WatermarkError> for Error {
     }
 }
 
-/// Maps a failure to take a writer's lock: [`Error::Locked`] when another writer holds it.
+/// Maps a failure to take a writer's lock: [`Error::Locked`] when another writer holds it,
+/// [`Error::NotWritable`] when this process may not write there.
 pub(crate) fn lock_error(log: String) -> impl FnOnce(io::Error) -> Error {
     move |source| match source.kind() {
         io::ErrorKind::WouldBlock => Error::Locked { log },
-        _ => Error::Io {
-            op: "locking the log for writing",
-            source,
-        },
+        _ => not_writable_or("locking the log for writing", log)(source),
+    }
+}
+
+/// Maps a failure to open or create a log for writing: [`Error::NotWritable`] for a permission
+/// or read-only file system error, otherwise [`Error::Io`] with `op`.
+pub(crate) fn not_writable_or(op: &'static str, log: String) -> impl FnOnce(io::Error) -> Error {
+    move |source| match source.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            Error::NotWritable { log, source }
+        }
+        _ => Error::Io { op, source },
     }
 }
 

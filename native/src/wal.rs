@@ -32,7 +32,7 @@
 
 use crate::append_queue::{AppendQueue, DrainError, Drainer, QueueError, Reserved};
 use crate::async_commit::AsyncCommit;
-use crate::error::{io, lock_error, Error};
+use crate::error::{lock_error, not_writable_or, Error};
 use crate::options::WalOptions;
 use crate::reader::WalIter;
 use crate::segment_dir::{FsDir, SegmentDir};
@@ -108,7 +108,10 @@ impl Wal<FsDir> {
 
     /// Opens (creating if missing) and recovers the log in directory `path`.
     pub fn open_with(path: &Path, options: WalOptions) -> Result<Wal<FsDir>, Error> {
-        let dir = FsDir::create_all(path).map_err(io("opening the log directory"))?;
+        let dir = FsDir::create_all(path).map_err(not_writable_or(
+            "opening the log directory",
+            path.display().to_string(),
+        ))?;
         Wal::open_in(dir, options)
     }
 }

@@ -26,7 +26,7 @@
 //! exactly which LSN each drain reached, and must not keep half-written bytes after a failed
 //! write (a `BufWriter` retries them on the next flush).
 
-use crate::error::{io, lock_error, Error};
+use crate::error::{io, lock_error, not_writable_or, Error};
 use crate::file_storage::FileStorage;
 use crate::options::WalOptions;
 use crate::shared_sync::SharedSync;
@@ -78,17 +78,21 @@ impl WalWriter<FileStorage> {
     /// (`flock`) for as long as the writer lives: a second writer gets [`Error::Locked`].
     pub fn open_with(path: &Path, options: WalOptions) -> Result<WalWriter<FileStorage>, Error> {
         let _span = tracing::info_span!("walden.open", path = %path.display()).entered();
+        let log = || path.display().to_string();
         if !path.exists() {
-            create_file(path, random_salt())?;
+            let header = FileHeader::new(random_salt(), Lsn::ZERO);
+            FileStorage::create_atomically(path, &header.encode())
+                .map_err(not_writable_or("creating the log file", log()))?;
         }
-        let storage = FileStorage::open(path).map_err(io("opening the log file"))?;
+        let storage =
+            FileStorage::open(path).map_err(not_writable_or("opening the log file", log()))?;
         // One writer per file: the lock lives as long as the file's descriptor (this writer's,
         // and the sync handles it hands out), and dies with the process.
         storage
             .shared_file()
             .try_lock()
             .map_err(std::io::Error::from)
-            .map_err(lock_error(path.display().to_string()))?;
+            .map_err(lock_error(log()))?;
         WalWriter::recover(storage, options)
     }
 
@@ -573,13 +577,6 @@ static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 fn storage_err<E: Into<std::io::Error>>(op: &'static str) -> impl FnOnce(E) -> Error {
     move |err| io(op)(err.into())
-}
-
-/// Creates a new log file atomically (see [`FileStorage::create_atomically`]): a crash leaves
-/// either no log file or a complete header, never a partial one.
-fn create_file(path: &Path, salt: u64) -> Result<(), Error> {
-    let header = FileHeader::new(salt, Lsn::ZERO);
-    FileStorage::create_atomically(path, &header.encode()).map_err(io("creating the log file"))
 }
 
 /// A salt that differs between logs and between incarnations of one path: the standard
