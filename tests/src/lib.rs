@@ -2,6 +2,7 @@
 //! helpers they share: a minimal log appender over any [`Storage`], written only with the core's
 //! public API so the tests exercise exactly what backends use.
 
+pub mod crash;
 mod rng;
 pub use rng::Rng;
 
