@@ -65,12 +65,30 @@ pub struct FsDir {
 }
 
 impl FsDir {
-    /// The directory at `path`, created (and its parent synced) if missing. A path that exists
-    /// but is not a directory is an error.
+    /// The directory at `path`, created if missing. A path that exists but is not a directory is
+    /// an error.
+    ///
+    /// The parent's entry for the directory is synced on every call, not only when this call
+    /// created it: a process that died between creating the directory and syncing its parent
+    /// would otherwise leave an entry that a power loss can still take away, under a log that
+    /// has since acknowledged commits. Ancestors this call creates have their entries synced too.
     pub fn create_all(path: &Path) -> io::Result<FsDir> {
+        let parent_of = |dir: &Path| match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         if !path.exists() {
+            let missing: Vec<PathBuf> = path
+                .ancestors()
+                .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+                .map(Path::to_path_buf)
+                .collect();
             std::fs::create_dir_all(path)?;
-            sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
+            // Every new ancestor (the log directory itself is synced below), outermost first, so
+            // each new entry is durable before the one inside it.
+            for dir in missing.iter().skip(1).rev() {
+                sync_dir(&parent_of(dir))?;
+            }
         } else if !path.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
@@ -80,6 +98,7 @@ impl FsDir {
                 ),
             ));
         }
+        sync_dir(&parent_of(path))?;
         Ok(FsDir {
             path: path.to_path_buf(),
         })
