@@ -25,8 +25,10 @@ DEFAULT_MAX_PAYLOAD_LEN = 1 << 20
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def header(salt, base_lsn):
+def header(salt, base_lsn, sync_mark=None):
     head = MAGIC + struct.pack("<IIQQ", FORMAT_VERSION, HEADER_LEN, salt, base_lsn)
+    if sync_mark is not None:
+        head += struct.pack("<QI", sync_mark, 1)  # the sync mark, and flags bit 0: present
     head += bytes(60 - len(head))
     return head + struct.pack("<I", zlib.crc32(head))
 
@@ -37,9 +39,9 @@ def frame(salt, lsn, payload):
     return struct.pack("<II", crc, length) + payload
 
 
-def log(salt, base_lsn, payloads):
+def log(salt, base_lsn, payloads, sync_mark=None):
     """A header and one frame per payload; returns the image and the LSN after the last frame."""
-    image = bytearray(header(salt, base_lsn))
+    image = bytearray(header(salt, base_lsn, sync_mark))
     lsn = base_lsn
     for payload in payloads:
         encoded = frame(salt, lsn, payload)
@@ -89,6 +91,23 @@ def main():
     newer = bytearray(header(salt, 0))
     newer[8] = 2
     write("recovery", "newer_version", bytes(newer))
+
+    # recovery with a sync mark: a hole past it (an interrupted batch), and a cut below it.
+    first_two_end = log(salt, 4096, payloads[:2])[1]
+    marked, _ = log(salt, 4096, payloads, sync_mark=first_two_end)
+    hole = bytearray(marked)
+    third = HEADER_LEN + first_two_end - 4096
+    hole[third:third + FRAME_HEADER_LEN + len(payloads[2])] = bytes(FRAME_HEADER_LEN + len(payloads[2]))
+    write("recovery", "unsynced_hole", bytes(hole))
+    write("recovery", "cut_below_sync_mark", log(salt, 4096, payloads, sync_mark=end)[0][:third + 3])
+
+    # open: one options byte (bit 0 preallocation, bit 1 small limit, bit 2 PointInTime), then
+    # a file image: the recovery seeds under default and preallocating options.
+    for name in sorted(os.listdir(os.path.join(HERE, "corpus", "recovery"))):
+        with open(os.path.join(HERE, "corpus", "recovery", name), "rb") as seed:
+            image = seed.read()
+        write("open", name, b"\x00" + image)
+        write("open", name + "_prealloc", b"\x01" + image)
 
     # roundtrip: bytes read by `arbitrary` into (salt, base LSN, cut, zero tail, payloads).
     write("roundtrip", "empty", b"")

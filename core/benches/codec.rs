@@ -105,10 +105,7 @@ fn payload(len: usize, seed: u64) -> Vec<u8> {
 /// Returns the image and the LSN where the next record would start.
 fn build_log(payload_len: usize, body_bytes: usize) -> (Vec<u8>, Lsn) {
     let codec = Codec::new(SALT);
-    let header = FileHeader {
-        salt: SALT,
-        base_lsn: BASE_LSN,
-    };
+    let header = FileHeader::new(SALT, BASE_LSN);
     let mut image = Vec::with_capacity(HEADER_LEN + body_bytes + ZERO_TAIL_BYTES);
     image.extend_from_slice(&header.encode());
     let mut rng = XorShift(0x0123_4567_89ab_cdef ^ payload_len as u64);
@@ -158,6 +155,7 @@ impl Image {
             TailKind::Zeroed => "zeroed",
             TailKind::Torn(_) => "torn",
             TailKind::Discarded { .. } => "discarded",
+            TailKind::Unsynced { .. } => "unsynced",
         });
         assert_eq!(tail, self.tail, "{}: tail", self.name);
     }

@@ -9,8 +9,18 @@
 //! |     12 |    4 | header length in bytes (`u32`, [`HEADER_LEN`]) |
 //! |     16 |    8 | salt (`u64`), chosen at random when the log is created |
 //! |     24 |    8 | base LSN (`u64`): the LSN of the first frame byte after the header |
-//! |     32 |   28 | reserved, written as zero                      |
+//! |     32 |    8 | sync mark (`u64`): see below; zero when absent |
+//! |     40 |    4 | flags (`u32`): bit 0 = the sync mark is present; other bits zero |
+//! |     44 |   16 | reserved, written as zero, ignored             |
 //! |     60 |    4 | CRC32 of bytes 0..60                           |
+//!
+//! The sync mark is an LSN below which every frame of this file was durable at an earlier sync:
+//! a lower bound the writer keeps in the header so that recovery can tell damage left by an
+//! interrupted, never-acknowledged batch (at or past the mark) from damage to data that was
+//! acknowledged (below it). Files whose flags lack bit 0 (written before the mark existed) carry
+//! no mark; recovery then treats them as it always did. The fields were reserved zero in the
+//! first v1 files, so the format version is still 1: a reader that ignores them loses only that
+//! distinction.
 //!
 //! Invariant: [`FileHeader::decode`] checks the magic before anything else and the version before
 //! the checksum, so a foreign file is reported as foreign and a file from a newer release as newer,
@@ -31,7 +41,11 @@ const VERSION_OFFSET: usize = 8;
 const HEADER_LEN_OFFSET: usize = 12;
 const SALT_OFFSET: usize = 16;
 const BASE_LSN_OFFSET: usize = 24;
+const SYNC_MARK_OFFSET: usize = 32;
+const FLAGS_OFFSET: usize = 40;
 const CRC_OFFSET: usize = 60;
+/// Flags bit 0: the sync mark field holds a sync mark.
+const FLAG_SYNC_MARK: u32 = 1;
 
 /// The decoded contents of a file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +54,9 @@ pub struct FileHeader {
     pub salt: u64,
     /// The LSN of the first frame byte in this file.
     pub base_lsn: Lsn,
+    /// Every frame of this file below this LSN was durable at an earlier sync (`None` in files
+    /// written without the mark). Never below `base_lsn` once decoded.
+    pub sync_mark: Option<Lsn>,
 }
 
 /// Why a header could not be decoded. The file it came from must be left untouched.
@@ -120,6 +137,24 @@ impl fmt::Display for HeaderError {
 }
 
 impl FileHeader {
+    /// A header for a new file starting at `base_lsn`, with its sync mark at `base_lsn`:
+    /// nothing in the file is known durable yet, and the file maintains a mark from the start.
+    pub fn new(salt: u64, base_lsn: Lsn) -> FileHeader {
+        FileHeader {
+            salt,
+            base_lsn,
+            sync_mark: Some(base_lsn),
+        }
+    }
+
+    /// The same header with its sync mark at `lsn`.
+    pub fn with_sync_mark(self, lsn: Lsn) -> FileHeader {
+        FileHeader {
+            sync_mark: Some(lsn),
+            ..self
+        }
+    }
+
     /// Encodes the header into its fixed [`HEADER_LEN`]-byte form.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut bytes = [0u8; HEADER_LEN];
@@ -129,6 +164,10 @@ impl FileHeader {
         bytes[SALT_OFFSET..BASE_LSN_OFFSET].copy_from_slice(&self.salt.to_le_bytes());
         bytes[BASE_LSN_OFFSET..BASE_LSN_OFFSET + 8]
             .copy_from_slice(&self.base_lsn.get().to_le_bytes());
+        if let Some(mark) = self.sync_mark {
+            bytes[SYNC_MARK_OFFSET..FLAGS_OFFSET].copy_from_slice(&mark.get().to_le_bytes());
+            bytes[FLAGS_OFFSET..FLAGS_OFFSET + 4].copy_from_slice(&FLAG_SYNC_MARK.to_le_bytes());
+        }
         let crc = crc32fast::hash(&bytes[..CRC_OFFSET]);
         bytes[CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
         bytes
@@ -170,9 +209,14 @@ impl FileHeader {
         if header_len != header_len_u32() {
             return Err(HeaderError::BadHeaderLength { found: header_len });
         }
+        let base_lsn = Lsn::new(read_u64(bytes, BASE_LSN_OFFSET));
+        let sync_mark = (read_u32(bytes, FLAGS_OFFSET) & FLAG_SYNC_MARK != 0)
+            // A mark below the base says nothing more than "nothing is known durable".
+            .then(|| Lsn::new(read_u64(bytes, SYNC_MARK_OFFSET)).max(base_lsn));
         Ok(FileHeader {
             salt: read_u64(bytes, SALT_OFFSET),
-            base_lsn: Lsn::new(read_u64(bytes, BASE_LSN_OFFSET)),
+            base_lsn,
+            sync_mark,
         })
     }
 }
@@ -200,15 +244,38 @@ mod tests {
     use super::*;
 
     fn sample() -> FileHeader {
-        FileHeader {
-            salt: 0x0123_4567_89ab_cdef,
-            base_lsn: Lsn::new(4096),
-        }
+        FileHeader::new(0x0123_4567_89ab_cdef, Lsn::new(4096)).with_sync_mark(Lsn::new(5000))
     }
 
     #[test]
     fn round_trips() {
         assert_eq!(FileHeader::decode(&sample().encode()), Ok(sample()));
+        let unmarked = FileHeader {
+            sync_mark: None,
+            ..sample()
+        };
+        assert_eq!(FileHeader::decode(&unmarked.encode()), Ok(unmarked));
+    }
+
+    #[test]
+    fn a_header_without_the_mark_has_the_first_v1_layout() {
+        let unmarked = FileHeader {
+            sync_mark: None,
+            ..sample()
+        }
+        .encode();
+        assert!(unmarked[SYNC_MARK_OFFSET..CRC_OFFSET]
+            .iter()
+            .all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_mark_below_the_base_reads_as_the_base() {
+        let header = FileHeader::new(7, Lsn::new(4096)).with_sync_mark(Lsn::new(10));
+        assert_eq!(
+            FileHeader::decode(&header.encode()).map(|h| h.sync_mark),
+            Ok(Some(Lsn::new(4096)))
+        );
     }
 
     #[test]

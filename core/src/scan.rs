@@ -7,6 +7,13 @@
 //! - An invalid or incomplete frame *followed by a valid frame* is never silently dropped: in the
 //!   default [`RecoveryMode::TolerateTornTail`] it is [`RecoveryError::CorruptionMidLog`]. Only
 //!   [`RecoveryMode::PointInTime`], asked for explicitly, discards it, and the result says so.
+//! - With a sync mark in the header (an LSN below which the file was durable at an earlier sync),
+//!   damage at or past the mark is an interrupted batch that was never acknowledged: writes that
+//!   were never synced reach the media in any order, so valid frames after a hole there are
+//!   expected, and the default mode truncates them as [`TailKind::Unsynced`]. A valid prefix
+//!   that ends *below* the mark lost synced data: an error in every mode but
+//!   [`RecoveryMode::PointInTime`] ([`RecoveryError::CorruptionMidLog`] when valid frames follow,
+//!   [`RecoveryError::SyncedDataLost`] when none do).
 //! - Zero-filled space after the valid prefix (preallocation, or a write that never reached the
 //!   media) is unwritten space in every mode: a frame's length field is never zero.
 //! - The cost of a scan is linear in the valid prefix; classifying damage costs what
@@ -22,7 +29,8 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RecoveryMode {
     /// Default. A damaged or incomplete final stretch is a torn tail: report it so the caller
-    /// truncates it. Damage followed by a valid frame is an error. (RocksDB:
+    /// truncates it. Damage followed by a valid frame is an error, unless it lies at or past the
+    /// header's sync mark (an interrupted batch, [`TailKind::Unsynced`]). (RocksDB:
     /// `kTolerateCorruptedTailRecords`.)
     #[default]
     TolerateTornTail,
@@ -79,6 +87,16 @@ pub enum TailKind {
     Zeroed,
     /// A torn write: damage with no valid frame after it. Truncate it before appending.
     Torn(Damage),
+    /// [`RecoveryMode::TolerateTornTail`] only: damage at or past the header's sync mark,
+    /// followed by valid frames (the first at `next_valid`). The writes of a batch that was never
+    /// synced reach the media in any order, so later frames of that batch can land while earlier
+    /// ones do not; none of them was acknowledged. Truncate it all before appending.
+    Unsynced {
+        /// What ended the valid prefix.
+        damage: Damage,
+        /// The first valid frame found after the damage.
+        next_valid: Lsn,
+    },
     /// [`RecoveryMode::PointInTime`] only: damage followed by at least one valid frame (the first
     /// at `next_valid`), all discarded.
     Discarded {
@@ -140,6 +158,16 @@ pub enum RecoveryError {
         /// The reader's limit.
         max_payload_len: u32,
     },
+    /// The valid records end below the header's sync mark: records that an earlier sync made
+    /// durable are damaged or missing. The storage lost acknowledged writes.
+    SyncedDataLost {
+        /// Where the valid records end.
+        at: Lsn,
+        /// The sync mark: everything below it was durable.
+        sync_mark: Lsn,
+        /// What is wrong at `at` (`None`: the file simply ends there).
+        damage: Option<Damage>,
+    },
     /// [`RecoveryMode::AbsoluteConsistency`] only: the log ends in a torn tail.
     TornTail {
         /// Where the torn tail starts.
@@ -175,6 +203,27 @@ impl fmt::Display for RecoveryError {
                  {max_payload_len} bytes, and a valid checksum: the log was written with a larger \
                  limit; reopen with max_payload_len >= {payload_len}. Nothing was changed"
             ),
+            RecoveryError::SyncedDataLost {
+                at,
+                sync_mark,
+                damage,
+            } => {
+                write!(
+                    f,
+                    "log lost records that were durable: its header says everything below LSN \
+                     {sync_mark} was synced, but the valid records end at LSN {at} ("
+                )?;
+                match damage {
+                    Some(damage) => write!(f, "{damage}")?,
+                    None => write!(f, "the file ends there")?,
+                }
+                write!(
+                    f,
+                    "); nothing was changed. The storage lost acknowledged writes: restore from \
+                     a replica or backup, or reopen with RecoveryMode::PointInTime to keep only \
+                     the records before LSN {at}"
+                )
+            }
             RecoveryError::TornTail { at, bytes, damage } => write!(
                 f,
                 "log ends in a torn tail of {bytes} bytes at LSN {at} ({damage}); recovery in \
@@ -266,16 +315,19 @@ pub fn scan_file(
 ) -> Result<(FileHeader, Recovery), RecoveryError> {
     let header = FileHeader::decode(image)?;
     let codec = codec_for_salt(header.salt);
-    let recovery = scan_body(&codec, header.base_lsn, &image[HEADER_LEN..], mode)?;
+    let body = &image[HEADER_LEN..];
+    let recovery = scan_body(&codec, header.base_lsn, body, mode, header.sync_mark)?;
     Ok((header, recovery))
 }
 
-/// Scans a log body (the bytes after the header) whose first byte is at `base_lsn`.
+/// Scans a log body (the bytes after the header) whose first byte is at `base_lsn`, with the
+/// header's sync mark (`None` for a file without one).
 pub fn scan_body(
     codec: &Codec,
     base_lsn: Lsn,
     body: &[u8],
     mode: RecoveryMode,
+    sync_mark: Option<Lsn>,
 ) -> Result<Recovery, RecoveryError> {
     let mut records = Records::new(*codec, base_lsn, body);
     let count = records.by_ref().count() as u64;
@@ -287,15 +339,13 @@ pub fn scan_body(
         records: count,
         tail: None,
     };
-    let Some(damage) = records.damage() else {
-        return Ok(recovery);
-    };
+    let damage = records.damage();
     let rest = &body[end..];
     let bytes = rest.len() as u64;
-    if let Damage::Invalid(InvalidFrame::LengthOverLimit {
+    if let Some(Damage::Invalid(InvalidFrame::LengthOverLimit {
         payload_len,
         max_payload_len,
-    }) = damage
+    })) = damage
     {
         // The frame is in memory already, so checking it costs no allocation: a genuine record
         // written under a larger limit must not be mistaken for a torn tail and truncated.
@@ -308,7 +358,24 @@ pub fn scan_body(
             });
         }
     }
+    // Records below the sync mark were durable: their absence is lost data, not a torn write.
+    let lost = |damage| RecoveryError::SyncedDataLost {
+        at,
+        sync_mark: sync_mark.unwrap_or(at),
+        damage,
+    };
+    let below_mark = mode != RecoveryMode::PointInTime && sync_mark.is_some_and(|mark| at < mark);
+    let Some(damage) = damage else {
+        return if below_mark {
+            Err(lost(None))
+        } else {
+            Ok(recovery)
+        };
+    };
     if is_all_zero(rest) {
+        if below_mark {
+            return Err(lost(Some(damage)));
+        }
         recovery.tail = Some(Tail {
             at,
             bytes,
@@ -317,6 +384,7 @@ pub fn scan_body(
         return Ok(recovery);
     }
     let kind = match find_next_valid(codec, base_lsn, body, end, damage) {
+        None if below_mark => return Err(lost(Some(damage))),
         None if mode == RecoveryMode::AbsoluteConsistency => {
             return Err(RecoveryError::TornTail { at, bytes, damage });
         }
@@ -325,6 +393,15 @@ pub fn scan_body(
             damage,
             next_valid: lsn_at(base_lsn, next),
         },
+        // At or past the sync mark: an interrupted batch whose writes landed out of order.
+        Some(next)
+            if mode == RecoveryMode::TolerateTornTail && sync_mark.is_some() && !below_mark =>
+        {
+            TailKind::Unsynced {
+                damage,
+                next_valid: lsn_at(base_lsn, next),
+            }
+        }
         Some(next) => {
             return Err(RecoveryError::CorruptionMidLog {
                 at,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::build_log;
+use common::{build_log, build_log_marked};
 use walden_core::{
     scan_file, Codec, Damage, FileHeader, HeaderError, InvalidFrame, Lsn, RecoveryError,
     RecoveryMode, TailKind, FRAME_HEADER_LEN, HEADER_LEN,
@@ -136,11 +136,7 @@ fn foreign_newer_and_truncated_headers_are_typed_errors() {
         Err(RecoveryError::Header(HeaderError::NotAWalFile { .. }))
     ));
 
-    let mut newer = FileHeader {
-        salt: SALT,
-        base_lsn: Lsn::ZERO,
-    }
-    .encode();
+    let mut newer = FileHeader::new(SALT, Lsn::ZERO).encode();
     newer[8] = 9;
     let err = scan_file(&newer, Codec::new, RecoveryMode::default()).unwrap_err();
     assert_eq!(
@@ -227,4 +223,122 @@ fn a_damaged_frames_length_pointing_just_before_the_end_is_a_torn_tail() {
         "{tail:?}"
     );
     assert_eq!(tail.bytes, 14);
+}
+
+/// Prevents refusing to open after a power loss: the writes of a batch that was never synced can
+/// land out of order, leaving a hole before valid frames. Past the sync mark that is a torn tail.
+#[test]
+fn a_hole_past_the_sync_mark_before_valid_frames_is_an_unsynced_tail() {
+    let base = Lsn::new(4096);
+    let all = payloads(6);
+    let mark = build_log(SALT, base, &all[..2]).end; // the first two records were synced
+    let mut log = build_log_marked(SALT, base, &all, Some(mark));
+    let hole = log.starts[3];
+    let at = offset_of(hole, base);
+    log.image[at..at + FRAME_HEADER_LEN + 100].fill(0); // record 3 never reached the media
+
+    let (_, recovery) = scan_file(&log.image, Codec::new, RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(recovery.end_lsn, hole);
+    assert_eq!(recovery.records, 3);
+    assert!(
+        matches!(
+            recovery.tail.map(|tail| tail.kind),
+            Some(TailKind::Unsynced { next_valid, .. }) if next_valid == log.starts[4]
+        ),
+        "{recovery:?}"
+    );
+    // The strict mode still refuses, and the salvage mode still says what it discarded.
+    let err = scan_file(&log.image, Codec::new, RecoveryMode::AbsoluteConsistency).unwrap_err();
+    assert!(matches!(err, RecoveryError::CorruptionMidLog { at, .. } if at == hole));
+    let (_, salvaged) = scan_file(&log.image, Codec::new, RecoveryMode::PointInTime).unwrap();
+    assert!(matches!(
+        salvaged.tail.map(|tail| tail.kind),
+        Some(TailKind::Discarded { .. })
+    ));
+}
+
+/// Prevents the mark from excusing damage to records that were durable.
+#[test]
+fn damage_below_the_sync_mark_is_never_a_torn_tail() {
+    let base = Lsn::ZERO;
+    let clean = build_log(SALT, base, &payloads(6));
+    let mark = clean.starts[4];
+
+    // Valid frames follow the damage: corruption in the middle, as without a mark.
+    let mut flipped = build_log_marked(SALT, base, &payloads(6), Some(mark));
+    flipped.image[offset_of(clean.starts[2], base) + FRAME_HEADER_LEN] ^= 1;
+    let err = scan_file(&flipped.image, Codec::new, RecoveryMode::TolerateTornTail).unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::CorruptionMidLog { at, .. } if at == clean.starts[2]),
+        "{err:?}"
+    );
+
+    // No valid frame follows: a torn tail without the mark, lost synced data with it.
+    let marked = build_log_marked(SALT, base, &payloads(6), Some(mark));
+    let cut = offset_of(clean.starts[3], base) + 20;
+    let err = scan_file(
+        &marked.image[..cut],
+        Codec::new,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RecoveryError::SyncedDataLost { at, sync_mark, damage: Some(Damage::Incomplete { .. }) }
+                if at == clean.starts[3] && sync_mark == mark
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("lost records that were durable"),
+        "{err}"
+    );
+    let unmarked = scan_file(
+        &clean.image[..cut],
+        Codec::new,
+        RecoveryMode::TolerateTornTail,
+    );
+    assert!(unmarked.is_ok());
+
+    // The file ends cleanly below the mark, or zeros replace synced records.
+    let whole = offset_of(clean.starts[3], base);
+    let err = scan_file(
+        &marked.image[..whole],
+        Codec::new,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::SyncedDataLost { damage: None, .. }),
+        "{err:?}"
+    );
+    let mut zeroed = marked.image.clone();
+    zeroed[whole..].fill(0);
+    let err = scan_file(&zeroed, Codec::new, RecoveryMode::AbsoluteConsistency).unwrap_err();
+    assert!(
+        matches!(err, RecoveryError::SyncedDataLost { .. }),
+        "{err:?}"
+    );
+
+    // PointInTime is the explicit salvage mode: it keeps the prefix and says what it dropped.
+    let (_, salvaged) =
+        scan_file(&marked.image[..cut], Codec::new, RecoveryMode::PointInTime).unwrap();
+    assert_eq!(salvaged.end_lsn, clean.starts[3]);
+}
+
+/// Prevents a mark exactly at the end of the records (a cleanly closed log) from refusing it.
+#[test]
+fn a_log_that_ends_at_its_sync_mark_is_clean() {
+    let clean = build_log(SALT, Lsn::ZERO, &payloads(3));
+    let marked = build_log_marked(SALT, Lsn::ZERO, &payloads(3), Some(clean.end));
+    for mode in [
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::PointInTime,
+    ] {
+        let (header, recovery) = scan_file(&marked.image, Codec::new, mode).unwrap();
+        assert_eq!(header.sync_mark, Some(clean.end));
+        assert_eq!((recovery.end_lsn, recovery.tail), (clean.end, None));
+    }
 }

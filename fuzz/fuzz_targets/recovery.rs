@@ -2,8 +2,10 @@
 //!
 //! Each input is scanned twice: as it is (the header must survive the fuzzer's mutations), and
 //! with its header re-encoded from its own salt and base LSN fields, so that the body is always
-//! reached, whatever salt and base LSN the fuzzer picks. The second image also takes its payload
-//! limit from the input's reserved header bytes 32..36, so small limits are exercised.
+//! reached, whatever salt and base LSN the fuzzer picks. The second image keeps the input's sync
+//! mark (bytes 32..40, present when bit 0 of byte 40 is set) and takes its payload limit from
+//! the input's reserved header bytes 44..48, so small limits and every mark position are
+//! exercised.
 //!
 //! Asserts, for every image and mode:
 //! - scanning never panics, and error messages render;
@@ -12,12 +14,16 @@
 //!   each starting where the previous one ended, ending exactly at `end_lsn` with no damage;
 //! - the tail starts at `end_lsn` and covers exactly the rest of the image; a `Zeroed` tail is all
 //!   zero; a `Discarded` tail names a valid frame strictly after the damage, inside the image;
+//!   an `Unsynced` tail does too, only in `TolerateTornTail`, and only at or past the sync mark;
 //! - a `RecordOverLimit` refusal names a frame that is over the reader's limit and valid under a
 //!   larger one;
 //! - the modes agree with each other: the same refusal of a header or an over-limit record, the
 //!   same valid prefix, `Torn` in the tolerant modes exactly
 //!   when `AbsoluteConsistency` reports `TornTail`, and `Discarded` in `PointInTime` exactly when
-//!   `TolerateTornTail` reports `CorruptionMidLog`, with the same damage and next valid frame.
+//!   `TolerateTornTail` reports `CorruptionMidLog` or an `Unsynced` tail, with the same damage
+//!   and next valid frame (and then `AbsoluteConsistency` reports `CorruptionMidLog`); a
+//!   `SyncedDataLost` refusal is the same in both strict modes, and `PointInTime` keeps exactly
+//!   the prefix before it.
 
 #![no_main]
 
@@ -33,8 +39,8 @@ const MODES: [RecoveryMode; 3] = [
     RecoveryMode::PointInTime,
 ];
 
-/// Where the header's reserved bytes start: the second image takes its payload limit from here.
-const LIMIT_OFFSET: usize = 32;
+/// Reserved header bytes: the second image takes its payload limit from here.
+const LIMIT_OFFSET: usize = 44;
 
 fuzz_target!(|data: &[u8]| {
     check_image(data, Codec::new);
@@ -45,6 +51,11 @@ fuzz_target!(|data: &[u8]| {
             base_lsn: Lsn::new(u64::from_le_bytes(
                 data[24..32].try_into().expect("8 bytes"),
             )),
+            sync_mark: (data[40] & 1 == 1).then(|| {
+                Lsn::new(u64::from_le_bytes(
+                    data[32..40].try_into().expect("8 bytes"),
+                ))
+            }),
         };
         let limit = u32::from_le_bytes(
             data[LIMIT_OFFSET..LIMIT_OFFSET + 4]
@@ -176,6 +187,23 @@ fn check_recovery(
                     );
                     check_valid_frame_at(image, &codec, header.base_lsn, next_valid);
                 }
+                TailKind::Unsynced { next_valid, .. } => {
+                    assert_eq!(
+                        mode,
+                        RecoveryMode::TolerateTornTail,
+                        "Unsynced outside TolerateTornTail"
+                    );
+                    let mark = header
+                        .sync_mark
+                        .expect("an Unsynced tail needs a sync mark");
+                    assert!(
+                        tail.at >= mark,
+                        "Unsynced tail at {} below the mark {mark}",
+                        tail.at
+                    );
+                    assert!(next_valid > tail.at);
+                    check_valid_frame_at(image, &codec, header.base_lsn, next_valid);
+                }
             }
         }
     }
@@ -221,7 +249,7 @@ fn check_over_limit(
 type ScanResult = Result<(FileHeader, Recovery), RecoveryError>;
 
 fn check_modes_agree(tolerate: &ScanResult, absolute: &ScanResult, point_in_time: &ScanResult) {
-    use RecoveryError::{CorruptionMidLog, Header, RecordOverLimit, TornTail};
+    use RecoveryError::{CorruptionMidLog, Header, RecordOverLimit, SyncedDataLost, TornTail};
     match (tolerate, absolute, point_in_time) {
         (Err(Header(a)), Err(Header(b)), Err(Header(c))) => {
             assert!(a == b && b == c, "header errors differ by mode");
@@ -275,6 +303,41 @@ fn check_modes_agree(tolerate: &ScanResult, absolute: &ScanResult, point_in_time
                 next_valid > at,
                 "next valid frame at LSN {next_valid} is not after {at}"
             );
+        }
+        // Damage past the sync mark followed by valid frames: an interrupted batch.
+        (
+            Ok((header, t)),
+            Err(CorruptionMidLog {
+                at,
+                damage,
+                next_valid,
+            }),
+            Ok((_, p)),
+        ) => {
+            assert!(header.sync_mark.is_some_and(|mark| *at >= mark));
+            let tail = t.tail.expect("an unsynced tail");
+            let discarded = p.tail.expect("a discarded tail");
+            assert_eq!((tail.at, t.end_lsn, t.records), (*at, p.end_lsn, p.records));
+            assert_eq!(
+                (tail.kind, discarded.kind),
+                (
+                    TailKind::Unsynced {
+                        damage: *damage,
+                        next_valid: *next_valid,
+                    },
+                    TailKind::Discarded {
+                        damage: *damage,
+                        next_valid: *next_valid,
+                    }
+                )
+            );
+        }
+        // Records below the sync mark are missing: both strict modes refuse alike, and the
+        // salvage mode keeps exactly what precedes the loss.
+        (Err(t @ SyncedDataLost { at, sync_mark, .. }), Err(a), Ok((_, p))) => {
+            assert_eq!(t, a, "SyncedDataLost differs between the strict modes");
+            assert!(at < sync_mark);
+            assert_eq!(p.end_lsn, *at);
         }
         (t, a, p) => panic!(
             "recovery modes disagree:\n  TolerateTornTail: {t:?}\n  AbsoluteConsistency: {a:?}\n  \

@@ -89,6 +89,20 @@ pub enum Error {
         /// The LSN asked for.
         lsn: Lsn,
     },
+    /// Another writer (in this process or another) has the log open: only one may. Nothing was
+    /// read or changed.
+    Locked {
+        /// The log, as its directory or file describes itself.
+        log: String,
+    },
+    /// This process may not write where the log lives (permissions, or a read-only file
+    /// system). Nothing was changed.
+    NotWritable {
+        /// The log, as its directory or file describes itself.
+        log: String,
+        /// What the OS said.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -108,6 +122,18 @@ impl fmt::Display for Error {
             Error::BeyondCurrent { target, current } => write!(
                 f,
                 "cannot flush up to LSN {target}: only {current} was appended"
+            ),
+            Error::Locked { log } => write!(
+                f,
+                "log {log} is locked: another writer, in this process or another, has it open; \
+                 close that one first (the lock goes away with the process that holds it). \
+                 Nothing was changed"
+            ),
+            Error::NotWritable { log, source } => write!(
+                f,
+                "log {log} cannot be opened for writing ({source}): this process may not write \
+                 there; check the permissions of the directory and its files, and whether the \
+                 file system is mounted read-only. Nothing was changed"
             ),
             Error::NotEmpty { current } => write!(
                 f,
@@ -148,7 +174,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::NotWritable { source, .. } => Some(source),
             Error::Header(err) => Some(err),
             Error::Recovery(err) => Some(err),
             Error::Encode(err) => Some(err),
@@ -178,6 +204,26 @@ impl From<EncodeError> for Error {
 impl From<WatermarkError> for Error {
     fn from(err: WatermarkError) -> Error {
         Error::Watermark(err)
+    }
+}
+
+/// Maps a failure to take a writer's lock: [`Error::Locked`] when another writer holds it,
+/// [`Error::NotWritable`] when this process may not write there.
+pub(crate) fn lock_error(log: String) -> impl FnOnce(io::Error) -> Error {
+    move |source| match source.kind() {
+        io::ErrorKind::WouldBlock => Error::Locked { log },
+        _ => not_writable_or("locking the log for writing", log)(source),
+    }
+}
+
+/// Maps a failure to open or create a log for writing: [`Error::NotWritable`] for a permission
+/// or read-only file system error, otherwise [`Error::Io`] with `op`.
+pub(crate) fn not_writable_or(op: &'static str, log: String) -> impl FnOnce(io::Error) -> Error {
+    move |source| match source.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            Error::NotWritable { log, source }
+        }
+        _ => Error::Io { op, source },
     }
 }
 

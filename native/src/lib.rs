@@ -63,7 +63,8 @@ pub use options::{
 };
 pub use reader::{LogRecord, WalIter};
 pub use segment_dir::{
-    parse_segment_file_name, segment_file_name, FsDir, SegmentDir, SEGMENT_SUFFIX,
+    parse_segment_file_name, segment_file_name, DirLock, FsDir, SegmentDir, LOCK_FILE_NAME,
+    SEGMENT_SUFFIX,
 };
 pub use segments::SegmentedWriter;
 pub use shared_sync::SharedSync;

@@ -12,20 +12,33 @@
 //! - A removal is made durable (directory sync) before the next one starts, so a crash in the
 //!   middle of a checkpoint leaves a contiguous suffix of segments, never a hole.
 //! - Files whose names do not follow the pattern are ignored, never touched.
+//! - One writer at a time: [`SegmentDir::lock`] takes an exclusive lock (`flock` on the file
+//!   `LOCK` in the directory) that a second writer, in this process or another, cannot take. The
+//!   kernel releases it when its descriptor closes, so a writer that dies never leaves it held.
+//!   A `Wal` takes it before it lists (and so before it cleans up) anything.
 
 use crate::file_storage::{sync_dir, FileStorage, CREATING_SUFFIX};
 use crate::shared_sync::SharedSync;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use walden_core::{Lsn, Storage};
 
 /// The suffix of segment file names.
 pub const SEGMENT_SUFFIX: &str = ".wal";
+/// The file in a log directory that its writer holds locked.
+pub const LOCK_FILE_NAME: &str = "LOCK";
 
 /// Where segment files live: listed, created, opened and removed by base LSN.
 pub trait SegmentDir: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// The storage of one segment.
     type Storage: SharedSync + Storage<Error = io::Error> + Send + std::fmt::Debug + 'static;
+    /// Held by the one writer of these segments; dropping it lets another writer in.
+    type Lock: Send + Sync + std::fmt::Debug + 'static;
+
+    /// Takes the writer's exclusive lock without waiting. Fails with
+    /// [`io::ErrorKind::WouldBlock`] when another writer holds it.
+    fn lock(&self) -> io::Result<Self::Lock>;
 
     /// The base LSNs of the segments present, in increasing order. Removes leftovers of
     /// interrupted creations.
@@ -52,12 +65,30 @@ pub struct FsDir {
 }
 
 impl FsDir {
-    /// The directory at `path`, created (and its parent synced) if missing. A path that exists
-    /// but is not a directory is an error.
+    /// The directory at `path`, created if missing. A path that exists but is not a directory is
+    /// an error.
+    ///
+    /// The parent's entry for the directory is synced on every call, not only when this call
+    /// created it: a process that died between creating the directory and syncing its parent
+    /// would otherwise leave an entry that a power loss can still take away, under a log that
+    /// has since acknowledged commits. Ancestors this call creates have their entries synced too.
     pub fn create_all(path: &Path) -> io::Result<FsDir> {
+        let parent_of = |dir: &Path| match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         if !path.exists() {
+            let missing: Vec<PathBuf> = path
+                .ancestors()
+                .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+                .map(Path::to_path_buf)
+                .collect();
             std::fs::create_dir_all(path)?;
-            sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
+            // Every new ancestor (the log directory itself is synced below), outermost first, so
+            // each new entry is durable before the one inside it.
+            for dir in missing.iter().skip(1).rev() {
+                sync_dir(&parent_of(dir))?;
+            }
         } else if !path.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
@@ -67,6 +98,7 @@ impl FsDir {
                 ),
             ));
         }
+        sync_dir(&parent_of(path))?;
         Ok(FsDir {
             path: path.to_path_buf(),
         })
@@ -101,8 +133,31 @@ pub fn parse_segment_file_name(name: &str) -> Option<Lsn> {
     u64::from_str_radix(hex, 16).ok().map(Lsn::new)
 }
 
+/// The lock of an [`FsDir`]: the `LOCK` file, held with `flock(LOCK_EX)` while this lives.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
 impl SegmentDir for FsDir {
     type Storage = FileStorage;
+    type Lock = DirLock;
+
+    fn lock(&self) -> io::Result<DirLock> {
+        let path = self.path.join(LOCK_FILE_NAME);
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        if !existed {
+            sync_dir(&self.path)?;
+        }
+        file.try_lock().map_err(io::Error::from)?; // WouldBlock when another writer holds it
+        Ok(DirLock { _file: file })
+    }
 
     fn list(&self) -> io::Result<Vec<Lsn>> {
         let mut bases = Vec::new();
@@ -186,6 +241,22 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         dir.remove(Lsn::new(64)).unwrap();
         assert_eq!(dir.list().unwrap(), Vec::<Lsn>::new());
+    }
+
+    #[test]
+    fn the_lock_admits_one_writer_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = FsDir::create_all(&tmp.path().join("log")).unwrap();
+        let held = dir.lock().unwrap();
+        let again = FsDir::create_all(dir.path()).unwrap();
+        assert_eq!(again.lock().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        drop(held);
+        again.lock().unwrap();
+        assert_eq!(
+            dir.list().unwrap(),
+            Vec::<Lsn>::new(),
+            "LOCK is not a segment"
+        );
     }
 
     #[test]

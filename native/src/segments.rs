@@ -200,8 +200,9 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         if held < self.options.segment_bytes.max(1) {
             return Ok(());
         }
-        // Seal: everything in the segment reaches the disk before its successor exists.
-        let end = self.active.sync()?;
+        // Seal: everything in the segment reaches the disk, and its sync mark moves to its end,
+        // before its successor exists.
+        let end = self.active.seal()?;
         let salt = self.active.codec().salt();
         let next = create_segment(&self.dir, end, salt, self.options)?;
         let sealed = std::mem::replace(&mut self.active, next);
@@ -234,10 +235,7 @@ fn create_segment<D: SegmentDir>(
     salt: u64,
     options: WalOptions,
 ) -> Result<WalWriter<D::Storage>, Error> {
-    let header = FileHeader {
-        salt,
-        base_lsn: base,
-    };
+    let header = FileHeader::new(salt, base);
     let storage = dir
         .create(base, &header.encode())
         .map_err(io("creating a segment"))?;
@@ -269,12 +267,28 @@ pub(crate) fn open_segment<D: SegmentDir>(
 }
 
 /// Checks a sealed segment's header against its name and the log's salt (every segment of a
-/// log shares the salt chosen when the log was created).
+/// log shares the salt chosen when the log was created), and its length against its sync mark:
+/// a sealed segment shorter than what its mark says was durable lost records. Its frames are
+/// not scanned here (readers verify each one).
 fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn, salt: u64) -> Result<(), Error> {
-    if open_segment(dir, base)?.1.salt != salt {
+    let (storage, header) = open_segment(dir, base)?;
+    if header.salt != salt {
         return Err(Error::SegmentMismatch {
             segment: segment_file_name(base),
             reason: String::from("the file belongs to another log (its salt differs)"),
+        });
+    }
+    let size = storage.size().map_err(io("reading a segment's size"))?;
+    let marked_end = header.sync_mark.map_or(0, |mark| mark.get() - base.get());
+    if size < HEADER_LEN as u64 + marked_end {
+        return Err(Error::SegmentMismatch {
+            segment: segment_file_name(base),
+            reason: format!(
+                "the file is {size} bytes, but its header says its records were durable up to \
+                 LSN {} ({} bytes): it was truncated and lost acknowledged records",
+                base.get() + marked_end,
+                HEADER_LEN as u64 + marked_end
+            ),
         });
     }
     Ok(())

@@ -32,7 +32,7 @@
 
 use crate::append_queue::{AppendQueue, DrainError, Drainer, QueueError, Reserved};
 use crate::async_commit::AsyncCommit;
-use crate::error::{io, Error};
+use crate::error::{lock_error, not_writable_or, Error};
 use crate::options::WalOptions;
 use crate::reader::WalIter;
 use crate::segment_dir::{FsDir, SegmentDir};
@@ -80,6 +80,8 @@ pub struct Wal<D: SegmentDir = FsDir> {
     durability: Durability,
     /// The flusher and the futures of `commit_async` (`async_commit.rs`).
     pub(crate) async_commit: AsyncCommit,
+    /// The one-writer lock on `dir`, held for as long as this `Wal` lives.
+    _lock: D::Lock,
 }
 
 /// What the writer lock guards: the segments, and the queue's one drainer.
@@ -106,15 +108,22 @@ impl Wal<FsDir> {
 
     /// Opens (creating if missing) and recovers the log in directory `path`.
     pub fn open_with(path: &Path, options: WalOptions) -> Result<Wal<FsDir>, Error> {
-        let dir = FsDir::create_all(path).map_err(io("opening the log directory"))?;
+        let dir = FsDir::create_all(path).map_err(not_writable_or(
+            "opening the log directory",
+            path.display().to_string(),
+        ))?;
         Wal::open_in(dir, options)
     }
 }
 
 impl<D: SegmentDir> Wal<D> {
     /// Opens (creating its first segment if there is none) and recovers the log in `dir`.
+    ///
+    /// Takes the directory's writer lock first: while this `Wal` lives, another open of the same
+    /// directory fails with [`Error::Locked`] and changes nothing.
     pub fn open_in(dir: D, options: WalOptions) -> Result<Wal<D>, Error> {
         let _span = tracing::info_span!("walden.open", path = %dir.describe()).entered();
+        let lock = dir.lock().map_err(lock_error(dir.describe()))?;
         let writer = SegmentedWriter::open(dir.clone(), options)?;
         let durable = writer.durable_lsn();
         let codec = writer.active().codec();
@@ -140,6 +149,7 @@ impl<D: SegmentDir> Wal<D> {
             committed: AtomicU64::new(durable.get()),
             durability: options.durability,
             async_commit: AsyncCommit::new(options.durability),
+            _lock: lock,
         })
     }
 

@@ -14,6 +14,10 @@
 //!   report durability returns [`Error::Poisoned`], and `durable` never moves again. Linux may
 //!   mark the pages of a failed fsync clean, so retrying could report success for lost data.
 //! - LSNs only grow: `truncate` and `set_current_lsn` rewrite the header with a later base LSN.
+//! - The header's sync mark (docs/format.md) never exceeds what a completed sync made durable:
+//!   a drain that follows a sync first rewrites the header with the mark at the durable LSN, so
+//!   the next sync persists it with the batch; `seal` and `close` sync once more to move it to
+//!   the very end. Recovery treats damage at or past the mark as an interrupted batch.
 //! - With preallocation on, zeros are written ahead of the records (never over them) in
 //!   `preallocate_bytes` steps, so most syncs overwrite existing blocks; recovery keeps a
 //!   zero-filled tail, since zeros never decode as a frame.
@@ -22,7 +26,7 @@
 //! exactly which LSN each drain reached, and must not keep half-written bytes after a failed
 //! write (a `BufWriter` retries them on the next flush).
 
-use crate::error::{io, Error};
+use crate::error::{io, lock_error, not_writable_or, Error};
 use crate::file_storage::FileStorage;
 use crate::options::WalOptions;
 use crate::shared_sync::SharedSync;
@@ -56,6 +60,9 @@ pub struct WalWriter<S: Storage = FileStorage> {
     /// The file offset up to which the file exists (records or zero fill): drains below it
     /// overwrite existing blocks.
     allocated: u64,
+    /// The sync mark the header in storage holds (perhaps not yet synced); `None` for a file
+    /// written before the mark existed, until this writer first sets it.
+    sync_mark: Option<Lsn>,
 }
 
 impl WalWriter<FileStorage> {
@@ -67,13 +74,25 @@ impl WalWriter<FileStorage> {
     /// Opens the log file at `path`, creating it if it does not exist, and recovers it.
     ///
     /// A new file is written under a temporary name, synced, renamed into place and its directory
-    /// synced, so a crash never leaves a log file with a partial header.
+    /// synced, so a crash never leaves a log file with a partial header. The file is locked
+    /// (`flock`) for as long as the writer lives: a second writer gets [`Error::Locked`].
     pub fn open_with(path: &Path, options: WalOptions) -> Result<WalWriter<FileStorage>, Error> {
         let _span = tracing::info_span!("walden.open", path = %path.display()).entered();
+        let log = || path.display().to_string();
         if !path.exists() {
-            create_file(path, random_salt())?;
+            let header = FileHeader::new(random_salt(), Lsn::ZERO);
+            FileStorage::create_atomically(path, &header.encode())
+                .map_err(not_writable_or("creating the log file", log()))?;
         }
-        let storage = FileStorage::open(path).map_err(io("opening the log file"))?;
+        let storage =
+            FileStorage::open(path).map_err(not_writable_or("opening the log file", log()))?;
+        // One writer per file: the lock lives as long as the file's descriptor (this writer's,
+        // and the sync handles it hands out), and dies with the process.
+        storage
+            .shared_file()
+            .try_lock()
+            .map_err(std::io::Error::from)
+            .map_err(lock_error(log()))?;
         WalWriter::recover(storage, options)
     }
 
@@ -98,10 +117,7 @@ where
 
     /// The sync a group-commit leader performs on the handle, per the durability mode.
     pub fn sync_mode(&self) -> SyncMode {
-        self.options
-            .durability
-            .sync_mode()
-            .unwrap_or(SyncMode::Data)
+        self.sync_mode_or_data()
     }
 }
 
@@ -119,10 +135,7 @@ where
                 current: Lsn::new(size),
             });
         }
-        let header = FileHeader {
-            salt: random_salt(),
-            base_lsn,
-        };
+        let header = FileHeader::new(random_salt(), base_lsn);
         storage
             .write_at(0, &header.encode())
             .map_err(storage_err("writing the log header"))?;
@@ -204,6 +217,7 @@ where
             records_appended: 0,
             recovery,
             allocated,
+            sync_mark: header.sync_mark,
         })
     }
 
@@ -286,12 +300,7 @@ where
     pub fn sync(&mut self) -> Result<Lsn, Error> {
         self.check_poisoned()?;
         let written = self.drain()?;
-        let mode = self
-            .options
-            .durability
-            .sync_mode()
-            .unwrap_or(SyncMode::Data);
-        if let Err(err) = self.storage.sync(mode) {
+        if let Err(err) = self.storage.sync(self.sync_mode_or_data()) {
             return Err(self.poison("sync", err.into()));
         }
         self.marks.mark_durable(written)?;
@@ -360,17 +369,54 @@ where
         Ok(current)
     }
 
-    /// Drains and syncs everything appended, and returns the durable LSN. On error, says what
+    /// Drains and syncs everything appended, then moves the header's sync mark to the durable
+    /// end and syncs that too, so recovery reports any later damage to these records as lost
+    /// data rather than a torn tail. For a segment that will not be written again, and `close`.
+    pub fn seal(&mut self) -> Result<Lsn, Error> {
+        let durable = self.sync()?;
+        if Some(durable) > self.sync_mark {
+            self.write_sync_mark(durable)?;
+            if let Err(err) = self.storage.sync(self.sync_mode_or_data()) {
+                return Err(self.poison("sync of the sync mark", err.into()));
+            }
+        }
+        Ok(durable)
+    }
+
+    /// Seals the log (see [`WalWriter::seal`]) and returns the durable LSN. On error, says what
     /// was not made durable; the log is then poisoned and must be reopened.
     pub fn close(mut self) -> Result<Lsn, Error> {
-        self.sync()
+        self.seal()
+    }
+
+    /// The header's sync mark as this writer last wrote it (perhaps not yet synced).
+    pub fn sync_mark(&self) -> Option<Lsn> {
+        self.sync_mark
+    }
+
+    /// The sync `sync` performs: the durability mode's, and `SyncData` for `Buffered` (which
+    /// only governs `flush_until`).
+    fn sync_mode_or_data(&self) -> SyncMode {
+        self.options
+            .durability
+            .sync_mode()
+            .unwrap_or(SyncMode::Data)
+    }
+
+    /// Rewrites the header with its sync mark at `durable`, an LSN a completed sync made durable.
+    /// A 64-byte write at offset 0 lies within one sector: docs/durability.md states the
+    /// assumption that such a write is atomic.
+    fn write_sync_mark(&mut self, durable: Lsn) -> Result<(), Error> {
+        let header = FileHeader::new(self.codec.salt(), self.base_lsn).with_sync_mark(durable);
+        if let Err(err) = self.storage.write_at(0, &header.encode()) {
+            return Err(self.poison("sync mark write", err.into()));
+        }
+        self.sync_mark = Some(durable);
+        Ok(())
     }
 
     fn rebase(&mut self, base_lsn: Lsn) -> Result<(), Error> {
-        let header = FileHeader {
-            salt: self.codec.salt(),
-            base_lsn,
-        };
+        let header = FileHeader::new(self.codec.salt(), base_lsn);
         // A 64-byte write at offset 0 lies within one sector: docs/durability.md states the
         // assumption that such a write is atomic.
         if let Err(err) = self.storage.write_at(0, &header.encode()) {
@@ -386,6 +432,7 @@ where
             return Err(self.poison("sync of the truncation", err.into()));
         }
         self.allocated = HEADER_LEN as u64;
+        self.sync_mark = header.sync_mark;
         self.base_lsn = base_lsn;
         self.marks = Watermarks::new(base_lsn);
         Ok(())
@@ -396,6 +443,11 @@ where
     fn drain(&mut self) -> Result<Lsn, Error> {
         if self.buffer.is_empty() {
             return Ok(self.marks.written());
+        }
+        // The batch this drain starts carries the mark of the last completed sync with it.
+        let durable = self.marks.durable();
+        if Some(durable) > self.sync_mark {
+            self.write_sync_mark(durable)?;
         }
         let offset = self.file_offset(self.marks.written());
         self.preallocate(offset + self.buffer.len() as u64)?;
@@ -525,16 +577,6 @@ static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 fn storage_err<E: Into<std::io::Error>>(op: &'static str) -> impl FnOnce(E) -> Error {
     move |err| io(op)(err.into())
-}
-
-/// Creates a new log file atomically (see [`FileStorage::create_atomically`]): a crash leaves
-/// either no log file or a complete header, never a partial one.
-fn create_file(path: &Path, salt: u64) -> Result<(), Error> {
-    let header = FileHeader {
-        salt,
-        base_lsn: Lsn::ZERO,
-    };
-    FileStorage::create_atomically(path, &header.encode()).map_err(io("creating the log file"))
 }
 
 /// A salt that differs between logs and between incarnations of one path: the standard

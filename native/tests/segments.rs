@@ -33,6 +33,7 @@ fn read_all(wal: &Wal, from: Lsn) -> Vec<LogRecord> {
         .expect("read every record")
 }
 
+/// The files in a log directory other than its writer's lock file.
 fn segment_files(path: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(path)
         .expect("list the log")
@@ -40,6 +41,7 @@ fn segment_files(path: &Path) -> Vec<String> {
             let name = entry.expect("a directory entry").file_name();
             name.into_string().expect("a UTF-8 name")
         })
+        .filter(|name| name != walden::LOCK_FILE_NAME)
         .collect();
     names.sort();
     names

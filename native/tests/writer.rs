@@ -3,8 +3,8 @@
 use std::io::Write;
 use walden::{Error, WalOptions, WalWriter};
 use walden_core::{
-    Codec, Durability, FileHeader, HeaderError, Lsn, MemStorage, Records, Storage, SyncMode,
-    TailKind, HEADER_LEN,
+    Codec, Durability, FileHeader, HeaderError, Lsn, MemStorage, Records, RecoveryError, Storage,
+    SyncMode, TailKind, HEADER_LEN,
 };
 
 /// The payloads of every record in a log file image.
@@ -156,11 +156,7 @@ fn foreign_and_newer_files_are_typed_errors_and_left_untouched() {
     assert_eq!(std::fs::read(&path).unwrap(), before);
 
     let newer = dir.path().join("newer");
-    let mut header = FileHeader {
-        salt: 1,
-        base_lsn: Lsn::ZERO,
-    }
-    .encode();
+    let mut header = FileHeader::new(1, Lsn::ZERO).encode();
     header[8] = 2;
     std::fs::write(&newer, header).unwrap();
     let err = WalWriter::open(&newer).unwrap_err();
@@ -342,14 +338,7 @@ fn a_crash_between_the_header_rewrite_and_the_truncation_drops_the_old_records()
     // The first half of truncate: the header now says the log starts at `end`.
     let storage = log.storage_mut();
     storage
-        .write_at(
-            0,
-            &FileHeader {
-                salt,
-                base_lsn: end,
-            }
-            .encode(),
-        )
+        .write_at(0, &FileHeader::new(salt, end).encode())
         .unwrap();
     storage.sync(SyncMode::All).unwrap();
     storage.crash();
@@ -456,4 +445,71 @@ fn append_bytes_refuses_frames_that_would_end_past_the_largest_lsn() {
     ));
     assert_eq!(log.current_lsn(), Lsn::new(u64::MAX - 20));
     assert!(log.append(b"fits").is_ok());
+}
+
+/// Prevents a log from refusing to open after an ordinary power loss: the writes of a batch that
+/// was never synced can reach the media out of order, leaving a hole before valid frames.
+#[test]
+fn a_hole_in_an_unsynced_batch_is_truncated_and_synced_records_stay() {
+    // A buffer smaller than a record: every append is drained to storage at once.
+    let tiny_buffer = WalOptions {
+        buffer_bytes: 16,
+        ..WalOptions::default()
+    };
+    let mut log = WalWriter::create(MemStorage::new(), Lsn::ZERO, tiny_buffer).unwrap();
+    let synced: Vec<Lsn> = (0..3u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
+    let durable = log.sync().unwrap();
+    let unsynced: Vec<Lsn> = (3..8u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
+    // The second batch was drained but never synced; "lose" its first record's write.
+    assert_eq!(log.written_lsn(), log.current_lsn());
+    assert_eq!(log.sync_mark(), Some(durable), "the drain carries the mark");
+    let mut image = log.storage().live_image().to_vec();
+    let hole = (HEADER_LEN as u64 + unsynced[0].get()) as usize;
+    image[hole..hole + 108].fill(0);
+
+    let log = WalWriter::recover(MemStorage::from_durable(image), WalOptions::default()).unwrap();
+    assert_eq!(log.current_lsn(), unsynced[0]);
+    assert!(
+        matches!(
+            log.recovery().tail.map(|tail| tail.kind),
+            Some(TailKind::Unsynced { next_valid, .. }) if next_valid == unsynced[1]
+        ),
+        "{:?}",
+        log.recovery()
+    );
+    assert_eq!(log.recovery().records, synced.len() as u64);
+    assert_eq!(
+        log.storage().durable_image().len() as u64,
+        HEADER_LEN as u64 + unsynced[0].get(),
+        "the unsynced tail was truncated, and the truncation synced"
+    );
+}
+
+/// Prevents a cleanly closed log that later lost records from being "repaired" by truncation.
+#[test]
+fn a_closed_log_cut_short_is_lost_data_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let mut log = WalWriter::open(&path).unwrap();
+    let lsns: Vec<Lsn> = (0..5u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
+    let end = log.close().unwrap();
+    let cut = HEADER_LEN as u64 + lsns[3].get() + 20;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    let err = WalWriter::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Recovery(RecoveryError::SyncedDataLost { at, sync_mark, .. })
+                if at == lsns[3] && sync_mark == end
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was changed");
 }

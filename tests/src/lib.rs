@@ -2,6 +2,7 @@
 //! helpers they share: a minimal log appender over any [`Storage`], written only with the core's
 //! public API so the tests exercise exactly what backends use.
 
+pub mod crash;
 mod rng;
 pub mod sim;
 pub use rng::Rng;
@@ -31,7 +32,7 @@ pub struct Appender<S: Storage> {
 impl<S: Storage> Appender<S> {
     /// Writes a fresh header to empty storage and syncs it.
     pub fn create(mut storage: S, salt: u64, base_lsn: Lsn) -> Result<Appender<S>, S::Error> {
-        storage.write_at(0, &FileHeader { salt, base_lsn }.encode())?;
+        storage.write_at(0, &FileHeader::new(salt, base_lsn).encode())?;
         storage.sync(SyncMode::Data)?;
         Ok(Appender {
             storage,

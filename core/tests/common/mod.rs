@@ -13,10 +13,18 @@ pub struct Log {
     pub end: Lsn,
 }
 
+/// A log image whose header carries no sync mark (the first v1 layout): damage followed by a
+/// valid frame is corruption wherever it lies.
 pub fn build_log(salt: u64, base: Lsn, payloads: &[Vec<u8>]) -> Log {
+    build_log_marked(salt, base, payloads, None)
+}
+
+/// A log image whose header carries `sync_mark`.
+pub fn build_log_marked(salt: u64, base: Lsn, payloads: &[Vec<u8>], sync_mark: Option<Lsn>) -> Log {
     let header = FileHeader {
         salt,
         base_lsn: base,
+        sync_mark,
     };
     let codec = Codec::new(salt);
     let mut image = header.encode().to_vec();

@@ -96,6 +96,10 @@ pub struct FaultyDir {
 
 impl SegmentDir for FaultyDir {
     type Storage = FaultyFile;
+    type Lock = walden::DirLock;
+    fn lock(&self) -> std::io::Result<walden::DirLock> {
+        self.inner.lock()
+    }
     fn list(&self) -> std::io::Result<Vec<Lsn>> {
         self.inner.list()
     }

@@ -5,6 +5,8 @@
 //! Invariants:
 //! - Every call goes straight to the shared disk under its one lock; nothing is cached here, so
 //!   the disk alone decides what is durable, and a frozen disk refuses everything.
+//! - One writer at a time, as `FsDir`'s `flock` gives: [`SimLock`] holds the disk's lock flag
+//!   and clears it when dropped.
 //! - The sync handle ([`SharedSync`]) is the disk and the file's inode: a group-commit leader's
 //!   sync outside the writer lock syncs exactly that file, as `fdatasync` on a shared
 //!   descriptor does.
@@ -46,6 +48,14 @@ impl fmt::Debug for SimDir {
 
 impl SegmentDir for SimDir {
     type Storage = SimFile;
+    type Lock = SimLock;
+
+    fn lock(&self) -> io::Result<SimLock> {
+        lock(&self.disk).lock()?;
+        Ok(SimLock {
+            disk: Arc::clone(&self.disk),
+        })
+    }
 
     fn list(&self) -> io::Result<Vec<Lsn>> {
         lock(&self.disk).list()
@@ -73,6 +83,23 @@ impl SegmentDir for SimDir {
 
     fn describe(&self) -> String {
         String::from("<simulated disk>")
+    }
+}
+
+/// The one-writer lock of a [`SimDir`], released when dropped.
+pub struct SimLock {
+    disk: SharedDisk,
+}
+
+impl fmt::Debug for SimLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SimLock")
+    }
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        lock(&self.disk).unlock();
     }
 }
 

@@ -81,6 +81,8 @@ pub(crate) struct Disk {
     crash_at: Option<u64>,
     /// Set once the power is lost: a description of the interrupted operation.
     frozen: Option<String>,
+    /// Whether a writer holds the directory's lock (not persistent: a power loss drops it).
+    locked: bool,
     /// Syncs that made something durable, numbered, for `DiskBug::LoseLastSync`.
     syncs: u64,
     remember_syncs: bool,
@@ -106,6 +108,7 @@ impl Disk {
             ops: 0,
             crash_at,
             frozen: None,
+            locked: false,
             syncs: 0,
             remember_syncs,
             rng,
@@ -147,6 +150,24 @@ impl Disk {
     /// The number of the latest sync that made anything durable (0 if none).
     pub(crate) fn syncs(&self) -> u64 {
         self.syncs
+    }
+
+    /// Takes the directory's one-writer lock, or fails with `WouldBlock` while it is held.
+    pub(crate) fn lock(&mut self) -> io::Result<()> {
+        self.check_frozen("lock")?;
+        if self.locked {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another writer holds the simulated directory's lock",
+            ));
+        }
+        self.locked = true;
+        Ok(())
+    }
+
+    /// Releases the lock (also on a frozen disk: it is process state, not disk state).
+    pub(crate) fn unlock(&mut self) {
+        self.locked = false;
     }
 
     pub(crate) fn list(&mut self) -> io::Result<Vec<Lsn>> {

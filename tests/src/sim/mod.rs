@@ -65,7 +65,7 @@ mod workload;
 
 pub use check::{Violation, ViolationKind};
 pub use crash::FaultCounts;
-pub use dir::{SimDir, SimFile, SimSyncHandle};
+pub use dir::{SimDir, SimFile, SimLock, SimSyncHandle};
 pub use workload::{run_seed, SeedReport};
 
 /// Which disk model a run uses.
