@@ -27,11 +27,12 @@ use walden_core::{
 /// What went wrong with a seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ViolationKind {
-    /// Recovery refused the log because damage is followed by a valid record
-    /// (`CorruptionMidLog`): the hole an unsynced write that never landed leaves before one
-    /// that did. Expected until segment headers carry a sync mark.
+    /// Recovery refused the log over damage that lies entirely past what was synced before the
+    /// crash (`CorruptionMidLog`, `SyncedDataLost`): typically the hole an unsynced write that
+    /// never landed leaves before one that did. The header's sync mark exists to make recovery
+    /// truncate that as an interrupted batch.
     Hole,
-    /// Recovery refused the log for another reason.
+    /// Recovery refused the log for another reason, or over damage inside what was synced.
     RecoveryRefused,
     /// The recovered log ends before a durable LSN the log published, or starts after every
     /// checkpoint asked for: acknowledged records are missing.

@@ -51,6 +51,9 @@ pub struct SeedReport {
     pub images: Vec<FaultCounts>,
     /// Recoveries whose active segment ended in a torn tail (truncated).
     pub torn_tails: u64,
+    /// Recoveries that truncated an interrupted batch: damage past the sync mark with valid
+    /// frames after it (a hole left by out-of-order writeback).
+    pub unsynced_tails: u64,
     /// Recoveries whose active segment ended in zeros.
     pub zeroed_tails: u64,
     /// The first violation of the property, if any.
@@ -236,7 +239,10 @@ impl Sim {
         }
         let wal = match opened {
             Ok(wal) => wal,
-            Err(Error::Recovery(err @ RecoveryError::CorruptionMidLog { at, .. })) => {
+            Err(Error::Recovery(
+                err @ (RecoveryError::CorruptionMidLog { at, .. }
+                | RecoveryError::SyncedDataLost { at, .. }),
+            )) => {
                 // Damage past what the last segment had synced is the hole unsynced writes
                 // leave; damage inside it would be lost acknowledged data.
                 let synced = self.synced.iter().next_back().and_then(|(_, bytes)| {
@@ -272,6 +278,7 @@ impl Sim {
             Ok(scanned) if scanned.first == first && scanned.records == records => {
                 match scanned.tail {
                     Some(TailKind::Torn(_)) => self.report.torn_tails += 1,
+                    Some(TailKind::Unsynced { .. }) => self.report.unsynced_tails += 1,
                     Some(TailKind::Zeroed) => self.report.zeroed_tails += 1,
                     _ => {}
                 }
