@@ -21,7 +21,7 @@ use walden_core::{Lsn, Storage, SyncMode};
 /// The simulated disk, shared by a directory, its files and their sync handles.
 pub(crate) type SharedDisk = Arc<Mutex<Disk>>;
 
-fn lock(disk: &SharedDisk) -> MutexGuard<'_, Disk> {
+pub(crate) fn lock(disk: &SharedDisk) -> MutexGuard<'_, Disk> {
     // A panic while holding the lock is a test failure already being reported; the state is
     // still worth reading.
     disk.lock()

@@ -199,8 +199,7 @@ impl Disk {
             Tick::Run => {
                 let inode = self.new_file(header.to_vec());
                 self.names.insert(base, inode);
-                self.trace
-                    .note(|| format!("create {name} (inode {inode}): durable"));
+                self.trace.note(|| format!("create {name}: durable"));
                 Ok(inode)
             }
             Tick::Crash => {
@@ -263,9 +262,10 @@ impl Disk {
     }
 
     pub(crate) fn write_at(&mut self, inode: Inode, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let file = self.label(inode);
         let tick = self.tick(|| {
             format!(
-                "write inode {inode} [{offset}..{}) {} B",
+                "write {file} [{offset}..{}) {} B",
                 offset + bytes.len() as u64,
                 bytes.len()
             )
@@ -284,7 +284,8 @@ impl Disk {
     }
 
     pub(crate) fn truncate(&mut self, inode: Inode, len: u64) -> io::Result<()> {
-        let tick = self.tick(|| format!("truncate inode {inode} to {len} B"))?;
+        let file = self.label(inode);
+        let tick = self.tick(|| format!("truncate {file} to {len} B"))?;
         let op = PendingOp::Truncate { len };
         let file = self.file_mut(inode);
         apply(&mut file.live, &op);
@@ -297,7 +298,8 @@ impl Disk {
 
     /// Makes every pending operation of the file durable.
     pub(crate) fn sync(&mut self, inode: Inode) -> io::Result<()> {
-        let tick = self.tick(|| format!("sync inode {inode}"))?;
+        let file = self.label(inode);
+        let tick = self.tick(|| format!("sync {file}"))?;
         if let Tick::Crash = tick {
             return Err(self.frozen_error("sync"));
         }
@@ -332,6 +334,17 @@ impl Disk {
             },
         );
         inode
+    }
+
+    /// The file's name, for the trace (empty when not tracing: it is built for every operation).
+    fn label(&self, inode: Inode) -> String {
+        if !self.trace.verbose {
+            return String::new();
+        }
+        match self.names.iter().find(|(_, &named)| named == inode) {
+            Some((&base, _)) => segment_file_name(base),
+            None => format!("removed file (inode {inode})"),
+        }
     }
 
     fn file(&self, inode: Inode) -> &FileState {

@@ -21,7 +21,7 @@ use super::check::{
     record_end, scan_image, Entry, Model, ScanCache, ScanError, Violation, ViolationKind,
 };
 use super::crash::{crash_image, durable_image, FaultCounts, Image};
-use super::dir::{SharedDisk, SimDir};
+use super::dir::{lock, SharedDisk, SimDir};
 use super::disk::Disk;
 use super::{DiskBug, SimConfig, Trace};
 use crate::Rng;
@@ -481,11 +481,6 @@ fn read_all(wal: &Wal<SimDir>, first: Lsn) -> Result<Vec<Entry>, Error> {
     wal.read_from(first)?
         .map(|record| record.map(|record| (record.lsn, record.payload)))
         .collect()
-}
-
-fn lock(disk: &SharedDisk) -> std::sync::MutexGuard<'_, Disk> {
-    disk.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn unexpected(detail: impl Into<String>) -> Violation {
