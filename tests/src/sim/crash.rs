@@ -527,6 +527,22 @@ mod tests {
         }
     }
 
+    /// Prevents a crash image from garbling a header rewrite (the sync mark): the header
+    /// either keeps its old bytes or holds the new ones.
+    #[test]
+    fn a_header_rewrite_lands_whole_or_not_at_all() {
+        let disk = disk_with(64, &[(0, 64), (64, 2000)]);
+        let new = pattern(0, 64);
+        for seed in 0..2000 {
+            let image = image_of(&disk, &SimConfig::default(), seed);
+            let header = &image[..64];
+            assert!(
+                header == new || header.iter().all(|&b| b == 0xAA),
+                "seed {seed}"
+            );
+        }
+    }
+
     /// Prevents a replayed seed from building another image than the failing run did.
     #[test]
     fn the_same_seed_builds_the_same_image() {

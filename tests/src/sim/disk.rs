@@ -411,3 +411,59 @@ pub(crate) fn write_into(image: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
     }
     image[start..end].copy_from_slice(bytes);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(crash_at: Option<u64>) -> Disk {
+        Disk::new(&BTreeMap::new(), crash_at, false, Rng::new(1), Trace::QUIET)
+    }
+
+    /// Prevents a crashed log from changing the image its power loss left: after the
+    /// interrupted operation, everything fails and nothing is recorded.
+    #[test]
+    fn a_frozen_disk_refuses_everything_and_keeps_what_was_pending() {
+        let mut disk = disk(Some(4));
+        let inode = disk.create(Lsn::ZERO, b"header").unwrap(); // op 1
+        disk.write_at(inode, 6, b"synced").unwrap(); // op 2
+        disk.sync(inode).unwrap(); // op 3
+        assert!(disk.write_at(inode, 12, b"interrupted").is_err()); // op 4: the crash
+        assert!(disk.is_frozen());
+        assert!(disk.write_at(inode, 23, b"after").is_err());
+        assert!(disk.truncate(inode, 0).is_err());
+        assert!(disk.sync(inode).is_err());
+        assert!(disk.size(inode).is_err());
+        assert!(disk.read_at(inode, 0, &mut [0; 4]).is_err());
+        assert!(disk.list().is_err());
+        assert!(disk.create(Lsn::new(100), b"h").is_err());
+        assert_eq!(disk.ops(), 4);
+        let (_, file) = disk.named_files().next().unwrap();
+        assert_eq!(file.durable, b"headersynced");
+        assert_eq!(
+            file.pending,
+            vec![PendingOp::Write {
+                offset: 12,
+                bytes: b"interrupted".to_vec()
+            }]
+        );
+    }
+
+    /// Prevents reads from seeing only durable data (they see the page cache) and a sync from
+    /// leaving anything pending.
+    #[test]
+    fn reads_see_pending_writes_and_sync_makes_them_durable() {
+        let mut disk = disk(None);
+        let inode = disk.create(Lsn::ZERO, b"0123").unwrap();
+        disk.write_at(inode, 6, b"ab").unwrap();
+        disk.truncate(inode, 7).unwrap();
+        let mut buf = [9u8; 8];
+        assert_eq!(disk.read_at(inode, 0, &mut buf).unwrap(), 7);
+        assert_eq!(&buf[..7], b"0123\0\0a");
+        assert_eq!(disk.named_files().next().unwrap().1.durable, b"0123");
+        disk.sync(inode).unwrap();
+        let (_, file) = disk.named_files().next().unwrap();
+        assert_eq!(file.durable, b"0123\0\0a");
+        assert!(file.pending.is_empty());
+    }
+}
