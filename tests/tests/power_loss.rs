@@ -60,6 +60,9 @@ struct Summary {
     images_lost: u64,
     images_misdirected: u64,
     images_synced_lost: u64,
+    images_synced_damaged: u64,
+    /// Seeds whose disk broke a media assumption (a `DiskBug`) and that reported no violation.
+    broken_but_unreported: u64,
     torn_tails: u64,
     unsynced_tails: u64,
     zeroed_tails: u64,
@@ -80,7 +83,13 @@ impl Summary {
             self.images_lost += u64::from(image.lost > 0);
             self.images_misdirected += u64::from(image.misdirected > 0);
             self.images_synced_lost += u64::from(image.synced_writes_lost > 0);
+            self.images_synced_damaged += u64::from(image.synced_sectors_damaged > 0);
         }
+        let broken = report
+            .images
+            .iter()
+            .any(|image| image.synced_writes_lost > 0 || image.synced_sectors_damaged > 0);
+        self.broken_but_unreported += u64::from(broken && report.violation.is_none());
         self.torn_tails += report.torn_tails;
         self.unsynced_tails += report.unsynced_tails;
         self.zeroed_tails += report.zeroed_tails;
@@ -110,7 +119,8 @@ impl Summary {
         );
         println!(
             "  crash images: {}; with a torn write: {}, with garbage: {}, with a lost write: {}, \
-             with a misdirected write: {}, that lost a synced write (broken disk): {}; \
+             with a misdirected write: {}, broken disk: lost a synced write {}, damaged \
+             synced records {} (unreported seeds: {}); \
              recoveries truncated {} torn tails and {} interrupted batches (a hole, then \
              frames) and kept or cut {} zero-filled tails",
             self.images,
@@ -119,6 +129,8 @@ impl Summary {
             self.images_lost,
             self.images_misdirected,
             self.images_synced_lost,
+            self.images_synced_damaged,
+            self.broken_but_unreported,
             self.torn_tails,
             self.unsynced_tails,
             self.zeroed_tails
@@ -242,6 +254,41 @@ fn the_checker_reports_a_disk_that_loses_synced_writes() {
                 ViolationKind::LostDurable | ViolationKind::ReadFailed | ViolationKind::Disagree
             ),
             "a lost synced write should read as lost records, not {kind:?}"
+        );
+    }
+}
+
+/// Prevents recovery from truncating acknowledged records as if they were an interrupted batch:
+/// when the disk damages records below a segment's sync mark, the log must refuse to open, or
+/// its reader must fail on them; it must never open and read back a log without them.
+#[test]
+fn recovery_refuses_damage_below_the_sync_mark() {
+    let test = "recovery_refuses_damage_below_the_sync_mark";
+    let config = SimConfig {
+        in_order_prefixes: true,
+        bug: Some(DiskBug::DamageSyncedSector),
+    };
+    let summary = run(test, config, BROKEN_DISK_SEEDS);
+    if matches!(seeds(0), Seeds::One(_)) {
+        return;
+    }
+    assert!(
+        summary.images_synced_damaged * 4 >= summary.seeds,
+        "only {} of {} seeds damaged synced records",
+        summary.images_synced_damaged,
+        summary.seeds
+    );
+    assert_eq!(
+        summary.broken_but_unreported, 0,
+        "damage below the sync mark went unreported (run with --nocapture for the counts)"
+    );
+    for kind in summary.violations.keys() {
+        assert!(
+            matches!(
+                kind,
+                ViolationKind::RecoveryRefused | ViolationKind::ReadFailed
+            ),
+            "damage below the sync mark must be refused or fail the reader, not give {kind:?}"
         );
     }
 }

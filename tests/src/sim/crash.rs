@@ -16,8 +16,9 @@
 //!   or garbled), the assumption docs/durability.md states for header rewrites.
 //! - A misdirected write lands only at or beyond the file's durable length: it never touches
 //!   synced bytes.
-//! - Synced bytes never change, except under [`DiskBug::LoseLastSync`], which exists to prove
-//!   the checker catches a disk that loses acknowledged data.
+//! - Synced bytes never change, except under a [`DiskBug`], which exists to prove that the
+//!   checker catches a disk that loses acknowledged data ([`DiskBug::LoseLastSync`]) and that
+//!   recovery refuses damage below the sync mark ([`DiskBug::DamageSyncedSector`]).
 //! - With [`SimConfig::in_order_prefixes`] each file keeps an in-order prefix of its pending
 //!   operations, and only the last one kept may be torn, garbled or misdirected, so no hole is
 //!   ever followed by data.
@@ -28,7 +29,7 @@ use super::{DiskBug, SimConfig, Trace};
 use crate::Rng;
 use std::collections::BTreeMap;
 use walden::segment_file_name;
-use walden_core::{Lsn, HEADER_LEN};
+use walden_core::{FileHeader, Lsn, HEADER_LEN};
 
 /// How many writes of one crash image met each fate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub struct FaultCounts {
     pub truncations_lost: u64,
     /// Files rolled back by [`DiskBug::LoseLastSync`].
     pub synced_writes_lost: u64,
+    /// Sectors of synced records damaged by [`DiskBug::DamageSyncedSector`].
+    pub synced_sectors_damaged: u64,
 }
 
 /// A file's contents after the crash, by base LSN (the directory after the crash).
@@ -114,7 +117,59 @@ pub(crate) fn crash_image(
         };
         image.insert(base, bytes);
     }
+    if config.bug == Some(DiskBug::DamageSyncedSector) {
+        damage_synced_sector(disk, &mut image, sector_bytes, rng, trace, &mut counts);
+    }
     (image, counts)
+}
+
+/// [`DiskBug::DamageSyncedSector`]: garbles (or zeroes) the part of one sector that lies in
+/// records below a file's durable sync mark, which recovery must then refuse, never drop.
+fn damage_synced_sector(
+    disk: &Disk,
+    image: &mut Image,
+    sector_bytes: u64,
+    rng: &mut Rng,
+    trace: Trace,
+    counts: &mut FaultCounts,
+) {
+    // Each file's synced body below its durable header's mark: [HEADER_LEN, marked end).
+    let marked: Vec<(Lsn, u64)> = disk
+        .named_files()
+        .filter_map(|(base, file)| {
+            let header = FileHeader::decode(&file.durable).ok()?;
+            let end = HEADER_LEN as u64 + (header.sync_mark?.get() - base.get());
+            (end > HEADER_LEN as u64).then_some((base, end))
+        })
+        .collect();
+    if marked.is_empty() {
+        return;
+    }
+    let (base, end) = marked[rng.below(marked.len() as u64) as usize];
+    let first = HEADER_LEN as u64 / sector_bytes;
+    let last = (end - 1) / sector_bytes;
+    let sector = rng.in_range(first..last + 1);
+    let start = (sector * sector_bytes).max(HEADER_LEN as u64);
+    let stop = ((sector + 1) * sector_bytes).min(end);
+    let mut damage = vec![0u8; (stop - start) as usize];
+    if rng.chance(1, 2) {
+        rng.fill(&mut damage);
+    }
+    let bytes = image
+        .get_mut(&base)
+        .expect("every named file is in the crash image");
+    if bytes.get(start as usize..stop as usize) == Some(damage.as_slice()) {
+        // Zeros over zero bytes (a frame length's high bytes) change nothing.
+        return;
+    }
+    write_into(bytes, start, &damage);
+    trace.note(|| {
+        format!(
+            "  {}: BUG: the disk damages synced bytes [{start}..{stop}) below the mark",
+            segment_file_name(base)
+        )
+    });
+    counts.synced_sectors_damaged += 1;
 }
 
 /// The durable images alone: a crash that keeps no pending operation.

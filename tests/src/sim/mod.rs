@@ -84,6 +84,9 @@ pub enum DiskBug {
     /// The crash also undoes the latest sync that made anything durable: acknowledged records
     /// vanish.
     LoseLastSync,
+    /// The crash also garbles or zeroes one sector's worth of records below a file's durable
+    /// sync mark: media damage that recovery cannot repair but must report, not truncate.
+    DamageSyncedSector,
 }
 
 /// Where a seed's verbose trace goes: nowhere, or standard output (for a replayed seed).
