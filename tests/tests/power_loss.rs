@@ -3,9 +3,15 @@
 //! subset of the unsynced writes (whole, torn, garbled, lost, misdirected), and the property
 //! that recovery keeps every record published as durable, in order, with nothing invented.
 //!
-//! - `cargo test -p walden-tests --test power_loss`: 10,000 seeds per disk model.
+//! Two disk models must pass (10,000 seeds each by default): the full model, and in-order
+//! prefixes of the unsynced writes (no holes). Two deliberately broken disks must fail (500
+//! seeds each): one that loses a synced write (the checker must notice), one that damages
+//! records below the sync mark (recovery must refuse, never truncate).
+//!
+//! - `cargo test -p walden-tests --test power_loss`: the default run.
 //! - `WALDEN_SIM_SEEDS=100000 cargo test -p walden-tests --test power_loss -- --nocapture`:
-//!   the long run (seeds 0 to 99,999).
+//!   the long run (seeds 0 to 99,999; `WALDEN_SIM_FIRST_SEED=<n>` starts elsewhere, so
+//!   repeated long runs can cover new seeds).
 //! - `WALDEN_SIM_SEED=<n> cargo test -p walden-tests --test power_loss <test> -- --nocapture`:
 //!   replays seed `n` with a trace of every operation, step and crash decision. Every failure
 //!   prints this command with its seed.
@@ -24,10 +30,11 @@ const BROKEN_DISK_SEEDS: u64 = 500;
 /// Example seeds printed per kind of violation.
 const EXAMPLES_PER_KIND: usize = 5;
 
-/// Which seeds to run: `WALDEN_SIM_SEED` (one, traced) or `WALDEN_SIM_SEEDS` (how many).
+/// Which seeds to run: `WALDEN_SIM_SEED` (one, traced), or `WALDEN_SIM_SEEDS` of them (the
+/// default for the test otherwise) from `WALDEN_SIM_FIRST_SEED` (0 otherwise).
 enum Seeds {
     One(u64),
-    First(u64),
+    Range(std::ops::Range<u64>),
 }
 
 fn seeds(default: u64) -> Seeds {
@@ -39,11 +46,12 @@ fn seeds(default: u64) -> Seeds {
                 .unwrap_or_else(|_| panic!("{name}={value:?} is not a number"))
         })
     };
-    match (parse("WALDEN_SIM_SEED"), parse("WALDEN_SIM_SEEDS")) {
-        (Some(seed), _) => Seeds::One(seed),
-        (None, Some(count)) => Seeds::First(count),
-        (None, None) => Seeds::First(default),
+    if let Some(seed) = parse("WALDEN_SIM_SEED") {
+        return Seeds::One(seed);
     }
+    let first = parse("WALDEN_SIM_FIRST_SEED").unwrap_or(0);
+    let count = parse("WALDEN_SIM_SEEDS").unwrap_or(default);
+    Seeds::Range(first..first.saturating_add(count))
 }
 
 /// What a run of many seeds found.
@@ -158,8 +166,8 @@ fn run(test: &str, config: SimConfig, default: u64) -> Summary {
     let mut summary = Summary::default();
     match seeds(default) {
         Seeds::One(seed) => summary.add(run_one(seed, config, Trace::VERBOSE)),
-        Seeds::First(count) => {
-            for seed in 0..count {
+        Seeds::Range(seeds) => {
+            for seed in seeds {
                 summary.add(run_one(seed, config, Trace::QUIET));
             }
         }
