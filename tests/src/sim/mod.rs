@@ -31,11 +31,11 @@
 //!
 //! - A successful sync makes every earlier write and truncation of that file durable, and
 //!   synced bytes never change afterwards.
-//! - A write that is interrupted can leave anything in the bytes it was writing, but never
-//!   changes bytes outside its own range, even in a sector it shares with older data: the media
-//!   writes sectors atomically (old or new), and garbage appears only where the interrupted
-//!   write itself was writing. This is the assumption that makes it safe for each drain to
-//!   rewrite the last, partly filled sector of the previous one.
+//! - Powersafe overwrite (SQLite's term): an interrupted write can leave anything in the bytes
+//!   it was writing (old, new or random, sector by sector), but never changes a byte outside
+//!   its own range, even in a sector it shares with older data. Media whose sector writes land
+//!   old-or-new give this for the bytes outside the write. It is what makes it safe for each
+//!   drain to rewrite the last, partly filled sector that an earlier sync made durable.
 //! - A write inside the 64-byte file header lies within one sector and is atomic: it lands
 //!   whole or not at all (the assumption docs/durability.md already states for header
 //!   rewrites). Garbage there would lose the whole segment, synced records included.
