@@ -4,9 +4,9 @@
 //! A generation picks options (small segments, a small buffer, preallocation or not, a
 //! durability mode), a workload length and a crash point; opens the log on the previous
 //! generation's crash image (checking the recovered log against the property); runs one
-//! thread's random mix of `append`, `commit`, `sync`, `checkpoint` and read-backs until the
-//! disk loses power or the workload ends (then the power is cut there); and builds the next
-//! crash image. Finally the log is opened once more (checked), one record is committed, the
+//! thread's random mix of `append`, `commit`, `sync`, `checkpoint`, read-backs and the odd
+//! `close` and clean reopen (checked like a recovery) until the disk loses power or the
+//! workload ends (then the power is cut there); and builds the next crash image. Finally the log is opened once more (checked), one record is committed, the
 //! power is cut keeping only synced data, and the reopened log must hold that record.
 //!
 //! Invariants:
@@ -131,7 +131,7 @@ impl Sim {
         });
         let disk = self.disk(Some(crash_at));
         if let Some(wal) = self.open(&disk, options)? {
-            self.workload(&wal, &disk, steps, options)?;
+            let wal = self.workload(wal, &disk, steps, options)?;
             lock(&disk).freeze("at the end of the workload");
             if lock(&disk).ops() < crash_at {
                 self.report.crashes_at_end += 1;
@@ -327,20 +327,51 @@ impl Sim {
         Ok(Some(wal))
     }
 
-    /// Runs up to `steps` random operations, stopping at the power loss.
+    /// Runs up to `steps` random operations on `wal`, stopping at the power loss. Returns the
+    /// log as it is then (a close and reopen replaces it; none if the power failed in between).
     fn workload(
         &mut self,
-        wal: &Wal<SimDir>,
+        mut wal: Wal<SimDir>,
         disk: &SharedDisk,
         steps: u64,
         options: WalOptions,
-    ) -> Result<(), Violation> {
+    ) -> Result<Option<Wal<SimDir>>, Violation> {
         let syncs = options.durability != Durability::Buffered;
         for step in 0..steps {
             if lock(disk).is_frozen() {
                 break;
             }
             let outcome: Result<(), Error> = match self.rng.below(100) {
+                91..93 => {
+                    // Close (which seals: the sync mark moves to the end) and reopen cleanly.
+                    let current = wal.current_lsn();
+                    let closed = wal.close();
+                    self.trace
+                        .note(|| format!("step {step}: close -> {closed:?}, then reopen"));
+                    match closed {
+                        Ok(durable) if durable == current => self.model.published(durable),
+                        Ok(durable) => {
+                            return Err(unexpected(format!(
+                                "close returned durable LSN {durable}, but LSN {current} was \
+                                 appended"
+                            )));
+                        }
+                        Err(_) if lock(disk).is_frozen() => return Ok(None),
+                        Err(err) => {
+                            return Err(unexpected(format!(
+                                "step {step}: close failed before any power loss: {err}"
+                            )));
+                        }
+                    }
+                    // Everything is synced now: the disk holds exactly its durable images.
+                    self.image = durable_image(&lock(disk));
+                    self.synced.clone_from(&self.image);
+                    match self.open(disk, options)? {
+                        Some(reopened) => wal = reopened,
+                        None => return Ok(None),
+                    }
+                    continue;
+                }
                 0..45 => {
                     let payload = self.payload();
                     let expected = wal.current_lsn();
@@ -378,7 +409,7 @@ impl Sim {
                         .note(|| format!("step {step}: sync -> {synced:?}"));
                     synced.map(drop)
                 }
-                85..92 => {
+                85..91 => {
                     let current = wal.current_lsn().get();
                     let lsn = Lsn::new(self.rng.below(current + 1));
                     self.model.checkpointed(lsn);
@@ -388,13 +419,13 @@ impl Sim {
                     done.map(drop)
                 }
                 _ => {
-                    // From one of the last few records: reading everything at every step would
-                    // cost the square of the log's length.
+                    // Read back from one of the last few records: reading everything at every
+                    // step would cost the square of the log's length.
                     let first = self
                         .model
                         .recent(self.rng.below(8) as usize)
                         .max(wal.first_lsn());
-                    let read = read_all(wal, first);
+                    let read = read_all(&wal, first);
                     self.trace.note(|| match &read {
                         Ok(records) => format!("step {step}: read back {} records", records.len()),
                         Err(err) => format!("step {step}: read back -> {err}"),
@@ -420,7 +451,7 @@ impl Sim {
                 )));
             }
         }
-        Ok(())
+        Ok(Some(wal))
     }
 
     /// Adds a record the workload appended at `expected` to the model: also when the call
