@@ -21,8 +21,9 @@
 //!   leader's publish or failure.
 //! - No waiter hangs when a leader fails: a failed drain or sync fails every waiter, and a leader
 //!   that unwinds (a panic) does the same from a drop guard, poisoning the log.
-//! - After a failure the log is poisoned: every later append, commit and wait returns an error
-//!   until the log is reopened and recovered (appends check a flag, without a lock).
+//! - After a failure the log is poisoned: every later append, commit, wait and checkpoint
+//!   returns an error until the log is reopened and recovered (appends and checkpoints check a
+//!   flag, without a lock).
 //! - Memory is bounded: the queue holds at most `buffer_bytes` of frames (a writer that finds it
 //!   full drains it itself, or sleeps until a drain makes room), the writer's buffer as much, and
 //!   the state machine one entry per blocked committer thread.
@@ -287,8 +288,13 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Removes the segments that hold only records below `lsn`: call it once the records below
     /// `lsn` are no longer needed (e.g. the state they describe is checkpointed elsewhere). The
-    /// segment being appended to stays. Returns the new first LSN.
+    /// segment being appended to stays. Returns the new first LSN. A poisoned log is refused
+    /// with [`Error::Poisoned`], and nothing is removed.
     pub fn checkpoint(&self, lsn: Lsn) -> Result<Lsn, Error> {
+        // A poisoned log changes nothing on disk until it is reopened and recovered.
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
         self.queue.wait_complete(lsn).map_err(queue_error)?;
         let mut writer = self.writer();
         writer.drain_queue(&self.stats)?;
