@@ -154,6 +154,12 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         self.active.mark_sync_failed(err)
     }
 
+    /// Poisons the active segment's writer because of `cause` (see
+    /// [`WalWriter::poison_because`]).
+    pub(crate) fn poison_because(&mut self, cause: &Error) {
+        self.active.poison_because(cause);
+    }
+
     /// The `Poisoned` error once a write or sync has failed.
     pub(crate) fn poisoned_error(&self) -> Option<Error> {
         self.active.poisoned_error()

@@ -510,7 +510,7 @@ impl<D: SegmentDir> Wal<D> {
             .poisoned_error()
             .unwrap_or(Error::Poisoned {
                 durable: self.durable_lsn(),
-                cause: String::from("sync"),
+                cause: String::from("a group-commit sync failed"),
             })
     }
 
@@ -585,9 +585,7 @@ impl<D: SegmentDir> Locked<D> {
 
     /// Poisons the log (a no-op if it already is) because of `err`; returns `err`.
     fn poison_with(&mut self, err: Error) -> Error {
-        let _ = self
-            .log
-            .mark_sync_failed(std::io::Error::other(err.to_string()));
+        self.log.poison_because(&err);
         self.poisoned.store(true, Ordering::Release);
         err
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 mod common;
 
-use common::{open_faulty, Faults, Syncs, WriteFault, EIO};
+use common::{open_faulty, Faults, Syncs, WriteFault, EIO, ENOSPC};
 use walden::{Error, WalOptions};
 use walden_core::Durability;
 
@@ -150,4 +150,37 @@ fn a_waiting_tail_gets_the_error_when_an_appenders_drain_fails() {
         "{outcome:?} after {waited:?}"
     );
     assert!(waited < Duration::from_secs(20), "woken late: {waited:?}");
+}
+
+/// Prevents a `Poisoned` error from blaming a sync for a failure elsewhere: when the next
+/// segment cannot be created, every later call says so, with the OS's error.
+#[test]
+fn a_poisoned_error_names_the_failure_that_poisoned_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let wal = open_faulty(&dir.path().join("log"), &faults, small_segments()).unwrap();
+    faults.fail_create(ENOSPC);
+    let err = (0..ATTEMPTS_MAX)
+        .find_map(|i| wal.commit(&payload(i)).err())
+        .expect("the segment rotates");
+    assert!(
+        matches!(
+            err,
+            Error::Io {
+                op: "creating a segment",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let durable = wal.durable_lsn();
+    let err = wal.commit(b"later").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "log is poisoned: creating a segment failed: {}; nothing past LSN {durable} can be \
+             trusted to be durable. Reopen the log to recover",
+            errno_text(ENOSPC)
+        )
+    );
 }
