@@ -154,6 +154,12 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         self.active.mark_sync_failed(err)
     }
 
+    /// Poisons the active segment's writer because of `cause` (see
+    /// [`WalWriter::poison_because`]).
+    pub(crate) fn poison_because(&mut self, cause: &Error) {
+        self.active.poison_because(cause);
+    }
+
     /// The `Poisoned` error once a write or sync has failed.
     pub(crate) fn poisoned_error(&self) -> Option<Error> {
         self.active.poisoned_error()
@@ -166,8 +172,12 @@ impl<D: SegmentDir> SegmentedWriter<D> {
 
     /// Removes every sealed segment that holds only records below `lsn` (the caller no longer
     /// needs them, e.g. after a checkpoint of its own state), oldest first, each removal synced.
-    /// The active segment is never removed. Returns the log's new first LSN.
+    /// The active segment is never removed. Returns the log's new first LSN. A poisoned log is
+    /// refused with [`Error::Poisoned`], and nothing is removed.
     pub fn checkpoint(&mut self, lsn: Lsn) -> Result<Lsn, Error> {
+        if let Some(err) = self.poisoned_error() {
+            return Err(err);
+        }
         if lsn > self.current_lsn() {
             return Err(Error::BeyondCurrent {
                 target: lsn,

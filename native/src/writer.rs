@@ -565,10 +565,23 @@ where
                 durable_lsn = self.marks.durable().get(),
                 "walden: log poisoned; reopen it to recover"
             );
+            self.poisoned = Some(format!("{op} failed: {err}"));
         }
-        let cause = format!("{op} ({err})");
-        self.poisoned.get_or_insert(cause);
         Error::Io { op, source: err }
+    }
+
+    /// Poisons the writer (a no-op if it already is) because of a failure around it, such as a
+    /// segment that could not be created or an append queue that lost a range: `cause` becomes
+    /// the cause every later [`Error::Poisoned`] names.
+    pub(crate) fn poison_because(&mut self, cause: &Error) {
+        if self.poisoned.is_none() {
+            tracing::error!(
+                error = %cause,
+                durable_lsn = self.marks.durable().get(),
+                "walden: log poisoned; reopen it to recover"
+            );
+            self.poisoned = Some(cause.to_string());
+        }
     }
 }
 
