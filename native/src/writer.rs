@@ -9,7 +9,9 @@
 //!   frames in `[written, current)`, so storage holds the header plus `[base, written)`.
 //! - Every path that syncs drains the buffer first.
 //! - Opening recovers: a torn tail is truncated, and the truncation synced, before anything new
-//!   can be appended; nothing counts as durable until this process has synced it.
+//!   can be appended; nothing counts as durable until this process has synced it. Records past
+//!   the sync mark are written again, so that sync persists them even if an earlier process's
+//!   failed fsync left their pages clean but unwritten.
 //! - A failed write or sync poisons the writer: from then on every call that could append or
 //!   report durability returns [`Error::Poisoned`], and `durable` never moves again. Linux may
 //!   mark the pages of a failed fsync clean, so retrying could report success for lost data.
@@ -176,6 +178,20 @@ where
             |salt| Codec::new(salt).with_max_payload_len(max),
             options.recovery_mode,
         )?;
+        // Records past the sync mark may sit in pages that a failed fsync (of an earlier process,
+        // in this boot) left clean in the page cache but never wrote: they read back fine, and a
+        // sync would skip them. Writing them again dirties those pages, so this process's next
+        // sync really persists them. Usually one batch; nothing after a clean close.
+        let mark = header.sync_mark.unwrap_or(header.base_lsn);
+        let unmarked = (HEADER_LEN as u64 + (mark.get() - header.base_lsn.get()))
+            .min(recovery.valid_file_len());
+        if unmarked < recovery.valid_file_len() {
+            let range = usize::try_from(unmarked).unwrap_or(usize::MAX)
+                ..usize::try_from(recovery.valid_file_len()).unwrap_or(usize::MAX);
+            storage
+                .write_at(unmarked, &image[range])
+                .map_err(storage_err("rewriting the records past the sync mark"))?;
+        }
         drop(image);
         // Zero fill after the records is preallocated (or never-written) space: it can never
         // decode as a record, so with preallocation on it stays, and appends overwrite it.

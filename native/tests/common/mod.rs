@@ -642,3 +642,19 @@ pub fn records(path: &Path) -> Vec<(Lsn, Vec<u8>)> {
     }
     out
 }
+
+/// Every file name in a directory with its contents (LOCK included), to show nothing changed.
+pub fn dir_contents(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .expect("list the directory")
+        .map(|entry| {
+            let entry = entry.expect("a directory entry");
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path()).expect("read a file"),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
