@@ -46,8 +46,10 @@ ZERO_TAIL_BYTES = 1024
 OVER_LIMIT_PAYLOAD_LEN = 2000
 
 
-def header(salt, base_lsn, version=FORMAT_VERSION):
+def header(salt, base_lsn, version=FORMAT_VERSION, sync_mark=None):
     head = MAGIC + struct.pack("<IIQQ", version, HEADER_LEN, salt, base_lsn)
+    if sync_mark is not None:
+        head += struct.pack("<QI", sync_mark, 1)  # the sync mark; flags bit 0: present
     head += bytes(60 - len(head))
     return head + struct.pack("<I", zlib.crc32(head))
 
@@ -68,9 +70,9 @@ def body(salt, base_lsn, payloads):
     return bytes(out), lsns
 
 
-def log(salt, base_lsn, payloads):
+def log(salt, base_lsn, payloads, sync_mark=None):
     frames, _ = body(salt, base_lsn, payloads)
-    return header(salt, base_lsn) + frames
+    return header(salt, base_lsn, sync_mark=sync_mark) + frames
 
 
 def golden_files():
@@ -116,6 +118,18 @@ def golden_files():
     damaged[24] ^= 0x01  # the base LSN's low byte, under the header checksum
     files["header_checksum.wal"] = bytes(damaged)
     files["not_a_wal.wal"] = b"SQLite format 3\x00" + bytes(range(48)) * 2
+
+    # With a sync mark (records 0..3 synced): a power loss lost the write of record 5 in the
+    # batch after the mark, while records 6 and 7 of the same batch landed. An interrupted batch.
+    marked = bytearray(log(SALT, BASE_LSN, PAYLOADS, sync_mark=lsns[4]))
+    hole = HEADER_LEN + (lsns[5] - BASE_LSN)
+    marked[hole:HEADER_LEN + (lsns[6] - BASE_LSN)] = bytes(lsns[6] - lsns[5])
+    files["unsynced_hole.wal"] = bytes(marked)
+
+    # With the sync mark at the end (a cleanly closed log), cut in the middle of record 6:
+    # records that were durable are gone.
+    closed = log(SALT, BASE_LSN, PAYLOADS, sync_mark=end)
+    files["lost_below_sync_mark.wal"] = closed[:HEADER_LEN + (lsns[6] - BASE_LSN) + 10]
 
     # A log directory of three segments, each named by its base LSN (sixteen lower-case hex
     # digits), every segment with the log's salt.

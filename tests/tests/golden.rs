@@ -544,6 +544,77 @@ fn foreign_newer_truncated_and_damaged_headers_are_refused_untouched() {
     }
 }
 
+/// A hole past the header's sync mark before valid frames: the writes of an interrupted batch
+/// that landed out of order. Truncated in the default mode, never in the strict one.
+#[test]
+fn a_hole_past_the_sync_mark_is_an_unsynced_tail() {
+    let hole = Lsn::new(LSNS[5]);
+    let (header, recovery) = scan("unsynced_hole.wal", RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(header.sync_mark, Some(Lsn::new(LSNS[4])));
+    assert_eq!((recovery.end_lsn, recovery.records), (hole, 5));
+    assert!(
+        matches!(
+            recovery.tail.map(|tail| tail.kind),
+            Some(TailKind::Unsynced { next_valid, .. }) if next_valid == Lsn::new(LSNS[6])
+        ),
+        "{recovery:?}"
+    );
+    assert!(matches!(
+        scan("unsynced_hole.wal", RecoveryMode::AbsoluteConsistency),
+        Err(RecoveryError::CorruptionMidLog { at, next_valid, .. })
+            if at == hole && next_valid == Lsn::new(LSNS[6])
+    ));
+    let (_, salvaged) = scan("unsynced_hole.wal", RecoveryMode::PointInTime).unwrap();
+    assert!(matches!(
+        salvaged.tail.map(|tail| tail.kind),
+        Some(TailKind::Discarded { .. })
+    ));
+
+    let (_dir, path) = copy("unsynced_hole.wal");
+    let writer = WalWriter::open(&path).unwrap();
+    assert_eq!(writer.recovery().records, 5);
+    drop(writer);
+    let image = std::fs::read(&path).unwrap();
+    assert_eq!(
+        image.len() as u64,
+        64 + (LSNS[5] - LSNS[0]),
+        "cut at the hole"
+    );
+    assert_eq!(records_of(&image), clean_records()[..5].to_vec());
+}
+
+/// Records below the sync mark are gone: lost data, refused in both strict modes and left
+/// untouched, never "repaired" by truncation.
+#[test]
+fn records_missing_below_the_sync_mark_are_refused_untouched() {
+    for mode in [
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::AbsoluteConsistency,
+    ] {
+        assert!(
+            matches!(
+                scan("lost_below_sync_mark.wal", mode),
+                Err(RecoveryError::SyncedDataLost { at, sync_mark, damage: Some(_) })
+                    if at == Lsn::new(LSNS[6]) && sync_mark == END
+            ),
+            "{mode:?}"
+        );
+    }
+    let (_, salvaged) = scan("lost_below_sync_mark.wal", RecoveryMode::PointInTime).unwrap();
+    assert_eq!((salvaged.end_lsn, salvaged.records), (Lsn::new(LSNS[6]), 6));
+
+    let (_dir, path) = copy("lost_below_sync_mark.wal");
+    let err = WalWriter::open(&path).unwrap_err();
+    assert!(
+        err.to_string().contains("lost records that were durable"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        golden("lost_below_sync_mark.wal")
+    );
+}
+
 /// A log directory of three segments named by base LSN: every record read back across them,
 /// in order, and a new commit after them.
 #[test]
