@@ -17,9 +17,9 @@
 //!   mark the pages of a failed fsync clean, so retrying could report success for lost data.
 //! - LSNs only grow: `truncate` and `set_current_lsn` rewrite the header with a later base LSN.
 //! - The header's sync mark (docs/format.md) never exceeds what a completed sync made durable:
-//!   a drain that follows a sync first rewrites the header with the mark at the durable LSN, so
-//!   the next sync persists it with the batch; `seal` and `close` sync once more to move it to
-//!   the very end. Recovery treats damage at or past the mark as an interrupted batch.
+//!   once the durable LSN is [`SYNC_MARK_STEP_BYTES`] past it, the next drain first rewrites the
+//!   header with the mark at the durable LSN, so that batch's sync persists it; `seal` and
+//!   `close` sync once more to move it to the very end. Recovery treats damage at or past the mark as an interrupted batch.
 //! - With preallocation on, zeros are written ahead of the records (never over them) in
 //!   `preallocate_bytes` steps, so most syncs overwrite existing blocks; recovery keeps a
 //!   zero-filled tail, since zeros never decode as a frame.
@@ -42,6 +42,12 @@ use walden_core::{
     scan_file, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Tail, TailKind,
     Watermarks, FRAME_HEADER_LEN, HEADER_LEN,
 };
+
+/// How far the durable LSN moves past the header's sync mark before a drain rewrites the mark.
+/// Damage in the records between the mark and the durable LSN looks like an interrupted batch to
+/// recovery, so this bounds that blind spot (plus one batch); rewriting the header on every sync
+/// instead would cost W2 about 5% and W3 at 64 threads about 25% (docs/performance.md).
+pub const SYNC_MARK_STEP_BYTES: u64 = 64 * 1024;
 
 /// A single-writer log over storage `S`. See the module documentation.
 #[derive(Debug)]
@@ -460,9 +466,14 @@ where
         if self.buffer.is_empty() {
             return Ok(self.marks.written());
         }
-        // The batch this drain starts carries the mark of the last completed sync with it.
+        // The batch this drain starts carries the mark of the last completed sync with it, once
+        // that has moved a step past the mark the header holds: a header rewrite on every sync
+        // would add a second dirty page to every fsync.
         let durable = self.marks.durable();
-        if Some(durable) > self.sync_mark {
+        let due = self
+            .sync_mark
+            .is_none_or(|mark| durable.get().saturating_sub(mark.get()) >= SYNC_MARK_STEP_BYTES);
+        if due && Some(durable) > self.sync_mark {
             self.write_sync_mark(durable)?;
         }
         let offset = self.file_offset(self.marks.written());
