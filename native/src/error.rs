@@ -51,7 +51,7 @@ pub enum Error {
     Poisoned {
         /// The durable LSN when the failure happened; it never moves after.
         durable: Lsn,
-        /// The operation that failed, and its error.
+        /// What failed first, and its error (e.g. "sync failed: Input/output error").
         cause: String,
     },
     /// A segment file's header disagrees with its name, or the segments do not follow each other
@@ -164,8 +164,8 @@ impl fmt::Display for Error {
             ),
             Error::Poisoned { durable, cause } => write!(
                 f,
-                "log is poisoned after a failed {cause}; nothing past LSN {durable} can be \
-                 trusted to be durable. Reopen the log to recover"
+                "log is poisoned: {cause}; nothing past LSN {durable} can be trusted to be \
+                 durable. Reopen the log to recover"
             ),
         }
     }

@@ -73,4 +73,4 @@ pub use tail::Tail;
 pub use wal::Wal;
 /// The core this crate builds on, re-exported so users need only one dependency.
 pub use walden_core;
-pub use writer::WalWriter;
+pub use writer::{WalWriter, SYNC_MARK_STEP_BYTES};

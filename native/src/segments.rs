@@ -15,6 +15,10 @@
 //!   and checks the others' headers; readers verify every frame they return.
 //! - Opening syncs the recovered active segment, so every record recovery kept is durable (and
 //!   readable) from the start; sealed segments were synced when they were sealed.
+//! - No segment is sealed while a group-commit leader's sync of it is in flight (between
+//!   [`SegmentedWriter::drain_with_handle`] and the leader's report): Linux reports an fsync
+//!   error once per file description, so a seal's own sync could succeed after the leader's
+//!   failed, and seal a segment with a hole. Rotation waits for the next append after the report.
 //! - Durability carries over: the new active segment's durable LSN starts at its base, which the
 //!   sealing sync made durable. A failed seal poisons the writer like any failed sync.
 //! - A checkpoint removes sealed segments oldest first and never the active one, so the log stays
@@ -37,6 +41,8 @@ pub struct SegmentedWriter<D: SegmentDir> {
     active: WalWriter<D::Storage>,
     /// Records appended through segments sealed since opening.
     records_sealed: u64,
+    /// A leader took a sync handle of the active segment and has not reported back yet.
+    sync_in_flight: bool,
 }
 
 impl<D: SegmentDir> SegmentedWriter<D> {
@@ -53,6 +59,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 sealed: Vec::new(),
                 active,
                 records_sealed: 0,
+                sync_in_flight: false,
             });
         };
         let (storage, active_header) = open_segment(&dir, last)?;
@@ -71,6 +78,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
             sealed: bases,
             active,
             records_sealed: 0,
+            sync_in_flight: false,
         })
     }
 
@@ -146,12 +154,20 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     /// Publishes `lsn` as durable after a group-commit leader's sync; stale values (including
     /// ones from a segment sealed since) are no-ops.
     pub fn mark_durable(&mut self, lsn: Lsn) -> Result<bool, Error> {
+        self.sync_in_flight = false;
         self.active.mark_durable(lsn)
     }
 
     /// Reports a failed sync done outside the writer: poisons it.
     pub fn mark_sync_failed(&mut self, err: std::io::Error) -> Error {
+        self.sync_in_flight = false;
         self.active.mark_sync_failed(err)
+    }
+
+    /// Poisons the active segment's writer because of `cause` (see
+    /// [`WalWriter::poison_because`]).
+    pub(crate) fn poison_because(&mut self, cause: &Error) {
+        self.active.poison_because(cause);
     }
 
     /// The `Poisoned` error once a write or sync has failed.
@@ -166,8 +182,12 @@ impl<D: SegmentDir> SegmentedWriter<D> {
 
     /// Removes every sealed segment that holds only records below `lsn` (the caller no longer
     /// needs them, e.g. after a checkpoint of its own state), oldest first, each removal synced.
-    /// The active segment is never removed. Returns the log's new first LSN.
+    /// The active segment is never removed. Returns the log's new first LSN. A poisoned log is
+    /// refused with [`Error::Poisoned`], and nothing is removed.
     pub fn checkpoint(&mut self, lsn: Lsn) -> Result<Lsn, Error> {
+        if let Some(err) = self.poisoned_error() {
+            return Err(err);
+        }
         if lsn > self.current_lsn() {
             return Err(Error::BeyondCurrent {
                 target: lsn,
@@ -197,7 +217,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     /// `segment_bytes` of records.
     fn rotate_if_full(&mut self) -> Result<(), Error> {
         let held = self.active.current_lsn().get() - self.active.base_lsn().get();
-        if held < self.options.segment_bytes.max(1) {
+        if held < self.options.segment_bytes.max(1) || self.sync_in_flight {
             return Ok(());
         }
         // Seal: everything in the segment reaches the disk, and its sync mark moves to its end,
@@ -215,11 +235,15 @@ impl<D: SegmentDir> SegmentedWriter<D> {
 
 impl<D: SegmentDir> SegmentedWriter<D> {
     /// Drains the active segment and hands back a handle to sync it outside the writer's lock
-    /// (see [`WalWriter::drain_with_handle`]).
+    /// (see [`WalWriter::drain_with_handle`]). The caller must report the outcome with
+    /// [`SegmentedWriter::mark_durable`] or [`SegmentedWriter::mark_sync_failed`]; until then the
+    /// active segment is not sealed.
     pub fn drain_with_handle(
         &mut self,
     ) -> Result<(Lsn, <D::Storage as SharedSync>::Handle), Error> {
-        self.active.drain_with_handle()
+        let drained = self.active.drain_with_handle()?;
+        self.sync_in_flight = true;
+        Ok(drained)
     }
 
     /// The sync a group-commit leader performs on the handle.

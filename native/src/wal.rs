@@ -21,8 +21,10 @@
 //!   leader's publish or failure.
 //! - No waiter hangs when a leader fails: a failed drain or sync fails every waiter, and a leader
 //!   that unwinds (a panic) does the same from a drop guard, poisoning the log.
-//! - After a failure the log is poisoned: every later append, commit and wait returns an error
-//!   until the log is reopened and recovered (appends check a flag, without a lock).
+//! - After a failure the log is poisoned: every later append, commit, wait, checkpoint and tail
+//!   returns an error until the log is reopened and recovered. Every failure sets a flag that
+//!   appends, checkpoints and tails check without the writer lock; a failed drain outside group
+//!   commit also wakes every sleeper, so a waiting tail sees it.
 //! - Memory is bounded: the queue holds at most `buffer_bytes` of frames (a writer that finds it
 //!   full drains it itself, or sleeps until a drain makes room), the writer's buffer as much, and
 //!   the state machine one entry per blocked committer thread.
@@ -175,7 +177,7 @@ impl<D: SegmentDir> Wal<D> {
                 Reserved::Ready(reservation) => break reservation,
                 Reserved::Full(blocked) => {
                     // Lock order: drain (writer lock), release it, then wait.
-                    self.writer().drain_queue(&self.stats)?;
+                    self.drain_queue()?;
                     reserved = blocked.wait().map_err(queue_error)?;
                 }
             }
@@ -212,13 +214,24 @@ impl<D: SegmentDir> Wal<D> {
             return Err(Error::BeyondCurrent { target, current });
         }
         if self.durability == Durability::Buffered {
+            // No group commit here to remember a failure: the flag does, for every later call.
+            if self.poisoned.load(Ordering::Acquire) {
+                return Err(self.poisoned_error());
+            }
             self.queue.wait_complete(target).map_err(queue_error)?;
-            let written = {
+            let flushed = {
                 let mut writer = self.writer();
-                writer.drain_queue(&self.stats)?;
-                writer.log.flush_until(target)?;
-                writer.log.written_lsn()
+                match writer.drain_queue(&self.stats) {
+                    Err(err) => Err(err),
+                    Ok(_) => match writer.log.flush_until(target) {
+                        // A failed drain poisoned the writer; the log's flag makes appends
+                        // refuse too.
+                        Err(err) => Err(writer.poison_with(err)),
+                        Ok(_) => Ok(writer.log.written_lsn()),
+                    },
+                }
             };
+            let written = flushed.inspect_err(|_| self.wake_after_failure())?;
             let _group = self.group();
             self.committed.fetch_max(written.get(), Ordering::AcqRel);
             drop(_group);
@@ -297,12 +310,16 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Removes the segments that hold only records below `lsn`: call it once the records below
     /// `lsn` are no longer needed (e.g. the state they describe is checkpointed elsewhere). The
-    /// segment being appended to stays. Returns the new first LSN.
+    /// segment being appended to stays. Returns the new first LSN. A poisoned log is refused
+    /// with [`Error::Poisoned`], and nothing is removed.
     pub fn checkpoint(&self, lsn: Lsn) -> Result<Lsn, Error> {
+        // A poisoned log changes nothing on disk until it is reopened and recovered.
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
         self.queue.wait_complete(lsn).map_err(queue_error)?;
-        let mut writer = self.writer();
-        writer.drain_queue(&self.stats)?;
-        writer.log.checkpoint(lsn)
+        self.drain_queue()?;
+        self.writer().log.checkpoint(lsn)
     }
 
     /// Reads the committed records from `from` (a record's LSN, at or above
@@ -337,7 +354,8 @@ impl<D: SegmentDir> Wal<D> {
             if committed > after {
                 return Ok(committed);
             }
-            if group.poisoned().is_some() {
+            // A failed sync poisons the group; a failed drain only sets the flag.
+            if group.poisoned().is_some() || self.poisoned.load(Ordering::Acquire) {
                 drop(group);
                 return Err(self.poisoned_error());
             }
@@ -481,13 +499,28 @@ impl<D: SegmentDir> Wal<D> {
         }
     }
 
+    /// Drains the queue into the segments under the writer lock; a failure (which poisons the
+    /// log) wakes the sleepers once the lock is released.
+    fn drain_queue(&self) -> Result<Lsn, Error> {
+        let drained = self.writer().drain_queue(&self.stats);
+        drained.inspect_err(|_| self.wake_after_failure())
+    }
+
+    /// Wakes every committer and tail asleep on the log after a failure outside group commit (a
+    /// failed drain) poisoned it, so that tails see the error instead of sleeping on. Takes the
+    /// group lock first: sleepers check the poisoned flag under it, so none misses the wake-up.
+    fn wake_after_failure(&self) {
+        drop(self.group());
+        self.woken.notify_all();
+    }
+
     fn poisoned_error(&self) -> Error {
         self.writer()
             .log
             .poisoned_error()
             .unwrap_or(Error::Poisoned {
                 durable: self.durable_lsn(),
-                cause: String::from("sync"),
+                cause: String::from("a group-commit sync failed"),
             })
     }
 
@@ -562,9 +595,7 @@ impl<D: SegmentDir> Locked<D> {
 
     /// Poisons the log (a no-op if it already is) because of `err`; returns `err`.
     fn poison_with(&mut self, err: Error) -> Error {
-        let _ = self
-            .log
-            .mark_sync_failed(std::io::Error::other(err.to_string()));
+        self.log.poison_because(&err);
         self.poisoned.store(true, Ordering::Release);
         err
     }

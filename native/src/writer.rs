@@ -9,15 +9,17 @@
 //!   frames in `[written, current)`, so storage holds the header plus `[base, written)`.
 //! - Every path that syncs drains the buffer first.
 //! - Opening recovers: a torn tail is truncated, and the truncation synced, before anything new
-//!   can be appended; nothing counts as durable until this process has synced it.
+//!   can be appended; nothing counts as durable until this process has synced it. Records past
+//!   the sync mark are written again, so that sync persists them even if an earlier process's
+//!   failed fsync left their pages clean but unwritten.
 //! - A failed write or sync poisons the writer: from then on every call that could append or
 //!   report durability returns [`Error::Poisoned`], and `durable` never moves again. Linux may
 //!   mark the pages of a failed fsync clean, so retrying could report success for lost data.
 //! - LSNs only grow: `truncate` and `set_current_lsn` rewrite the header with a later base LSN.
 //! - The header's sync mark (docs/format.md) never exceeds what a completed sync made durable:
-//!   a drain that follows a sync first rewrites the header with the mark at the durable LSN, so
-//!   the next sync persists it with the batch; `seal` and `close` sync once more to move it to
-//!   the very end. Recovery treats damage at or past the mark as an interrupted batch.
+//!   once the durable LSN is [`SYNC_MARK_STEP_BYTES`] past it, the next drain first rewrites the
+//!   header with the mark at the durable LSN, so that batch's sync persists it; `seal` and
+//!   `close` sync once more to move it to the very end. Recovery treats damage at or past the mark as an interrupted batch.
 //! - With preallocation on, zeros are written ahead of the records (never over them) in
 //!   `preallocate_bytes` steps, so most syncs overwrite existing blocks; recovery keeps a
 //!   zero-filled tail, since zeros never decode as a frame.
@@ -40,6 +42,12 @@ use walden_core::{
     scan_file, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Tail, TailKind,
     Watermarks, FRAME_HEADER_LEN, HEADER_LEN,
 };
+
+/// How far the durable LSN moves past the header's sync mark before a drain rewrites the mark.
+/// Damage in the records between the mark and the durable LSN looks like an interrupted batch to
+/// recovery, so this bounds that blind spot (plus one batch); rewriting the header on every sync
+/// instead would cost W2 about 5% and W3 at 64 threads about 25% (docs/performance.md).
+pub const SYNC_MARK_STEP_BYTES: u64 = 64 * 1024;
 
 /// A single-writer log over storage `S`. See the module documentation.
 #[derive(Debug)]
@@ -176,6 +184,20 @@ where
             |salt| Codec::new(salt).with_max_payload_len(max),
             options.recovery_mode,
         )?;
+        // Records past the sync mark may sit in pages that a failed fsync (of an earlier process,
+        // in this boot) left clean in the page cache but never wrote: they read back fine, and a
+        // sync would skip them. Writing them again dirties those pages, so this process's next
+        // sync really persists them. Usually one batch; nothing after a clean close.
+        let mark = header.sync_mark.unwrap_or(header.base_lsn);
+        let unmarked = (HEADER_LEN as u64 + (mark.get() - header.base_lsn.get()))
+            .min(recovery.valid_file_len());
+        if unmarked < recovery.valid_file_len() {
+            let range = usize::try_from(unmarked).unwrap_or(usize::MAX)
+                ..usize::try_from(recovery.valid_file_len()).unwrap_or(usize::MAX);
+            storage
+                .write_at(unmarked, &image[range])
+                .map_err(storage_err("rewriting the records past the sync mark"))?;
+        }
         drop(image);
         // Zero fill after the records is preallocated (or never-written) space: it can never
         // decode as a record, so with preallocation on it stays, and appends overwrite it.
@@ -444,9 +466,14 @@ where
         if self.buffer.is_empty() {
             return Ok(self.marks.written());
         }
-        // The batch this drain starts carries the mark of the last completed sync with it.
+        // The batch this drain starts carries the mark of the last completed sync with it, once
+        // that has moved a step past the mark the header holds: a header rewrite on every sync
+        // would add a second dirty page to every fsync.
         let durable = self.marks.durable();
-        if Some(durable) > self.sync_mark {
+        let due = self
+            .sync_mark
+            .is_none_or(|mark| durable.get().saturating_sub(mark.get()) >= SYNC_MARK_STEP_BYTES);
+        if due && Some(durable) > self.sync_mark {
             self.write_sync_mark(durable)?;
         }
         let offset = self.file_offset(self.marks.written());
@@ -565,10 +592,23 @@ where
                 durable_lsn = self.marks.durable().get(),
                 "walden: log poisoned; reopen it to recover"
             );
+            self.poisoned = Some(format!("{op} failed: {err}"));
         }
-        let cause = format!("{op} ({err})");
-        self.poisoned.get_or_insert(cause);
         Error::Io { op, source: err }
+    }
+
+    /// Poisons the writer (a no-op if it already is) because of a failure around it, such as a
+    /// segment that could not be created or an append queue that lost a range: `cause` becomes
+    /// the cause every later [`Error::Poisoned`] names.
+    pub(crate) fn poison_because(&mut self, cause: &Error) {
+        if self.poisoned.is_none() {
+            tracing::error!(
+                error = %cause,
+                durable_lsn = self.marks.durable().get(),
+                "walden: log poisoned; reopen it to recover"
+            );
+            self.poisoned = Some(cause.to_string());
+        }
     }
 }
 

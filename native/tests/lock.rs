@@ -2,6 +2,8 @@
 //! process or another, gets `Error::Locked` and changes nothing; the lock goes away with the
 //! writer (or the process) that held it.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use walden::{Error, Wal, WalWriter};
@@ -16,7 +18,7 @@ fn a_second_wal_on_the_same_directory_is_refused_until_the_first_closes() {
     let path = dir.path().join("log");
     let first = Wal::open(&path).unwrap();
     let lsn = first.commit(b"kept").unwrap();
-    let before = snapshot(&path);
+    let before = common::dir_contents(&path);
 
     let err = Wal::open(&path).unwrap_err();
     assert!(
@@ -24,7 +26,11 @@ fn a_second_wal_on_the_same_directory_is_refused_until_the_first_closes() {
         "{err}"
     );
     assert!(err.to_string().contains("locked"), "{err}");
-    assert_eq!(snapshot(&path), before, "the refused open changed nothing");
+    assert_eq!(
+        common::dir_contents(&path),
+        before,
+        "the refused open changed nothing"
+    );
 
     first.close().unwrap();
     let second = Wal::open(&path).unwrap();
@@ -80,20 +86,4 @@ fn another_process_is_refused_while_the_writer_lives() {
     assert_eq!(child(&path), Some(3), "the child must get Error::Locked");
     drop(wal);
     assert_eq!(child(&path), Some(0), "the lock went away with the writer");
-}
-
-/// Every file name in the directory with its contents, to show nothing changed.
-fn snapshot(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(path)
-        .expect("list the log")
-        .map(|entry| {
-            let entry = entry.expect("a directory entry");
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).expect("read a file of the log"),
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }

@@ -5,6 +5,8 @@
 //! copy of this test binary running as `nobody` (through util-linux `setpriv`).
 
 use std::os::unix::fs::PermissionsExt;
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use walden::{Error, Wal, WalWriter};
@@ -32,7 +34,7 @@ fn a_read_only_log_is_refused_with_not_writable_and_left_untouched() {
     set_mode(&dir, 0o555);
     set_mode(&file, 0o444);
     set_mode(tmp.path(), 0o555);
-    let before = (snapshot(&dir), std::fs::read(&file).unwrap());
+    let before = (common::dir_contents(&dir), std::fs::read(&file).unwrap());
 
     for (kind, path) in [("dir", &dir), ("file", &file)] {
         let spec = format!("{kind}:{}", path.display());
@@ -57,7 +59,10 @@ fn a_read_only_log_is_refused_with_not_writable_and_left_untouched() {
             "{kind}: expected Error::NotWritable (see the child's stderr)"
         );
     }
-    assert_eq!((snapshot(&dir), std::fs::read(&file).unwrap()), before);
+    assert_eq!(
+        (common::dir_contents(&dir), std::fs::read(&file).unwrap()),
+        before
+    );
     set_mode(tmp.path(), 0o755); // so the temporary directory can be removed
     set_mode(&dir, 0o755);
 }
@@ -92,20 +97,4 @@ fn is_root() -> bool {
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// Every file name in the directory with its contents.
-fn snapshot(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(path)
-        .expect("list the log")
-        .map(|entry| {
-            let entry = entry.expect("a directory entry");
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).expect("read a file of the log"),
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }

@@ -1,7 +1,7 @@
 //! `WalWriter`'s contract, one test per promise, each opening with the failure it prevents.
 
 use std::io::Write;
-use walden::{Error, WalOptions, WalWriter};
+use walden::{Error, WalOptions, WalWriter, SYNC_MARK_STEP_BYTES};
 use walden_core::{
     Codec, Durability, FileHeader, HeaderError, Lsn, MemStorage, Records, RecoveryError, Storage,
     SyncMode, TailKind, HEADER_LEN,
@@ -457,9 +457,13 @@ fn a_hole_in_an_unsynced_batch_is_truncated_and_synced_records_stay() {
         ..WalOptions::default()
     };
     let mut log = WalWriter::create(MemStorage::new(), Lsn::ZERO, tiny_buffer).unwrap();
-    let synced: Vec<Lsn> = (0..3u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
+    // More than a sync-mark step, so the next drain moves the mark.
+    let count = SYNC_MARK_STEP_BYTES / 108 + 1;
+    let synced: Vec<Lsn> = (0..count)
+        .map(|i| log.append(&[i as u8; 100]).unwrap())
+        .collect();
     let durable = log.sync().unwrap();
-    let unsynced: Vec<Lsn> = (3..8u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
+    let unsynced: Vec<Lsn> = (0..5u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
     // The second batch was drained but never synced; "lose" its first record's write.
     assert_eq!(log.written_lsn(), log.current_lsn());
     assert_eq!(log.sync_mark(), Some(durable), "the drain carries the mark");

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Writes the golden log files in tests/golden/: format-v1 logs, clean and damaged.
+
+Written from docs/format.md alone, independently of the Rust encoder, so the files check the
+document and the code against each other (tests/tests/golden.rs pins what each recovers to, and
+that running this script again gives byte-identical files). The layout, as fuzz/gen_corpus.py
+also writes it:
+  header (64 bytes): magic, version u32, header length u32, salt u64, base LSN u64,
+                     28 reserved zero bytes, CRC32 of bytes 0..60
+  frame:             CRC32 u32, frame length u32 (header included), payload
+                     CRC32 over salt u64 || LSN u64 || frame length u32 || payload
+All integers little-endian; CRC32 is IEEE (zlib's crc32 is the same function as crc32fast's).
+The reserved header bytes stay zero: format v1 gives them no meaning.
+
+Deterministic: fixed salts, base LSNs and payloads, no randomness. Run from anywhere:
+    python3 tests/golden/generate.py [--out DIR]
+(DIR defaults to this script's directory). See tests/golden/README.md for what each file is.
+"""
+import argparse
+import os
+import struct
+import zlib
+
+MAGIC = b"\x89WALDEN\n"
+FORMAT_VERSION = 1
+HEADER_LEN = 64
+FRAME_HEADER_LEN = 8
+
+SALT = 0x601D_E4F1_1E5A_1701
+OTHER_SALT = 0x0B5E_1E7E_D5A1_7002
+BASE_LSN = 4096
+
+PAYLOADS = [
+    b"golden record 0: the first",
+    b"",
+    b"golden record 2: " + b"x" * 40,
+    bytes(range(64)),
+    b"put k1 v1",
+    b"golden record 5",
+    b"\x00" * 12,
+    b"golden record 7: the last",
+]
+TORN_PAYLOAD = b"golden record 8: torn by a crash"
+OLD_PAYLOADS = [b"older incarnation record %02d: " % i + b"o" * (i % 7) for i in range(12)]
+ZERO_TAIL_BYTES = 1024
+OVER_LIMIT_PAYLOAD_LEN = 2000
+
+
+def header(salt, base_lsn, version=FORMAT_VERSION, sync_mark=None):
+    head = MAGIC + struct.pack("<IIQQ", version, HEADER_LEN, salt, base_lsn)
+    if sync_mark is not None:
+        head += struct.pack("<QI", sync_mark, 1)  # the sync mark; flags bit 0: present
+    head += bytes(60 - len(head))
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def frame(salt, lsn, payload):
+    length = FRAME_HEADER_LEN + len(payload)
+    crc = zlib.crc32(struct.pack("<QQI", salt, lsn, length) + payload)
+    return struct.pack("<II", crc, length) + payload
+
+
+def body(salt, base_lsn, payloads):
+    """The frames of `payloads` from `base_lsn`; returns the bytes and each frame's LSN."""
+    out = bytearray()
+    lsns = []
+    for payload in payloads:
+        lsns.append(base_lsn + len(out))
+        out += frame(salt, base_lsn + len(out), payload)
+    return bytes(out), lsns
+
+
+def log(salt, base_lsn, payloads, sync_mark=None):
+    frames, _ = body(salt, base_lsn, payloads)
+    return header(salt, base_lsn, sync_mark=sync_mark) + frames
+
+
+def golden_files():
+    """Every golden file, by relative path."""
+    files = {}
+    clean = log(SALT, BASE_LSN, PAYLOADS)
+    end = BASE_LSN + len(clean) - HEADER_LEN
+    files["clean.wal"] = clean
+
+    # A crash while the next record was being written: its first 13 bytes landed.
+    files["torn_tail.wal"] = clean + frame(SALT, end, TORN_PAYLOAD)[:13]
+
+    # A torn write whose length field landed but whose payload did not: a whole frame's worth
+    # of bytes with a checksum that does not match, and nothing valid after it.
+    torn = bytearray(frame(SALT, end, TORN_PAYLOAD))
+    torn[FRAME_HEADER_LEN:] = b"\xee" * len(TORN_PAYLOAD)
+    files["torn_tail_checksum.wal"] = clean + bytes(torn)
+
+    # Preallocated space after the last record, never written.
+    files["zero_tail.wal"] = clean + bytes(ZERO_TAIL_BYTES)
+
+    # One bit flipped in the payload of record 3: damage followed by valid records.
+    _, lsns = body(SALT, BASE_LSN, PAYLOADS)
+    mid = bytearray(clean)
+    mid[HEADER_LEN + (lsns[3] - BASE_LSN) + FRAME_HEADER_LEN + 5] ^= 0x10
+    files["mid_log_corruption.wal"] = bytes(mid)
+
+    # The file of an older incarnation of the log (another salt, more records) was reused: the
+    # new log's header and records overwrote its start, and its later frames are still there.
+    old = log(OTHER_SALT, BASE_LSN, OLD_PAYLOADS)
+    assert len(old) > len(clean)
+    files["other_salt.wal"] = clean + old[len(clean):]
+
+    # A record written under a larger payload limit (2000 bytes) between two small ones.
+    files["over_limit.wal"] = log(
+        SALT, 0, [b"small before", b"L" * OVER_LIMIT_PAYLOAD_LEN, b"small after"]
+    )
+
+    # Header damage and foreign files: each must be refused and left untouched.
+    files["newer_version.wal"] = header(SALT, BASE_LSN, version=2) + clean[HEADER_LEN:]
+    files["truncated_header.wal"] = header(SALT, BASE_LSN)[:40]
+    damaged = bytearray(clean)
+    damaged[24] ^= 0x01  # the base LSN's low byte, under the header checksum
+    files["header_checksum.wal"] = bytes(damaged)
+    files["not_a_wal.wal"] = b"SQLite format 3\x00" + bytes(range(48)) * 2
+
+    # With a sync mark (records 0..3 synced): a power loss lost the write of record 5 in the
+    # batch after the mark, while records 6 and 7 of the same batch landed. An interrupted batch.
+    marked = bytearray(log(SALT, BASE_LSN, PAYLOADS, sync_mark=lsns[4]))
+    hole = HEADER_LEN + (lsns[5] - BASE_LSN)
+    marked[hole:HEADER_LEN + (lsns[6] - BASE_LSN)] = bytes(lsns[6] - lsns[5])
+    files["unsynced_hole.wal"] = bytes(marked)
+
+    # With the sync mark at the end (a cleanly closed log), cut in the middle of record 6:
+    # records that were durable are gone.
+    closed = log(SALT, BASE_LSN, PAYLOADS, sync_mark=end)
+    files["lost_below_sync_mark.wal"] = closed[:HEADER_LEN + (lsns[6] - BASE_LSN) + 10]
+
+    # A log directory of three segments, each named by its base LSN (sixteen lower-case hex
+    # digits), every segment with the log's salt.
+    bases = []
+    base = 0
+    for chunk in (PAYLOADS[0:3], PAYLOADS[3:6], PAYLOADS[6:8]):
+        bases.append(base)
+        segment = log(SALT, base, chunk)
+        files["segments/%016x.wal" % base] = segment
+        base += len(segment) - HEADER_LEN
+
+    # The same directory with its last segment replaced by one of another log (another salt)
+    # that happens to start at the same LSN.
+    for name in ("%016x.wal" % b for b in bases[:2]):
+        files["foreign_segment/" + name] = files["segments/" + name]
+    files["foreign_segment/%016x.wal" % bases[2]] = log(OTHER_SALT, bases[2], PAYLOADS[6:8])
+    return files
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=here, help="directory to write into")
+    out = parser.parse_args().out
+    for name, data in sorted(golden_files().items()):
+        path = os.path.join(out, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as file:
+            file.write(data)
+
+
+if __name__ == "__main__":
+    main()
