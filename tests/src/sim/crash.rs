@@ -12,6 +12,8 @@
 //! Invariants (the media assumptions, see the module documentation of [`crate::sim`]):
 //! - A write only ever changes the bytes it covered: garbage and torn pieces stay inside the
 //!   write's own byte range, even inside a sector it shares with older data.
+//! - With [`SimConfig::identical_rewrites_survive`], a piece of a write that holds exactly the
+//!   bytes already there is never garbled (media whose sector writes land old-or-new).
 //! - A write inside the 64-byte file header is atomic (whole, lost or misdirected, never torn
 //!   or garbled), the assumption docs/durability.md states for header rewrites.
 //! - A misdirected write lands only at or beyond the file's durable length: it never touches
@@ -50,6 +52,9 @@ pub struct FaultCounts {
     pub truncations_kept: u64,
     /// Truncations that did not.
     pub truncations_lost: u64,
+    /// Sector pieces of writes that rewrote the bytes already there, garbled (never with
+    /// [`SimConfig::identical_rewrites_survive`]).
+    pub identical_rewrites_garbled: u64,
     /// Files rolled back by [`DiskBug::LoseLastSync`].
     pub synced_writes_lost: u64,
     /// Sectors of synced records damaged by [`DiskBug::DamageSyncedSector`].
@@ -305,6 +310,32 @@ fn replay(
             rng,
         ),
         None => choose_fate(&pieces, offset, bytes.len(), durable_len, sector_bytes, rng),
+    };
+    let fate = match fate {
+        Fate::Garbage(contents) => {
+            // Pieces that write exactly the bytes already there (recovery's rewrite past the
+            // sync mark): garbling them damages data that was on the media.
+            let mut rewrites_garbled = 0;
+            let contents = pieces
+                .iter()
+                .zip(contents)
+                .map(|(&(start, stop), piece)| {
+                    let held = image.get(start as usize..stop as usize);
+                    let new = &bytes[(start - offset) as usize..(stop - offset) as usize];
+                    if piece != Piece::Garbage || held != Some(new) {
+                        piece
+                    } else if config.identical_rewrites_survive {
+                        Piece::Old
+                    } else {
+                        rewrites_garbled += 1;
+                        piece
+                    }
+                })
+                .collect();
+            counts.identical_rewrites_garbled += rewrites_garbled;
+            Fate::Garbage(contents)
+        }
+        fate => fate,
     };
     trace.note(|| {
         format!(
@@ -596,6 +627,31 @@ mod tests {
                 "seed {seed}"
             );
         }
+    }
+
+    /// Prevents the two media models from blurring: rewriting the bytes already on the media
+    /// (recovery's rewrite past the sync mark) can garble them under powersafe overwrite alone,
+    /// and never on old-or-new media.
+    #[test]
+    fn identical_rewrites_are_at_risk_only_without_old_or_new_sectors() {
+        let mut files = BTreeMap::new();
+        let mut durable = vec![0xAA; 64];
+        durable.extend(pattern(64, 3000));
+        files.insert(Lsn::ZERO, durable.clone());
+        let mut disk = Disk::new(&files, None, false, Rng::new(0), Trace::QUIET);
+        let inode = disk.open(Lsn::ZERO).unwrap();
+        disk.write_at(inode, 64, &pattern(64, 3000)).unwrap();
+        let old_or_new = SimConfig {
+            identical_rewrites_survive: true,
+            ..SimConfig::default()
+        };
+        let mut garbled = 0;
+        for seed in 0..500 {
+            let image = image_of(&disk, &old_or_new, seed);
+            assert_eq!(image[..durable.len()], durable[..], "seed {seed}");
+            garbled += u32::from(image_of(&disk, &SimConfig::default(), seed)[..3064] != durable);
+        }
+        assert!(garbled > 0, "the default model never garbled a rewrite");
     }
 
     /// Prevents a replayed seed from building another image than the failing run did.

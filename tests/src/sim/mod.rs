@@ -36,6 +36,10 @@
 //!   its own range, even in a sector it shares with older data. Media whose sector writes land
 //!   old-or-new give this for the bytes outside the write. It is what makes it safe for each
 //!   drain to rewrite the last, partly filled sector that an earlier sync made durable.
+//!   Inside its own range an interrupted write is at risk even where it writes the bytes that
+//!   are already there (recovery's rewrite of the records past the sync mark does that);
+//!   [`SimConfig::identical_rewrites_survive`] models media whose sector writes land
+//!   old-or-new instead, where such bytes survive.
 //! - A write inside the 64-byte file header lies within one sector and is atomic: it lands
 //!   whole or not at all (the assumption docs/durability.md already states for header
 //!   rewrites). Garbage there would lose the whole segment, synced records included.
@@ -74,6 +78,11 @@ pub struct SimConfig {
     /// Keep only an in-order prefix of each file's pending operations, so no hole is followed
     /// by data (off: any subset, the full model).
     pub in_order_prefixes: bool,
+    /// A piece of an interrupted write that holds exactly the bytes already on the media is
+    /// never garbled, as on media whose sector writes land old-or-new (off: powersafe overwrite
+    /// only, which lets an interrupted write leave anything in its own range, even when it was
+    /// writing the same bytes again, as recovery's rewrite past the sync mark does).
+    pub identical_rewrites_survive: bool,
     /// A deliberately broken disk, to show the checker reports what it must.
     pub bug: Option<DiskBug>,
 }
