@@ -36,10 +36,14 @@
 //!   its own range, even in a sector it shares with older data. Media whose sector writes land
 //!   old-or-new give this for the bytes outside the write. It is what makes it safe for each
 //!   drain to rewrite the last, partly filled sector that an earlier sync made durable.
-//!   Inside its own range an interrupted write is at risk even where it writes the bytes that
-//!   are already there (recovery's rewrite of the records past the sync mark does that);
-//!   [`SimConfig::identical_rewrites_survive`] models media whose sector writes land
-//!   old-or-new instead, where such bytes survive.
+//!   Inside its own range an interrupted write can leave anything where it changes bytes.
+//! - A sector rewritten with the bytes it already holds keeps them, interrupted or not (sector
+//!   writes land old-or-new, as NVMe's atomic write unit and disks' per-sector ECC give).
+//!   Recovery relies on it: it rewrites the records past the sync mark in place, since they may
+//!   sit in pages a failed fsync left clean but unwritten. The power-loss tests run with
+//!   [`SimConfig::identical_rewrites_survive`]; without it (powersafe overwrite alone), a power
+//!   loss during that rewrite can garble acknowledged records of the last 64 KiB, which the
+//!   next recovery truncates as an interrupted batch.
 //! - A write inside the 64-byte file header lies within one sector and is atomic: it lands
 //!   whole or not at all (the assumption docs/durability.md already states for header
 //!   rewrites). Garbage there would lose the whole segment, synced records included.
