@@ -72,6 +72,7 @@ mod std_impls {
     impl std::error::Error for crate::GroupCommitError {}
     impl std::error::Error for crate::Poisoned {}
     impl std::error::Error for crate::MemError {}
+    impl<E: core::fmt::Debug + core::fmt::Display> std::error::Error for crate::WriterError<E> {}
 
     /// Lets backends that speak `std::io` (the native crate) run over [`crate::MemStorage`] in
     /// tests, with injected failures arriving as ordinary I/O errors.

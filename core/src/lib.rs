@@ -14,6 +14,7 @@
 //! | `durable <= written <= current` ([`Watermarks`]) | `watermark` |
 //! | who syncs and who waits ([`GroupCommit`]) | `group_commit` |
 //! | where bytes live ([`Storage`], [`MemStorage`]) | `storage`, `mem` |
+//! | one log file, one writer ([`LogWriter`], [`WriterOptions`], [`WriterError`]) | `log_writer`, `writer_options`, `writer_error` |
 //!
 //! The byte layout is specified in `docs/format.md`; the durability contract in
 //! `docs/durability.md`.
@@ -28,12 +29,15 @@ mod error;
 mod frame;
 mod group_commit;
 mod header;
+mod log_writer;
 mod lsn;
 mod mem;
 mod resync;
 mod scan;
 mod storage;
 mod watermark;
+mod writer_error;
+mod writer_options;
 
 pub use error::Error;
 pub use frame::{
@@ -45,6 +49,7 @@ pub use group_commit::{
     Poisoned, WaitStatus, WaiterId,
 };
 pub use header::{FileHeader, HeaderError, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use log_writer::{LogWriter, WriterResult, SYNC_MARK_STEP_BYTES};
 pub use lsn::Lsn;
 pub use mem::{MemError, MemStorage};
 pub use scan::{
@@ -52,6 +57,8 @@ pub use scan::{
 };
 pub use storage::{Durability, Storage, SyncMode};
 pub use watermark::{WatermarkError, Watermarks};
+pub use writer_error::WriterError;
+pub use writer_options::{WriterOptions, DEFAULT_BUFFER_BYTES, DEFAULT_PREALLOCATE_BYTES};
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -1,13 +1,7 @@
 //! [`WalOptions`]: how a log is opened and what its commits wait for.
 
-use walden_core::{Durability, RecoveryMode, DEFAULT_MAX_PAYLOAD_LEN};
-
-/// Bytes appended records may occupy in memory before they are drained to the OS: 64 KiB.
-pub const DEFAULT_BUFFER_BYTES: usize = 64 * 1024;
-
-/// Bytes a log file is extended by, with zeros written ahead of the records, when preallocation
-/// is on: 1 MiB.
-pub const DEFAULT_PREALLOCATE_BYTES: u64 = 1024 * 1024;
+use walden_core::{Durability, RecoveryMode, WriterOptions, DEFAULT_MAX_PAYLOAD_LEN};
+pub use walden_core::{DEFAULT_BUFFER_BYTES, DEFAULT_PREALLOCATE_BYTES};
 
 /// The size at which a `Wal` starts a new segment file: 64 MiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -44,6 +38,20 @@ impl Default for WalOptions {
             buffer_bytes: DEFAULT_BUFFER_BYTES,
             preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+impl WalOptions {
+    /// The options of each file's writer (the core's [`WriterOptions`]): everything but the
+    /// segment size.
+    pub fn writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            durability: self.durability,
+            recovery_mode: self.recovery_mode,
+            max_payload_len: self.max_payload_len,
+            buffer_bytes: self.buffer_bytes,
+            preallocate_bytes: self.preallocate_bytes,
         }
     }
 }
