@@ -1082,12 +1082,13 @@ fn a_poisoned_error_names_the_failure_that_poisoned_the_log() {
     );
 }
 
-/// Known bug: after a failed fsync, Linux keeps the lost pages in the page cache, marked clean.
-/// A reopen in the same boot (the process restarts, the kernel does not) reads them back as
-/// valid records, its recovery fsync has nothing dirty to write, and the log treats them as
-/// durable: commits after the reopen land behind them. A power cut then leaves a hole where
-/// the lost record was, followed by acknowledged records, and the log refuses to open
-/// (`CorruptionMidLog`).
+/// Prevents a hole behind acknowledged records after a failed fsync and a reopen in the same
+/// boot. Linux keeps the pages the failed fsync lost in the page cache, marked clean: a reopen
+/// (the process restarts, the kernel does not) reads them back as valid records, and a plain
+/// recovery fsync would have nothing dirty to write, so commits after the reopen would land
+/// behind records that never reached the disk, and a power cut would leave a hole followed by
+/// acknowledged records (`CorruptionMidLog`). Recovery therefore writes the records past the
+/// header's sync mark again (`LogWriter::recover`), so its sync really persists them.
 #[test]
 fn a_reopen_after_a_failed_fsync_in_the_same_boot_keeps_later_commits_after_a_power_cut() {
     let dir = tempfile::tempdir().unwrap();
