@@ -1,7 +1,7 @@
-//! The root component: owns the simulation and its knobs, runs the clock while playing, and lays
-//! out the panels.
+//! The root component: owns the simulation and its knobs, runs the clock once per display frame
+//! while playing, and lays out the panels.
 
-use std::time::Duration;
+use std::cell::Cell;
 
 use leptos::prelude::*;
 
@@ -9,24 +9,22 @@ use crate::controls::Controls;
 use crate::counters::Counters;
 use crate::event_log::EventLog;
 use crate::explain::Explanation;
+use crate::frame_loop::on_every_frame;
 use crate::fsync_chart::FsyncChart;
+use crate::fsync_flight::FsyncInFlight;
 use crate::lanes::Lanes;
+use crate::latency_histogram::LatencyHistogram;
 use crate::lsn_bar::LsnBar;
-use crate::sim::{Params, Sim};
+use crate::playback::Playback;
+use crate::rate_charts::RateCharts;
+use crate::sim::{Params, Sim, TIMELINE_BUCKETS};
+use crate::timeline::Bucket;
 
-/// How often the clock ticks while playing, in real milliseconds (25 frames a second).
-const TICK_MS: u64 = 40;
 /// The seed a fresh page starts from.
 const DEFAULT_SEED: u64 = 1;
 /// The default playback speed: 1 ms of simulated time per real second, slow enough to follow
 /// single fsyncs at the default latency.
 const DEFAULT_SPEED_US_PER_S: u64 = 1_000;
-
-/// The simulated microseconds one tick advances at `speed_us_per_s`; at least one, so the
-/// slowest speed still moves.
-pub(crate) fn tick_us(speed_us_per_s: u64) -> u64 {
-    (speed_us_per_s * TICK_MS / 1_000).max(1)
-}
 
 /// The dashboard.
 // The props builder `#[component]` derives is `pub` inside this crate-private type.
@@ -48,19 +46,37 @@ pub(crate) fn App() -> impl IntoView {
         sim.set(fresh);
     });
 
-    // The clock. It only reads the signals it needs without tracking: it runs outside any
+    // The clock: each display frame advances the simulation by the real time since the last
+    // frame at the chosen speed. It reads the signals without tracking: it runs outside any
     // reactive scope.
-    let tick = move || {
-        if playing.get_untracked() {
-            let us = tick_us(speed.get_untracked());
+    let playback = Cell::new(Playback::default());
+    on_every_frame(move |now_ms| {
+        let mut state = playback.get();
+        if !playing.get_untracked() {
+            state.pause();
+            playback.set(state);
+            return;
+        }
+        let us = state.frame(now_ms, speed.get_untracked());
+        playback.set(state);
+        if us > 0 {
             sim.update(|sim| {
                 sim.advance(us);
             });
         }
-    };
-    if let Ok(handle) = set_interval_with_handle(tick, Duration::from_millis(TICK_MS)) {
-        on_cleanup(move || handle.clear());
-    }
+    });
+
+    let buckets = Memo::new(move |_| {
+        sim.with(|s| {
+            s.timeline()
+                .completed(s.now_us())
+                .copied()
+                .collect::<Vec<Bucket>>()
+        })
+    });
+    let bucket_us = Memo::new(move |_| sim.with(|s| s.timeline().bucket_us()));
+    let latencies =
+        Memo::new(move |_| sim.with(|s| s.latencies_us().iter().copied().collect::<Vec<u64>>()));
 
     view! {
         <main class="wd" data-testid="walden-dashboard">
@@ -86,26 +102,16 @@ pub(crate) fn App() -> impl IntoView {
                 <div class="wd-main">
                     <Counters sim />
                     <LsnBar sim />
+                    <FsyncInFlight sim />
                     <Lanes sim />
+                    <RateCharts buckets bucket_us slots=TIMELINE_BUCKETS - 1 simulated=true />
                     <div class="wd-pair">
+                        <LatencyHistogram samples=latencies />
                         <FsyncChart sim />
-                        <EventLog sim />
                     </div>
+                    <EventLog sim />
                 </div>
             </div>
         </main>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_speed_moves_the_clock() {
-        for &(speed, _) in &crate::controls::SPEEDS {
-            assert!(tick_us(speed) >= 1);
-        }
-        assert_eq!(tick_us(1_000), 40);
     }
 }

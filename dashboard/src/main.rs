@@ -11,7 +11,11 @@
 //! | counters | `counters` |
 //! | durable / written / current positions | `lsn_bar` |
 //! | one lane per writer | `lanes` |
-//! | records per fsync | `fsync_chart` |
+//! | the fsync in flight and the commits it carries | `fsync_flight` |
+//! | records per fsync, fsync by fsync | `fsync_chart` |
+//! | commits/s, fsyncs/s, records per fsync over time | `rate_charts`, `timeline`, `plot` |
+//! | commit latency histogram | `latency_histogram`, `histogram` |
+//! | the animation clock | `frame_loop`, `playback` |
 //! | the core's events | `event_log` |
 //! | plain-words explanation | `explain` |
 
@@ -21,12 +25,20 @@ mod counters;
 mod event_log;
 mod explain;
 mod format;
+mod frame_loop;
 mod fsync_chart;
+mod fsync_flight;
+mod histogram;
 mod lanes;
+mod latency_histogram;
 mod lsn_bar;
+mod playback;
+mod plot;
 mod prng;
+mod rate_charts;
 mod sim;
 mod slider;
+mod timeline;
 
 fn main() {
     console_error_panic_hook::set_once();
