@@ -25,8 +25,8 @@ use crate::events::{EventLog, LogEvent};
 use crate::log_error::{LogError, StorageFailure};
 use std::collections::BTreeMap;
 use walden_core::{
-    Decision, GroupCommit, Lead, LogWriter, Lsn, Records, Storage, WaiterId, WriterOptions,
-    FRAME_HEADER_LEN, HEADER_LEN,
+    Decision, GroupCommit, Lead, LogWriter, Lsn, Records, Storage, TailKind, WaiterId,
+    WriterOptions, FRAME_HEADER_LEN, HEADER_LEN,
 };
 
 /// The page's identifier for one request, echoed in its answer.
@@ -86,7 +86,8 @@ pub struct LogStats {
     pub durable_lsn: Lsn,
     /// Records recovery found when the log was opened.
     pub recovered_records: u64,
-    /// Bytes of torn tail recovery cut off when the log was opened.
+    /// Bytes recovery cut off after the valid records when the log was opened (a torn tail;
+    /// preallocated zeros that are kept do not count).
     pub truncated_bytes: u64,
     /// Plain appends since open.
     pub appends: u64,
@@ -135,7 +136,13 @@ where
     /// once, so every recovered record is durable and readable.
     pub fn recover(storage: S, options: LogOptions, salt_if_new: u64) -> Result<Self, LogError> {
         let mut writer = LogWriter::recover(storage, options.writer, salt_if_new)?;
-        let truncated_bytes = writer.recovery().tail.map_or(0, |tail| tail.bytes);
+        // A zero-filled tail is preallocated space the writer keeps (with preallocation on);
+        // anything else after the valid records was cut off.
+        let kept_zeros = options.writer.preallocate_bytes > 0;
+        let truncated_bytes = writer.recovery().tail.map_or(0, |tail| match tail.kind {
+            TailKind::Zeroed if kept_zeros => 0,
+            _ => tail.bytes,
+        });
         let durable = writer.sync()?;
         let stats = LogStats {
             recovered_records: writer.recovery().records,
