@@ -10,6 +10,7 @@
 WALDEN_WASM_BINDGEN_VERSION=0.2.130
 WALDEN_TRUNK_VERSION=0.21.14
 WALDEN_WASM_OPT_VERSION=132 # npm package binaryen@132.0.0, reports "version_132"
+WALDEN_WASM_PACK_VERSION=0.15.1
 WALDEN_RUST_TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabi)
 WALDEN_RUST_COMPONENTS=(rustfmt clippy)
 
@@ -156,6 +157,27 @@ ensure_trunk() {
   fi
 }
 
+# wasm-pack packages walden-wasm for npm (scripts/lib/build-wasm-pkg.sh). It takes wasm-bindgen
+# from PATH (ensure_wasm_bindgen) and, with `wasm-opt = false` in wasm/Cargo.toml, never
+# downloads anything.
+ensure_wasm_pack() {
+  local want="wasm-pack $WALDEN_WASM_PACK_VERSION" have
+  have="$(_tools_version_of wasm-pack)"
+  if [ "$have" = "$want" ]; then
+    tools_log "wasm-pack $WALDEN_WASM_PACK_VERSION present (skipped)"
+    return 0
+  fi
+  local start=$SECONDS was="$have"
+  _tools_run_logged wasm-pack-install cargo install --force --locked \
+    wasm-pack --version "$WALDEN_WASM_PACK_VERSION" || return
+  have="$(_tools_version_of wasm-pack)"
+  if [ "$have" != "$want" ]; then
+    tools_log "after install, wasm-pack on PATH reports '${have:-nothing}', wanted '$want'" >&2
+    return 1
+  fi
+  tools_log "installed wasm-pack $WALDEN_WASM_PACK_VERSION (was: ${was:-none}) in $((SECONDS - start))s"
+}
+
 ensure_wasm_opt() {
   local bin="$WALDEN_ROOT/tools/node_modules/.bin/wasm-opt" want="version_$WALDEN_WASM_OPT_VERSION"
   local have=""
@@ -193,6 +215,7 @@ ensure_all_tools() {
   ensure_rust_targets || return
   ensure_wasm_bindgen || return
   ensure_trunk || return
+  ensure_wasm_pack || return
   ensure_wasm_opt || return
   ensure_chromium || return
 }

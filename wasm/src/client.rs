@@ -107,7 +107,7 @@ impl WaldenLog {
         let client = Client::start(name.clone(), worker);
         let op = op_object(client.next(), "open");
         set(&op, "name", name);
-        for key in ["flushPerCommit", "durability"] {
+        for key in ["flushPerCommit", "durability", "flushScheduler"] {
             let value = get(&options, key);
             if !value.is_undefined() {
                 set(&op, key, value);

@@ -26,6 +26,7 @@ pub(crate) enum Op {
         name: String,
         options: LogOptions,
         observe: bool,
+        scheduler: FlushScheduler,
     },
     Append(Vec<u8>),
     Commit(Vec<u8>),
@@ -36,6 +37,20 @@ pub(crate) enum Op {
     Stats,
     Observe(bool),
     Close,
+}
+
+/// How the worker runs a flush after the commits that need it: the end of the group-commit
+/// window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FlushScheduler {
+    /// `setTimeout(0)`: a new task, queued behind the messages already waiting. The default.
+    Timeout,
+    /// A message on a private `MessageChannel`: also a new task, but each post crosses
+    /// Chromium's message-port plumbing, which costs more.
+    Channel,
+    /// `queueMicrotask`: right after the current message, before any other; groups only the
+    /// commits of one page message.
+    Microtask,
 }
 
 /// The default cap on the bytes one `read` returns.
@@ -114,10 +129,21 @@ fn decode_op(op: &JsValue) -> Result<Op, LogError> {
                     )))
                 }
             }
+            let scheduler = match get(op, "flushScheduler").as_string().as_deref() {
+                None | Some("timeout") => FlushScheduler::Timeout,
+                Some("channel") => FlushScheduler::Channel,
+                Some("microtask") => FlushScheduler::Microtask,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "unknown flushScheduler {other:?}: use \"timeout\", \"channel\" or \"microtask\""
+                    )))
+                }
+            };
             Ok(Op::Open {
                 name,
                 options,
                 observe: get(op, "observe").as_bool() == Some(true),
+                scheduler,
             })
         }
         "append" => Ok(Op::Append(payload(op)?)),

@@ -15,12 +15,13 @@
 use crate::log_error::LogError;
 use crate::opfs_storage::OpfsStorage;
 use crate::protocol::{
-    decode_ops, event_to_js, lsn_to_js, records_to_js, reply_err, reply_ok, set, stats_to_js, Op,
+    decode_ops, event_to_js, lsn_to_js, records_to_js, reply_err, reply_ok, set, stats_to_js,
+    FlushScheduler, Op,
 };
 use crate::worker_log::{
     CommitOutcome, FlushPolicy, FlushReport, LogOptions, RequestId, WorkerLog,
 };
-use js_sys::{Array, Object};
+use js_sys::{Array, Function, Object};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
@@ -34,6 +35,9 @@ struct WorkerState {
     opening: Cell<bool>,
     /// Posting on this port runs a flush as a new task, after the messages already queued.
     flush_port: MessagePort,
+    /// Calling this runs a flush (for `setTimeout` and `queueMicrotask`).
+    flush_callback: RefCell<Option<Function>>,
+    scheduler: Cell<FlushScheduler>,
     flush_scheduled: Cell<bool>,
 }
 
@@ -54,8 +58,15 @@ pub fn worker_main() -> Result<(), JsValue> {
         log: RefCell::new(None),
         opening: Cell::new(false),
         flush_port: channel.port2(),
+        flush_callback: RefCell::new(None),
+        scheduler: Cell::new(FlushScheduler::Timeout),
         flush_scheduled: Cell::new(false),
     });
+    let flusher = Rc::clone(&state);
+    let flush_callback = Closure::<dyn FnMut()>::new(move || flusher.run_flush());
+    *state.flush_callback.borrow_mut() =
+        Some(flush_callback.as_ref().unchecked_ref::<Function>().clone());
+    flush_callback.forget();
     let flusher = Rc::clone(&state);
     let on_flush = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
         flusher.run_flush();
@@ -86,7 +97,11 @@ impl WorkerState {
                     name,
                     options,
                     observe,
-                }) => self.open(id, name, options, observe),
+                    scheduler,
+                }) => {
+                    self.scheduler.set(scheduler);
+                    self.open(id, name, options, observe);
+                }
                 Ok(op) => self.serve(id, op, &mut replies),
             }
         }
@@ -177,13 +192,27 @@ impl WorkerState {
 
     fn schedule_flush_if_due(&self) {
         let due = self.log.borrow().as_ref().is_some_and(WorkerLog::flush_due);
-        if due && !self.flush_scheduled.get() {
-            self.flush_scheduled.set(true);
-            if let Err(err) = self.flush_port.post_message(&JsValue::NULL) {
-                // Without a scheduled task nobody would flush: flush now rather than hang.
-                web_sys::console::error_2(&"walden: could not schedule a flush".into(), &err);
-                self.run_flush();
+        if !due || self.flush_scheduled.get() {
+            return;
+        }
+        self.flush_scheduled.set(true);
+        let callback = self.flush_callback.borrow().clone();
+        let scheduled = match (self.scheduler.get(), callback) {
+            (FlushScheduler::Channel, _) => self.flush_port.post_message(&JsValue::NULL),
+            (FlushScheduler::Timeout, Some(callback)) => self
+                .scope
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&callback, 0)
+                .map(drop),
+            (FlushScheduler::Microtask, Some(callback)) => {
+                self.scope.queue_microtask(&callback);
+                Ok(())
             }
+            (_, None) => Err(JsValue::from_str("no flush callback")),
+        };
+        if let Err(err) = scheduled {
+            // Without a scheduled task nobody would flush: flush now rather than hang.
+            web_sys::console::error_2(&"walden: could not schedule a flush".into(), &err);
+            self.run_flush();
         }
     }
 
