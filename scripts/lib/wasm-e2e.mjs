@@ -112,6 +112,10 @@ async function main() {
     const texts = ["first record", "second record", "a third, with ünïcødé"];
     for (const text of texts) await commitThroughForm(page, text);
     const committed = await records(page);
+    // The page subscribed with onEvent: the worker's flushes must have reached it.
+    const events = await page.textContent("#events");
+    check(events.includes('"type":"flushFinished"') && events.includes('"type":"appended"'),
+      `the page saw no appended/flushFinished events: ${events.slice(0, 300)}`);
     const durable = BigInt(await page.textContent("#durable"));
     check(durable > 0n, `durable LSN ${durable} did not move after three commits`);
     say(`committed ${committed.length} records; durable LSN ${durable}`);
