@@ -41,8 +41,9 @@ export interface OpenOptions {
   workerUrl?: string;
   /** Flush after every commit instead of grouping them (the benchmark's baseline). */
   flushPerCommit?: boolean;
-  /** "flush" (default: commits resolve after OPFS flush()) or "buffered" (after write()). */
-  durability?: "flush" | "buffered";
+  /** Which task ends the worker's group-commit window: "timeout" (default), "channel" or
+   *  "microtask". For experiments; see wasm/README.md. */
+  flushScheduler?: "timeout" | "channel" | "microtask";
 }
 /** One record read back. */
 export interface WaldenRecord { lsn: bigint; payload: Uint8Array; }
@@ -107,7 +108,7 @@ impl WaldenLog {
         let client = Client::start(name.clone(), worker);
         let op = op_object(client.next(), "open");
         set(&op, "name", name);
-        for key in ["flushPerCommit", "durability", "flushScheduler"] {
+        for key in ["flushPerCommit", "flushScheduler"] {
             let value = get(&options, key);
             if !value.is_undefined() {
                 set(&op, key, value);

@@ -16,7 +16,7 @@ use crate::events::LogEvent;
 use crate::log_error::LogError;
 use crate::worker_log::{FlushPolicy, LogOptions, LogStats, RequestId};
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use walden_core::{Durability, Event, Lsn};
+use walden_core::{Event, Lsn};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// One operation the page asks of the worker.
@@ -119,15 +119,6 @@ fn decode_op(op: &JsValue) -> Result<Op, LogError> {
             let mut options = LogOptions::default();
             if get(op, "flushPerCommit").as_bool() == Some(true) {
                 options.flush_policy = FlushPolicy::PerCommit;
-            }
-            match get(op, "durability").as_string().as_deref() {
-                None | Some("flush") => {}
-                Some("buffered") => options.writer.durability = Durability::Buffered,
-                Some(other) => {
-                    return Err(bad(format!(
-                        "unknown durability {other:?}: use \"flush\" (the default) or \"buffered\""
-                    )))
-                }
             }
             let scheduler = match get(op, "flushScheduler").as_string().as_deref() {
                 None | Some("timeout") => FlushScheduler::Timeout,

@@ -340,7 +340,9 @@ where
     /// `max_bytes` of frames (always at least one record when one is durable there).
     pub fn read(&self, from: Lsn, max_bytes: usize) -> Result<Vec<(Lsn, Vec<u8>)>, LogError> {
         let base = self.writer.base_lsn();
-        let durable = self.writer.durable_lsn();
+        // The LSN commits were acknowledged up to (with `Durability::Buffered`, what was
+        // drained into storage): everything below it is in storage, none of it in the buffer.
+        let durable = self.group.durable();
         if from < base {
             return Err(LogError::BadRequest {
                 message: format!(

@@ -8,7 +8,7 @@ use walden_wasm::{
     CommitOutcome, FlushPolicy, LogError, LogEvent, LogOptions, RequestId, WorkerLog,
 };
 
-const SALT: u64 = 0x5eed_0f_0a11;
+const SALT: u64 = 0x5eed_0fa1;
 
 fn clock() -> f64 {
     0.0
@@ -274,4 +274,48 @@ fn reopened_records_are_durable_and_readable() {
     assert_eq!(log.durable_lsn(), end);
     assert!(size > 0);
     assert_eq!(payloads(&log), vec![b"kept".to_vec()]);
+}
+
+fn closed_image(records: &[&[u8]]) -> Vec<u8> {
+    let mut log = open(MemStorage::new(), FlushPolicy::Grouped);
+    for (id, payload) in records.iter().enumerate() {
+        queued(log.commit(id as RequestId, payload));
+    }
+    log.flush(&clock);
+    match log.close(&clock).1 {
+        Ok((_, storage)) => storage.durable_image().to_vec(),
+        Err(err) => panic!("close failed: {err}"),
+    }
+}
+
+/// Guards the refusal of a newer format: the typed `NewerVersion` (kind `newerVersion`), and
+/// the file is not changed.
+#[test]
+fn a_newer_format_is_refused_untouched() {
+    let mut image = closed_image(&[b"from the future"]);
+    image[8..12].copy_from_slice(&(walden_core::FORMAT_VERSION + 1).to_le_bytes());
+    let storage = MemStorage::from_durable(image.clone());
+    match WorkerLog::recover(storage, options(FlushPolicy::Grouped), SALT) {
+        Err(err @ LogError::NewerVersion { .. }) => assert_eq!(err.kind(), "newerVersion"),
+        Err(err) => panic!("expected NewerVersion, got {err:?}"),
+        Ok(_) => panic!("a newer-format log opened"),
+    }
+}
+
+/// Guards mid-log corruption: a damaged record with valid records after it is reported as
+/// `corrupt` on open, never truncated away silently.
+#[test]
+fn corruption_mid_log_is_reported_not_truncated() {
+    let mut image = closed_image(&[b"first record", b"second record", b"third record"]);
+    let first_payload = walden_core::HEADER_LEN + walden_core::FRAME_HEADER_LEN;
+    image[first_payload] ^= 0x40;
+    let storage = MemStorage::from_durable(image);
+    match WorkerLog::recover(storage, options(FlushPolicy::Grouped), SALT) {
+        Err(err @ LogError::Corrupt { .. }) => {
+            assert_eq!(err.kind(), "corrupt");
+            assert!(err.to_string().contains("nothing was changed"), "{err}");
+        }
+        Err(err) => panic!("expected Corrupt, got {err:?}"),
+        Ok(_) => panic!("a log corrupt in the middle opened"),
+    }
 }
