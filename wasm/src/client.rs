@@ -213,6 +213,14 @@ impl WaldenLog {
 
 /// The Rust API, for the dashboard: the same operations as futures with typed errors.
 impl WaldenLog {
+    /// Calls `callback` with every event (a JavaScript object, as `onEvent` gives it) for as
+    /// long as the log is open.
+    pub fn on_event_fn(&self, callback: impl FnMut(JsValue) + 'static) {
+        let closure = Closure::<dyn FnMut(JsValue)>::new(callback);
+        self.on_event(closure.as_ref().unchecked_ref::<Function>().clone());
+        self.client.handlers.borrow_mut().push(closure);
+    }
+
     /// Appends a record; its LSN.
     pub async fn append_record(&self, payload: &[u8]) -> Result<Lsn, LogError> {
         lsn_result(JsFuture::from(self.append(&Uint8Array::from(payload))).await)

@@ -82,6 +82,11 @@ pub enum LogError {
         /// The actionable message.
         message: String,
     },
+    /// The log's worker could not start (e.g. `walden-worker.js` was not found) or crashed.
+    Worker {
+        /// The actionable message.
+        message: String,
+    },
     /// A broken invariant: a bug in Walden, reported rather than hidden.
     Internal {
         /// The actionable message.
@@ -92,7 +97,7 @@ pub enum LogError {
 impl LogError {
     /// A stable name for the kind, for JavaScript: `locked`, `quota`, `notSupported`, `closed`,
     /// `io`, `notAWal`, `newerVersion`, `badHeader`, `corrupt`, `tooLarge`, `poisoned`,
-    /// `badRequest`, `internal`.
+    /// `badRequest`, `worker`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             LogError::Locked { .. } => "locked",
@@ -107,6 +112,7 @@ impl LogError {
             LogError::TooLarge { .. } => "tooLarge",
             LogError::Poisoned { .. } => "poisoned",
             LogError::BadRequest { .. } => "badRequest",
+            LogError::Worker { .. } => "worker",
             LogError::Internal { .. } => "internal",
         }
     }
@@ -126,6 +132,7 @@ impl LogError {
             | LogError::TooLarge { message }
             | LogError::Poisoned { message, .. }
             | LogError::BadRequest { message }
+            | LogError::Worker { message }
             | LogError::Internal { message } => message,
         }
     }
@@ -148,6 +155,7 @@ impl LogError {
                 message,
             },
             "badRequest" => LogError::BadRequest { message },
+            "worker" => LogError::Worker { message },
             _ => LogError::Internal { message },
         }
     }
