@@ -130,6 +130,11 @@ async function main() {
     check(BigInt(await page.textContent("#durable")) >= durable, "the durable LSN went back after a reload");
     say(`after a reload the page read back ${reloaded.length} records, including all ${texts.length} committed`);
 
+    // The page may ask for persistent storage (navigator.storage.persist(), page-only).
+    await page.click("#persist");
+    await page.waitForFunction(() => document.getElementById("persisted").textContent !== "", null, { timeout: 10000 });
+    say(`requestPersistence(): ${await page.textContent("#persisted")}`);
+
     // 2. A second tab gets "locked", not a hang.
     const second = await context.newPage();
     await second.goto(base + "index.html");
