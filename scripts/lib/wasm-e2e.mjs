@@ -108,7 +108,7 @@ async function main() {
 
     // 1. Commit records, reload, find them again.
     const page = context.pages()[0] || (await context.newPage());
-    page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(msg.text()));
+    page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(`${msg.text()} (${msg.location().url})`));
     await page.goto(base + "index.html");
     check((await pageState(page)) === "open", `the example page did not open its log: ${await page.textContent("#status")}`);
     const texts = ["first record", "second record", "a third, with ünïcødé"];
@@ -134,6 +134,18 @@ async function main() {
     await page.click("#persist");
     await page.waitForFunction(() => document.getElementById("persisted").textContent !== "", null, { timeout: 10000 });
     say(`requestPersistence(): ${await page.textContent("#persisted")}`);
+
+    // A worker script that cannot load rejects open with kind "worker", not a hang.
+    const missing = await page.evaluate(async () => {
+      const { WaldenLog } = await import("./pkg/walden_wasm.js");
+      try {
+        await WaldenLog.open("never.wal", { workerUrl: "./no-such-worker.js" });
+        return "opened";
+      } catch (error) {
+        return error.kind;
+      }
+    });
+    check(missing === "worker", `open with a missing worker script should fail with kind "worker", got ${missing}`);
 
     // 2. A second tab gets "locked", not a hang.
     const second = await context.newPage();
@@ -181,7 +193,8 @@ async function main() {
       check(result.ratio64 > 2, `group commit at 64 in flight is only ${result.ratio64.toFixed(2)}x flush-per-commit`);
       await bench.close();
     }
-    const relevant = consoleErrors.filter((e) => !e.includes("favicon"));
+    // The missing-worker check above 404s on purpose.
+    const relevant = consoleErrors.filter((e) => !e.includes("favicon") && !e.includes("no-such-worker.js"));
     check(relevant.length === 0, `the pages logged errors: ${relevant.join(" | ")}`);
     say("PASS");
   } finally {
