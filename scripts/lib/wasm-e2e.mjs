@@ -147,6 +147,28 @@ async function main() {
     });
     check(missing === "worker", `open with a missing worker script should fail with kind "worker", got ${missing}`);
 
+    // A log freed without close() is closed anyway: its lock is released and its records kept.
+    const dropped = await page.evaluate(async () => {
+      const { WaldenLog } = await import("./pkg/walden_wasm.js");
+      const first = await WaldenLog.open("dropped.wal");
+      await first.commit(new TextEncoder().encode("kept after free()"));
+      first.free();
+      for (let attempt = 0; attempt < 50; attempt++) {
+        try {
+          const again = await WaldenLog.open("dropped.wal");
+          const count = (await again.read(0n)).length;
+          await again.close();
+          return `reopened with ${count} record(s)`;
+        } catch (error) {
+          if (error.kind !== "locked") return `error ${error.kind}: ${error.message}`;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      return "still locked after 5 s";
+    });
+    check(dropped === "reopened with 1 record(s)", `a freed log: ${dropped}`);
+    say(`a log freed without close(): ${dropped}`);
+
     // 2. A second tab gets "locked", not a hang.
     const second = await context.newPage();
     await second.goto(base + "index.html");

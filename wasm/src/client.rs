@@ -76,6 +76,8 @@ struct Client {
     outbox: RefCell<Vec<JsValue>>,
     post_scheduled: Cell<bool>,
     ready: Cell<bool>,
+    /// Set by the first `close` (or drop).
+    closing: Cell<bool>,
     closed: Cell<bool>,
     durable: Cell<u64>,
     listeners: RefCell<Vec<Function>>,
@@ -192,6 +194,10 @@ impl WaldenLog {
     /// to the final durable LSN.
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
     pub fn close(&self) -> Promise {
+        if self.client.closing.replace(true) {
+            // Closing already (or closed): the first close's promise tells how it went.
+            return Promise::resolve(&lsn_to_js(Lsn::new(self.client.durable.get())));
+        }
         let client = Rc::clone(&self.client);
         let closing = client.request(op_object(client.next(), "close"));
         wasm_bindgen_futures::future_to_promise(async move {
@@ -248,6 +254,21 @@ impl WaldenLog {
     }
 }
 
+impl Drop for WaldenLog {
+    /// A log dropped without `close` (in Rust, or `free()` in JavaScript) is closed anyway: the
+    /// worker flushes what waits and closes the file, then ends, which releases the lock.
+    /// Commits still pending settle as they would have.
+    fn drop(&mut self) {
+        if !self.client.closing.get() {
+            let closing = JsFuture::from(self.close());
+            // Awaited so that a failure is not an unhandled rejection; nobody is left to tell.
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = closing.await;
+            });
+        }
+    }
+}
+
 fn lsn_result(result: Result<JsValue, JsValue>) -> Result<Lsn, LogError> {
     let value = result.map_err(|err| error_from_js(&err))?;
     lsn_from_js(&value).ok_or_else(|| LogError::internal("the worker answered without an LSN"))
@@ -263,6 +284,7 @@ impl Client {
             outbox: RefCell::new(Vec::new()),
             post_scheduled: Cell::new(false),
             ready: Cell::new(false),
+            closing: Cell::new(false),
             closed: Cell::new(false),
             durable: Cell::new(0),
             listeners: RefCell::new(Vec::new()),
