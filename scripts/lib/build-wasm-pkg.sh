@@ -62,6 +62,27 @@ for f in walden_wasm.js walden_wasm_bg.wasm walden_wasm.d.ts walden-worker.js pa
 done
 grep -q "commit(payload: Uint8Array): Promise<bigint>" "$PKG/walden_wasm.d.ts" ||
   { echo "wasm-pkg: FAIL: walden_wasm.d.ts lacks the typed commit()" >&2; exit 1; }
+# The declarations must type a real program (and reject wrong ones): tsc from tools/.
+TSC="$ROOT/tools/node_modules/.bin/tsc"
+if [ -x "$TSC" ]; then
+  CHECK="$(mktemp -d "${TMPDIR:-/tmp}/walden-tscheck.XXXXXX")"
+  trap 'rm -rf "$CHECK"' EXIT
+  cp wasm/js/api-check.ts "$CHECK/"
+  ln -s "$PKG" "$CHECK/pkg"
+  cat >"$CHECK/tsconfig.json" <<'JSON'
+{
+  "compilerOptions": {
+    "strict": true, "noEmit": true, "target": "es2022", "module": "esnext",
+    "moduleResolution": "bundler", "lib": ["esnext", "dom"], "types": []
+  },
+  "files": ["api-check.ts"]
+}
+JSON
+  "$TSC" -p "$CHECK/tsconfig.json" || { echo "wasm-pkg: FAIL: walden_wasm.d.ts does not type wasm/js/api-check.ts" >&2; exit 1; }
+  say "walden_wasm.d.ts types wasm/js/api-check.ts (tsc $("$TSC" --version | cut -d' ' -f2) --strict)"
+else
+  say "tools/node_modules/.bin/tsc missing (scripts/lib/tools.sh ensure_js_test_tools installs it): declarations not type-checked"
+fi
 say "package in $PKG ($(du -sh "$PKG/walden_wasm_bg.wasm" | cut -f1) of wasm)"
 
 rm -rf "$SITE"

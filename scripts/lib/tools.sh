@@ -12,6 +12,7 @@ WALDEN_TRUNK_VERSION=0.21.14
 WALDEN_WASM_OPT_VERSION=132 # npm package binaryen@132.0.0, reports "version_132"
 WALDEN_WASM_PACK_VERSION=0.15.1
 WALDEN_PLAYWRIGHT_CORE_VERSION=1.65.1 # npm, drives /usr/bin/chromium; never downloads a browser
+WALDEN_TYPESCRIPT_VERSION=7.0.2        # npm, tsc for the browser package's .d.ts
 WALDEN_RUST_TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabi)
 WALDEN_RUST_COMPONENTS=(rustfmt clippy)
 
@@ -201,13 +202,19 @@ ensure_wasm_opt() {
   tools_log "installed wasm-opt $want with npm ci into tools/node_modules in $((SECONDS - start))s"
 }
 
-# playwright-core (tools/package.json) for scripts/lib/wasm-e2e.mjs. It only drives the system
-# Chromium: `npx playwright install` (which downloads a browser) is never run.
-ensure_playwright_core() {
-  local manifest="$WALDEN_ROOT/tools/node_modules/playwright-core/package.json" have=""
-  [ -f "$manifest" ] && have="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$manifest")"
-  if [ "$have" = "$WALDEN_PLAYWRIGHT_CORE_VERSION" ]; then
-    tools_log "playwright-core $WALDEN_PLAYWRIGHT_CORE_VERSION (tools/node_modules) present (skipped)"
+# playwright-core (drives the system Chromium for scripts/lib/wasm-e2e.mjs; `npx playwright
+# install`, which downloads a browser, is never run) and typescript (type-checks the browser
+# package's declarations in scripts/lib/build-wasm-pkg.sh), both pinned in tools/package.json.
+ensure_js_test_tools() {
+  local modules="$WALDEN_ROOT/tools/node_modules" have_pw="" have_ts=""
+  _tools_npm_version() {
+    [ -f "$modules/$1/package.json" ] &&
+      python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$modules/$1/package.json"
+  }
+  have_pw="$(_tools_npm_version playwright-core || true)"
+  have_ts="$(_tools_npm_version typescript || true)"
+  if [ "$have_pw" = "$WALDEN_PLAYWRIGHT_CORE_VERSION" ] && [ "$have_ts" = "$WALDEN_TYPESCRIPT_VERSION" ]; then
+    tools_log "playwright-core $have_pw and typescript $have_ts (tools/node_modules) present (skipped)"
     return 0
   fi
   if ! command -v npm >/dev/null 2>&1; then
@@ -215,8 +222,8 @@ ensure_playwright_core() {
     _tools_apt_install nodejs npm || return
   fi
   local start=$SECONDS
-  _tools_run_logged npm-ci-playwright npm ci --prefix "$WALDEN_ROOT/tools" --no-audit --no-fund || return
-  tools_log "installed playwright-core $WALDEN_PLAYWRIGHT_CORE_VERSION with npm ci into tools/node_modules in $((SECONDS - start))s"
+  _tools_run_logged npm-ci-js-test-tools npm ci --prefix "$WALDEN_ROOT/tools" --no-audit --no-fund || return
+  tools_log "installed playwright-core $WALDEN_PLAYWRIGHT_CORE_VERSION and typescript $WALDEN_TYPESCRIPT_VERSION with npm ci into tools/node_modules in $((SECONDS - start))s"
 }
 
 ensure_chromium() {
@@ -236,6 +243,6 @@ ensure_all_tools() {
   ensure_trunk || return
   ensure_wasm_pack || return
   ensure_wasm_opt || return
-  ensure_playwright_core || return
+  ensure_js_test_tools || return
   ensure_chromium || return
 }

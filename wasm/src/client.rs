@@ -96,11 +96,11 @@ impl WaldenLog {
     /// Starts a worker and opens (creating or recovering) the log `name` in it. Rejects with
     /// kind `locked` if another tab or worker has it open, `notAWal` / `newerVersion` for a
     /// foreign or newer file (left untouched), `corrupt` for damage recovery must not repair.
-    #[wasm_bindgen(unchecked_return_type = "Promise<WaldenLog>")]
     pub async fn open(
         name: String,
-        #[wasm_bindgen(unchecked_param_type = "OpenOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] options: Option<Object>,
     ) -> Result<WaldenLog, JsValue> {
+        let options = JsValue::from(options.unwrap_or_default());
         let url = get(&options, "workerUrl")
             .as_string()
             .unwrap_or_else(default_worker_url);
