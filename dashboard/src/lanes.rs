@@ -13,9 +13,9 @@ use crate::format;
 use crate::sim::{Params, Segment, Sim, WriterState};
 
 /// The SVG's user-space width, about its width on screen at 1280 px so text keeps its size.
-const WIDTH: f64 = 760.0;
+pub(crate) const WIDTH: f64 = 760.0;
 /// Room for the writer names on the left.
-const LABEL_WIDTH: f64 = 32.0;
+pub(crate) const LABEL_WIDTH: f64 = 32.0;
 /// Height the lanes aim to fill, whatever the writer count.
 const LANES_HEIGHT: f64 = 320.0;
 /// The lane labels' font size (set in the stylesheet), so the first label is not clipped.
@@ -40,20 +40,22 @@ pub(crate) fn lane_height(writers: usize) -> f64 {
 
 /// Maps simulated times to x positions in the window `[now - window, now]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct TimeScale {
+pub(crate) struct TimeScale {
     start_us: u64,
     window_us: u64,
 }
 
 impl TimeScale {
-    fn new(now_us: u64, window_us: u64) -> TimeScale {
+    /// The window of `window_us` that ends at `now_us`.
+    pub(crate) fn new(now_us: u64, window_us: u64) -> TimeScale {
         TimeScale {
             start_us: now_us.saturating_sub(window_us),
             window_us: window_us.max(1),
         }
     }
 
-    fn x(&self, us: u64) -> f64 {
+    /// The x position of `us`, clamped to the window.
+    pub(crate) fn x(&self, us: u64) -> f64 {
         let offset = us.saturating_sub(self.start_us).min(self.window_us);
         LABEL_WIDTH + offset as f64 / self.window_us as f64 * (WIDTH - LABEL_WIDTH)
     }
@@ -61,7 +63,7 @@ impl TimeScale {
 
 /// An SVG path of rectangles, one per segment of `history` in `state` that overlaps the window,
 /// in the lane whose top is `y` and whose height is `h`.
-fn lane_path(
+pub(crate) fn lane_path(
     history: &VecDeque<Segment>,
     state: WriterState,
     now_us: u64,

@@ -37,6 +37,8 @@ pub(crate) fn LatencyHistogram(
     /// Latencies in microseconds, any order.
     #[prop(into)]
     samples: Signal<Vec<u64>>,
+    /// Prefixes the element id and test id, unique per mode (`sim`, `live`).
+    scope: &'static str,
 ) -> impl IntoView {
     let histogram = Memo::new(move |_| samples.with(|samples| Histogram::of(samples, BINS_MAX)));
     let quantiles = Memo::new(move |_| {
@@ -94,14 +96,14 @@ pub(crate) fn LatencyHistogram(
     };
 
     view! {
-        <section class="wd-chart" aria-labelledby="wd-latency-title">
-            <h2 id="wd-latency-title">"Commit latency"</h2>
+        <section class="wd-chart" aria-labelledby=format!("{scope}-latency-title")>
+            <h2 id=format!("{scope}-latency-title")>"Commit latency"</h2>
             <svg
                 class="wd-chart-svg"
                 viewBox=format!("0 0 {WIDTH} {HEIGHT}")
                 role="img"
                 aria-label=summary
-                data-testid="latency-histogram"
+                data-testid=format!("{scope}-latency-histogram")
             >
                 <line class="wd-axis-line" x1=LEFT x2=WIDTH - RIGHT y1=HEIGHT - BOTTOM y2=HEIGHT - BOTTOM></line>
                 <path class="wd-hist-bars" d=path></path>

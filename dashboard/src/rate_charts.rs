@@ -81,6 +81,8 @@ pub(crate) fn RateCharts(
     slots: usize,
     /// Whether the time is simulated (for the caption).
     simulated: bool,
+    /// Prefixes the element ids and test ids, unique per mode (`sim`, `live`).
+    scope: &'static str,
 ) -> impl IntoView {
     let caption = move || {
         let clock = if simulated { "simulated" } else { "real" };
@@ -91,12 +93,12 @@ pub(crate) fn RateCharts(
         )
     };
     view! {
-        <section class="wd-rates" aria-labelledby="wd-rates-title">
-            <h2 id="wd-rates-title">"Over time"</h2>
+        <section class="wd-rates" aria-labelledby=format!("{scope}-rates-title")>
+            <h2 id=format!("{scope}-rates-title")>"Over time"</h2>
             <div class="wd-rate-row">
                 {[Rate::CommitsPerS, Rate::FsyncsPerS, Rate::RecordsPerFsync]
                     .into_iter()
-                    .map(|rate| view! { <RateChart rate buckets bucket_us slots /> })
+                    .map(|rate| view! { <RateChart rate buckets bucket_us slots scope /> })
                     .collect_view()}
             </div>
             <p class="muted wd-caption">{caption}</p>
@@ -111,6 +113,7 @@ fn RateChart(
     buckets: Signal<Vec<Bucket>>,
     bucket_us: Signal<u64>,
     slots: usize,
+    scope: &'static str,
 ) -> impl IntoView {
     let values = Memo::new(move |_| {
         let width = bucket_us.get();
@@ -149,7 +152,7 @@ fn RateChart(
                 <span>{rate.title()}</span>
                 <span
                     class="wd-rate-latest"
-                    data-testid=format!("rate-{}", rate.key())
+                    data-testid=format!("{scope}-rate-{}", rate.key())
                     data-value=move || latest().map_or_else(String::new, |value| format!("{value}"))
                 >
                     {latest_text}

@@ -8,6 +8,10 @@
 //     carry more than one record each, measures frame times with requestAnimationFrame (median,
 //     p95, fps: printed, and bounded), pauses and single-steps from the keyboard, and saves a
 //     1280x800 screenshot;
+//   - live mode (a real OPFS log through walden-wasm): opens the log, starts 16 writers, checks
+//     that commits are acknowledged and flushes carry more than one record, lists the records,
+//     crashes the worker mid-batch, reopens it and checks that every acknowledged record
+//     survived, then reloads the page and checks the records are still there;
 //   - fails on any console error or uncaught page error.
 // Screenshots go to target/screenshots/ (override with SCREENSHOT_DIR). Every wait is bounded;
 // the server and the browser are stopped on exit. Exit status 0 only if every check passed.
@@ -141,7 +145,7 @@ async function simulationMode(page) {
   await writers.focus();
   await page.keyboard.press('End');
   check((await writers.getAttribute('aria-valuetext')) === '64', 'the Writers slider reads 64 after End');
-  const lanes = await page.locator('.wd-lanes-svg g').count();
+  const lanes = await page.getByRole('tabpanel', { name: 'Simulation' }).locator('.wd-lanes-svg g').count();
   check(lanes === 64, `64 writer lanes are drawn (found ${lanes})`);
 
   const durable0 = await valueOf(page, 'durable-lsn');
@@ -162,10 +166,10 @@ async function simulationMode(page) {
       `max ${frames.maxMs.toFixed(2)} ms, ${frames.fps.toFixed(1)} fps`,
   );
   check(frames.medianMs <= FRAME_MEDIAN_MS_MAX, `median frame time ${frames.medianMs.toFixed(2)} ms <= ${FRAME_MEDIAN_MS_MAX} ms`);
-  const commitsPerS = await valueOf(page, 'rate-commits-per-s');
-  const fsyncsPerS = await valueOf(page, 'rate-fsyncs-per-s');
+  const commitsPerS = await valueOf(page, 'sim-rate-commits-per-s');
+  const fsyncsPerS = await valueOf(page, 'sim-rate-fsyncs-per-s');
   check(commitsPerS > fsyncsPerS && fsyncsPerS > 0, `the rate charts show commits/s (${commitsPerS}) above fsyncs/s (${fsyncsPerS})`);
-  const histogramBars = await page.locator('[data-testid=latency-histogram] .wd-hist-bars').getAttribute('d');
+  const histogramBars = await page.locator('[data-testid=sim-latency-histogram] .wd-hist-bars').getAttribute('d');
   check((histogramBars ?? '').includes('M'), 'the latency histogram draws bars');
 
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
@@ -193,6 +197,72 @@ async function simulationMode(page) {
   await page.keyboard.press('Space');
   check((await playPause.getAttribute('aria-pressed')) === 'true', 'Space on Play plays again');
   return frames;
+}
+
+/** Clicks the button with `data-testid=id` once it is enabled. */
+async function press(page, id) {
+  const button = page.getByTestId(id);
+  await button.waitFor();
+  await eventually(10_000, async () => button.isEnabled());
+  await button.click();
+}
+
+/** Opens the live log and waits until it is open. */
+async function openLive(page) {
+  await press(page, 'live-open');
+  const open = await eventually(20_000, async () => /is open/.test(await page.getByTestId('live-phase').textContent()));
+  check(open, `the live log opens (${await page.getByTestId('live-phase').textContent()})`);
+}
+
+/** Reads the live log's records; their count. */
+async function readRecords(page) {
+  const before = await page.getByTestId('live-record-count').textContent();
+  await press(page, 'live-read');
+  await eventually(10_000, async () => (await page.getByTestId('live-record-count').textContent()) !== before);
+  return valueOf(page, 'live-record-count');
+}
+
+async function liveMode(page, url) {
+  await page.getByTestId('tab-live').click();
+  await openLive(page);
+  await press(page, 'live-start');
+  const committing = await eventually(15_000, async () => (await valueOf(page, 'live-commits')) >= 200);
+  const commits = await valueOf(page, 'live-commits');
+  check(committing, `16 live writers get commits acknowledged (${commits})`);
+  const grouped = await eventually(10_000, async () => (await valueOf(page, 'live-records-per-flush')) > 1);
+  const perFlush = await valueOf(page, 'live-records-per-flush');
+  check(grouped, `real flushes carry more than one record each (${perFlush.toFixed(2)})`);
+  const durable = await valueOf(page, 'live-durable-lsn');
+  check(durable > 0, `the real durable LSN advanced (${durable})`);
+  const listed = await readRecords(page);
+  check(listed > 0, `the record browser lists the durable records (${listed})`);
+  const shot = path.join(SCREENSHOT_DIR, 'live.png');
+  await page.screenshot({ path: shot });
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'live-full.png'), fullPage: true });
+  say(`screenshots: ${path.relative(ROOT, shot)} (1280x800), live-full.png (whole page)`);
+
+  // Crash while the writers are committing, then reopen.
+  await press(page, 'live-crash');
+  const crashed = await eventually(5_000, async () => /crashed/.test(await page.getByTestId('live-phase').textContent()));
+  check(crashed, 'Crash ends the worker mid-batch');
+  const acknowledged = await valueOf(page, 'live-commits');
+  await openLive(page);
+  const verdict = page.getByTestId('live-survived');
+  await eventually(10_000, async () => (await verdict.getAttribute('data-value')) !== null);
+  say(`recovery: ${await page.getByTestId('live-opened').textContent()}`);
+  say(`recovery: ${await verdict.textContent()}`);
+  check((await verdict.getAttribute('data-value')) === 'true', 'after the crash every acknowledged record survived recovery');
+  const afterCrash = await readRecords(page);
+  check(afterCrash >= acknowledged, `the reopened log holds at least the ${acknowledged} acknowledged records (${afterCrash})`);
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'live-recovered.png') });
+
+  // A page reload: the worker goes with the page; the records stay in OPFS.
+  await page.reload();
+  await page.getByTestId('walden-dashboard').waitFor({ timeout: 20_000 });
+  await page.getByTestId('tab-live').click();
+  await openLive(page);
+  const afterReload = await readRecords(page);
+  check(afterReload === afterCrash, `the records survive a page reload (${afterReload} records)`);
 }
 
 async function main() {
@@ -224,6 +294,7 @@ async function main() {
     say('the dashboard rendered');
 
     await simulationMode(page);
+    await liveMode(page, url);
 
     check(errors.length === 0, `no console errors (${errors.length ? errors.join('; ') : 'none'})`);
     say(`OK: every check passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
