@@ -18,7 +18,7 @@ use walden_wasm::WaldenLog;
 
 use crate::frame_loop::{now_ms, on_every_frame};
 use crate::latency_histogram::LatencyHistogram;
-use crate::live_log::{self, Opened};
+use crate::live_log::{self, Opened, Tear};
 use crate::live_model::{LiveEvent, LiveModel, LIVE_BUCKET_US, LIVE_TIMELINE_BUCKETS};
 use crate::live_views::{LiveCounters, LiveFlush, LiveLanes, LiveLsnBar};
 use crate::rate_charts::RateCharts;
@@ -47,6 +47,8 @@ pub(crate) enum Phase {
     Open,
     /// Writers committing.
     Running,
+    /// The worker was crashed; its last write is being torn.
+    Tearing,
     /// The worker was crashed; reopen to see what survived.
     Crashed,
     /// Something failed; the message says what.
@@ -63,6 +65,7 @@ impl Phase {
             ),
             Phase::Open => format!("{} is open; writers are idle.", live_log::LOG_NAME),
             Phase::Running => "Writers are committing.".to_owned(),
+            Phase::Tearing => "The worker crashed mid-batch; tearing its last write…".to_owned(),
             Phase::Crashed => {
                 "The worker crashed mid-batch. Reopen to see what recovery keeps.".to_owned()
             }
@@ -71,15 +74,18 @@ impl Phase {
     }
 }
 
-/// What the last crash left behind, and what reopening found.
+/// What the last crash left behind, and what reopening found. The counts are taken when the
+/// log is reopened: by then the dead worker can answer nothing more, so they are final.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CrashReport {
-    /// Commits acknowledged (durable) before the crash.
+    /// Commits acknowledged (durable) in this page session.
     pub(crate) acknowledged: u64,
     /// Where the last acknowledged record ends: everything below it was durable.
     pub(crate) acknowledged_end: u64,
     /// Commits sent and never answered: the batch the crash interrupted.
-    pub(crate) unanswered: usize,
+    pub(crate) unanswered: u64,
+    /// The torn last write, if the crash tore one.
+    pub(crate) tear: Option<Tear>,
     /// What reopening found, once it did.
     pub(crate) reopened: Option<Opened>,
 }
@@ -119,7 +125,13 @@ pub(crate) fn LiveMode() -> impl IntoView {
     let opened = RwSignal::new(None::<Opened>);
     let crash = RwSignal::new(None::<CrashReport>);
     let records = RwSignal::new(None::<(usize, u64, Vec<RecordRow>)>);
-    let acknowledged_end = RwSignal::new(0u64);
+    let tear_on_crash = RwSignal::new(true);
+    // Commits sent and answered in this page session, and where the last answered record ends,
+    // updated by the writers as answers arrive (not once per frame): a crash report needs them
+    // exact.
+    let issued = StoredValue::new(0u64);
+    let answered = StoredValue::new(0u64);
+    let acknowledged_end = StoredValue::new(0u64);
     // The open log, and logs whose worker was crashed (kept, never closed: closing would send
     // the dead worker a message that could only confuse it, and a crash closes nothing).
     let log = StoredValue::new_local(None::<Rc<WaldenLog>>);
@@ -159,6 +171,9 @@ pub(crate) fn LiveMode() -> impl IntoView {
         let push = push.clone();
         move || {
             phase.set(Phase::Opening);
+            // Writers of a crashed worker wait forever for answers; should one ever come, they
+            // stop rather than write to a log that is gone.
+            generation.update_value(|run| *run += 1);
             let push = push.clone();
             spawn_local(async move {
                 let opened_log = match live_log::open().await {
@@ -185,10 +200,15 @@ pub(crate) fn LiveMode() -> impl IntoView {
                 opened.set(Some(found));
                 crash.update(|report| {
                     if let Some(report) = report.as_mut().filter(|r| r.reopened.is_none()) {
+                        report.acknowledged = answered.get_value();
+                        report.acknowledged_end = acknowledged_end.get_value();
+                        report.unanswered = issued.get_value() - answered.get_value();
                         report.reopened = Some(found);
                     }
                 });
-                acknowledged_end.set(found.end);
+                // Reopening starts afresh: what was not answered never will be.
+                issued.set_value(answered.get_value());
+                acknowledged_end.update_value(|end| *end = (*end).max(found.end));
                 model.set(LiveModel::new(
                     writers.get_untracked() as usize,
                     found.end,
@@ -224,22 +244,23 @@ pub(crate) fn LiveMode() -> impl IntoView {
                     while generation.get_value() == run {
                         let bytes = live_log::payload(index, seq, size);
                         push(Change::Issued(index));
+                        issued.update_value(|n| *n += 1);
                         let result = current.commit_record(&bytes).await;
+                        answered.update_value(|n| *n += 1);
+                        if let Ok(lsn) = result {
+                            let end = live_log::record_end(lsn, bytes.len());
+                            acknowledged_end.update_value(|last| *last = (*last).max(end));
+                        }
                         if generation.get_value() != run {
-                            // Stopped or crashed while the commit was out: the crash already
-                            // counted it as unanswered; a stop lets it finish first.
+                            // Stopped, or crashed while the commit was out and the worker still
+                            // answered it before it died: either way it is acknowledged.
                             if result.is_ok() {
                                 push(Change::Acknowledged(index));
                             }
                             break;
                         }
                         match result {
-                            Ok(lsn) => {
-                                acknowledged_end.update(|end| {
-                                    *end = (*end).max(live_log::record_end(lsn, bytes.len()))
-                                });
-                                push(Change::Acknowledged(index));
-                            }
+                            Ok(_) => push(Change::Acknowledged(index)),
                             Err(error) => {
                                 push(Change::Abandoned(index));
                                 phase.set(Phase::Failed(format!("{}: {error}", error.kind())));
@@ -262,12 +283,10 @@ pub(crate) fn LiveMode() -> impl IntoView {
         phase.set(Phase::Open);
     };
 
+    // The writers are not stopped: they keep committing until the worker dies under them, so
+    // it dies in the middle of a batch, and their last commits are never answered.
     let do_crash = {
-        let push = push.clone();
         move || {
-            let unanswered = model.with_untracked(LiveModel::outstanding);
-            let acknowledged = model.with_untracked(LiveModel::commits);
-            generation.update_value(|run| *run += 1);
             if let Err(message) = live_log::crash_worker() {
                 phase.set(Phase::Failed(message));
                 return;
@@ -275,18 +294,29 @@ pub(crate) fn LiveMode() -> impl IntoView {
             if let Some(dead) = log.try_update_value(Option::take).flatten() {
                 crashed_logs.update_value(|logs| logs.push(dead));
             }
-            let writer_count = model.with_untracked(|m| m.writers().len());
-            for index in 0..writer_count {
-                push(Change::Abandoned(index));
-            }
-            crash.set(Some(CrashReport {
-                acknowledged,
-                acknowledged_end: acknowledged_end.get_untracked(),
-                unanswered,
-                reopened: None,
-            }));
+            crash.set(Some(CrashReport::default()));
             records.set(None);
-            phase.set(Phase::Crashed);
+            if !tear_on_crash.get_untracked() {
+                phase.set(Phase::Crashed);
+                return;
+            }
+            phase.set(Phase::Tearing);
+            let size = record_bytes.get_untracked() as usize;
+            spawn_local(async move {
+                match live_log::tear_tail(size).await {
+                    Ok(tear) => {
+                        crash.update(|report| {
+                            if let Some(report) = report.as_mut() {
+                                report.tear = Some(tear);
+                            }
+                        });
+                        phase.set(Phase::Crashed);
+                    }
+                    Err(message) => {
+                        phase.set(Phase::Failed(format!("tearing the last write: {message}")))
+                    }
+                }
+            });
         }
     };
 
@@ -359,14 +389,19 @@ pub(crate) fn LiveMode() -> impl IntoView {
                         <button type="button" class="secondary" on:click=move |_| stop() disabled=move || !is_running() data-testid="live-stop">
                             "Stop"
                         </button>
-                        <button type="button" class="danger" on:click={
-                            let do_crash = do_crash.clone();
-                            move |_| do_crash()
-                        } disabled=move || !has_log() data-testid="live-crash"
+                        <button type="button" class="danger" on:click=move |_| do_crash() disabled=move || !has_log() data-testid="live-crash"
                             title="End the log's worker at once, in the middle of its batch">
                             "Crash"
                         </button>
                     </div>
+                    <label class="wd-check">
+                        <input
+                            type="checkbox"
+                            prop:checked=move || tear_on_crash.get()
+                            on:change=move |ev| tear_on_crash.set(event_target_checked(&ev))
+                        />
+                        "Crash also tears the last write (only its first half reaches the file, as a power loss can leave it)"
+                    </label>
                     <p class="wd-live-phase" aria-live="polite" data-testid="live-phase">{move || phase.with(Phase::text)}</p>
                     <ChoiceSlider id="wd-live-writers" label="Writers" hint="Page-side writers; each commits a record, waits until it is durable, and repeats. Applies at the next start." choices=&WRITER_CHOICES format=|v| v.to_string() value=writers_value on_pick=set_writers />
                     <ChoiceSlider id="wd-live-record" label="Record size" hint="Payload per record: the writer's name and sequence number, padded." choices=&RECORD_CHOICES format=format::bytes value=record_value on_pick=set_record />
@@ -399,59 +434,104 @@ pub(crate) fn LiveMode() -> impl IntoView {
     }
 }
 
-/// What opening found, and after a crash whether every acknowledged record survived.
+/// What opening found, and after a crash whether every acknowledged record survived and what
+/// recovery cut off.
 #[component]
 fn RecoveryPanel(
     opened: RwSignal<Option<Opened>>,
     crash: RwSignal<Option<CrashReport>>,
 ) -> impl IntoView {
     let found = move || {
-        opened.get().map(|o| {
-            format!(
-                "Opening found {} records ending at LSN {} and cut off {} of torn tail.",
-                format::grouped(o.recovered_records),
-                format::grouped(o.end),
-                format::bytes(o.truncated_bytes),
-            )
-        })
+        opened.get().map_or_else(
+            || "Open the log to recover it (or create it).".to_owned(),
+            |o| {
+                format!(
+                    "Opening found {} records ending at LSN {}, and cut off {} of torn tail.",
+                    format::grouped(o.recovered_records),
+                    format::grouped(o.end),
+                    format::bytes(o.truncated_bytes),
+                )
+            },
+        )
     };
+    let truncated = move || opened.get().map(|o| o.truncated_bytes.to_string());
     let crashed = move || {
         crash.get().map(|report| {
-            let before = format!(
-                "Before the crash: {} commits acknowledged, the last ending at LSN {}; {} commits were in the interrupted batch, never answered.",
-                format::grouped(report.acknowledged),
-                format::grouped(report.acknowledged_end),
-                report.unanswered,
-            );
-            let verdict = match (report.durable_survived(), report.reopened) {
-                (None, _) | (_, None) => "Reopen to run recovery.".to_owned(),
-                (Some(true), Some(o)) => format!(
-                    "After reopening: every acknowledged record survived (the log ends at LSN {}, at or past {}). {} unanswered bytes beyond it were {}.",
-                    format::grouped(o.end),
-                    format::grouped(report.acknowledged_end),
-                    format::bytes(o.end.saturating_sub(report.acknowledged_end)),
-                    if o.end > report.acknowledged_end { "written before the crash and kept" } else { "lost, as unflushed data may be" },
-                ),
-                (Some(false), Some(o)) => format!(
-                    "After reopening: the log ends at LSN {}, before the last acknowledged record's end {}: acknowledged records were lost.",
-                    format::grouped(o.end),
-                    format::grouped(report.acknowledged_end),
-                ),
-            };
-            let survived = report.durable_survived().map(|s| s.to_string());
-            view! {
-                <p>{before}</p>
-                <p data-testid="live-survived" data-value=survived>{verdict}</p>
-            }
+            let (text, survived) = crash_text(&report);
+            view! { <p data-testid="live-survived" data-value=survived>{text}</p> }
         })
     };
     view! {
         <section class="wd-recovery" aria-labelledby="wd-recovery-title" aria-live="polite">
             <h2 id="wd-recovery-title">"Recovery"</h2>
-            <p data-testid="live-opened">{move || found().unwrap_or_else(|| "Open the log to recover it (or create it).".to_owned())}</p>
+            <p data-testid="live-opened" data-value=truncated>{found}</p>
             {crashed}
         </section>
     }
+}
+
+/// The crash report in plain words, and whether every acknowledged record survived (once the
+/// log was reopened).
+fn crash_text(report: &CrashReport) -> (String, Option<String>) {
+    let tear = report.tear.map_or_else(
+        || "It tore no write.".to_owned(),
+        |tear| {
+            format!(
+                "It tore the last write: only the first {} of a record at LSN {} reached the file.",
+                format::bytes(tear.bytes as u64),
+                format::grouped(tear.at)
+            )
+        },
+    );
+    let (Some(o), Some(survived)) = (report.reopened, report.durable_survived()) else {
+        return (
+            format!("The worker crashed mid-batch. {tear} Reopen to run recovery."),
+            None,
+        );
+    };
+    let before = format!(
+        "When the worker died, {} commits of its batch were never answered; {} commits had been acknowledged in this session, the last ending at LSN {}.",
+        report.unanswered,
+        format::grouped(report.acknowledged),
+        format::grouped(report.acknowledged_end),
+    );
+    let verdict = if !survived {
+        format!(
+            "Acknowledged records were lost: the recovered log ends at LSN {}, before {}.",
+            format::grouped(o.end),
+            format::grouped(report.acknowledged_end),
+        )
+    } else if o.end > report.acknowledged_end {
+        format!(
+            "Every acknowledged record survived: the recovered log ends at LSN {}, {} past the last acknowledged one (unanswered records the worker had written before it died).",
+            format::grouped(o.end),
+            format::bytes(o.end - report.acknowledged_end),
+        )
+    } else {
+        format!(
+            "Every acknowledged record survived: the recovered log ends at LSN {}.",
+            format::grouped(o.end)
+        )
+    };
+    let cut = if o.truncated_bytes > 0 {
+        let what = match report.tear {
+            Some(tear) if o.truncated_bytes > tear.bytes as u64 => format!(
+                " (the {} torn record and the zero-filled space preallocated after it)",
+                format::bytes(tear.bytes as u64)
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "Recovery cut off the torn tail: {}{what}.",
+            format::bytes(o.truncated_bytes)
+        )
+    } else {
+        "There was no torn tail to cut off.".to_owned()
+    };
+    (
+        format!("{before} {tear} {verdict} {cut}"),
+        Some(survived.to_string()),
+    )
 }
 
 #[cfg(test)]
@@ -464,6 +544,7 @@ mod tests {
             acknowledged: 10,
             acknowledged_end: 2_640,
             unanswered: 4,
+            tear: None,
             reopened: None,
         };
         assert_eq!(report.durable_survived(), None);
@@ -477,5 +558,24 @@ mod tests {
             ..Opened::default()
         });
         assert_eq!(report.durable_survived(), Some(false));
+        let (text, survived) = crash_text(&report);
+        assert_eq!(survived.as_deref(), Some("false"));
+        assert!(text.contains("were lost"), "{text}");
+        report.reopened = Some(Opened {
+            end: 2_904,
+            truncated_bytes: 132,
+            ..Opened::default()
+        });
+        report.tear = Some(Tear {
+            at: 2_904,
+            bytes: 132,
+        });
+        let (text, survived) = crash_text(&report);
+        assert_eq!(survived.as_deref(), Some("true"));
+        assert!(
+            text.contains("264 B past the last acknowledged one"),
+            "{text}"
+        );
+        assert!(text.contains("cut off the torn tail: 132 B"), "{text}");
     }
 }

@@ -4,9 +4,10 @@
 //! and the "crash" signal. No simulation here: every LSN, flush and latency comes from the real
 //! log.
 
-use js_sys::{Object, Promise, Reflect};
-use walden_core::{frame_len, Lsn};
+use js_sys::{ArrayBuffer, Object, Promise, Reflect, Uint8Array};
+use walden_core::{frame_len, scan_file, Codec, Lsn, RecoveryMode};
 use walden_wasm::WaldenLog;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
@@ -99,10 +100,78 @@ pub(crate) fn crash_worker() -> Result<(), String> {
     sent
 }
 
+/// Where [`tear_tail`] tore the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tear {
+    /// The LSN of the record whose write was torn (the end of the valid records).
+    pub(crate) at: u64,
+    /// The bytes of it that "reached the disk": the first half of its frame.
+    pub(crate) bytes: usize,
+}
+
+/// Tears the log's tail the way a power loss in the middle of a write can: the first half of
+/// one more record's frame (a real frame, encoded by the core for the log's salt and that LSN),
+/// written right after the last valid record. Only possible while no worker holds the file,
+/// i.e. after a crash; it retries for a moment while the dead worker's lock lingers.
+pub(crate) async fn tear_tail(payload_bytes: usize) -> Result<Tear, String> {
+    let storage = web_sys::window().ok_or("no window")?.navigator().storage();
+    let root: web_sys::FileSystemDirectoryHandle = awaited(storage.get_directory()).await?;
+    let file: web_sys::FileSystemFileHandle = awaited(root.get_file_handle(LOG_NAME)).await?;
+    let snapshot: web_sys::File = awaited(file.get_file()).await?;
+    let buffer: ArrayBuffer = awaited(snapshot.array_buffer()).await?;
+    let image = Uint8Array::new(&buffer).to_vec();
+    let (header, recovery) = scan_file(&image, Codec::new, RecoveryMode::TolerateTornTail)
+        .map_err(|error| format!("scanning the log before tearing it: {error}"))?;
+    let mut frame = Vec::new();
+    Codec::new(header.salt)
+        .encode_append(
+            recovery.end_lsn,
+            &payload_named("torn", payload_bytes),
+            &mut frame,
+        )
+        .map_err(|error| format!("encoding the torn record: {error}"))?;
+    let half = &frame[..frame.len() / 2];
+    let options = web_sys::FileSystemCreateWritableOptions::new();
+    options.set_keep_existing_data(true);
+    let mut attempt = 0;
+    let stream: web_sys::FileSystemWritableFileStream = loop {
+        attempt += 1;
+        match awaited(file.create_writable_with_options(&options)).await {
+            Ok(stream) => break stream,
+            Err(_) if attempt < OPEN_ATTEMPTS => sleep_ms(OPEN_RETRY_MS).await,
+            Err(error) => return Err(format!("opening the log to tear it: {error}")),
+        }
+    };
+    let _: JsValue = awaited(
+        stream
+            .seek_with_f64(recovery.valid_file_len() as f64)
+            .map_err(|e| describe(&e))?,
+    )
+    .await?;
+    let _: JsValue = awaited(stream.write_with_u8_array(half).map_err(|e| describe(&e))?).await?;
+    let _: JsValue = awaited(stream.close()).await?;
+    Ok(Tear {
+        at: recovery.end_lsn.get(),
+        bytes: half.len(),
+    })
+}
+
+/// Awaits a promise and casts what it resolves to.
+async fn awaited<T: JsCast>(promise: Promise) -> Result<T, String> {
+    let value = JsFuture::from(promise).await.map_err(|e| describe(&e))?;
+    value
+        .dyn_into::<T>()
+        .map_err(|value| format!("unexpected value {value:?}"))
+}
+
 /// A record's payload: who wrote it and its sequence number, padded with dots to `size` bytes
 /// (at least the label), so the record browser can say whose record each is.
 pub(crate) fn payload(writer: usize, seq: u64, size: usize) -> Vec<u8> {
-    let mut bytes = format!("W{} #{seq} ", writer + 1).into_bytes();
+    payload_named(&format!("W{} #{seq}", writer + 1), size)
+}
+
+fn payload_named(label: &str, size: usize) -> Vec<u8> {
+    let mut bytes = format!("{label} ").into_bytes();
     if bytes.len() < size {
         bytes.resize(size, b'.');
     }

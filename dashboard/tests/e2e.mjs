@@ -10,8 +10,9 @@
 //     1280x800 screenshot;
 //   - live mode (a real OPFS log through walden-wasm): opens the log, starts 16 writers, checks
 //     that commits are acknowledged and flushes carry more than one record, lists the records,
-//     crashes the worker mid-batch, reopens it and checks that every acknowledged record
-//     survived, then reloads the page and checks the records are still there;
+//     crashes the worker mid-batch (tearing its last write), reopens it and checks that every
+//     acknowledged record survived and the torn tail was cut off, then reloads the page and
+//     checks the records are still there;
 //   - fails on any console error or uncaught page error.
 // Screenshots go to target/screenshots/ (override with SCREENSHOT_DIR). Every wait is bounded;
 // the server and the browser are stopped on exit. Exit status 0 only if every check passed.
@@ -243,8 +244,8 @@ async function liveMode(page, url) {
 
   // Crash while the writers are committing, then reopen.
   await press(page, 'live-crash');
-  const crashed = await eventually(5_000, async () => /crashed/.test(await page.getByTestId('live-phase').textContent()));
-  check(crashed, 'Crash ends the worker mid-batch');
+  const crashed = await eventually(10_000, async () => /Reopen to see/.test(await page.getByTestId('live-phase').textContent()));
+  check(crashed, `Crash ends the worker mid-batch and tears its last write (${await page.getByTestId('live-phase').textContent()})`);
   const acknowledged = await valueOf(page, 'live-commits');
   await openLive(page);
   const verdict = page.getByTestId('live-survived');
@@ -252,6 +253,8 @@ async function liveMode(page, url) {
   say(`recovery: ${await page.getByTestId('live-opened').textContent()}`);
   say(`recovery: ${await verdict.textContent()}`);
   check((await verdict.getAttribute('data-value')) === 'true', 'after the crash every acknowledged record survived recovery');
+  const truncated = await valueOf(page, 'live-opened');
+  check(truncated > 0, `recovery cut off the torn tail (${truncated} bytes)`);
   const afterCrash = await readRecords(page);
   check(afterCrash >= acknowledged, `the reopened log holds at least the ${acknowledged} acknowledged records (${afterCrash})`);
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'live-recovered.png') });
@@ -263,6 +266,7 @@ async function liveMode(page, url) {
   await openLive(page);
   const afterReload = await readRecords(page);
   check(afterReload === afterCrash, `the records survive a page reload (${afterReload} records)`);
+  check((await valueOf(page, 'live-opened')) === 0, 'a clean reopen finds no torn tail');
 }
 
 async function main() {
