@@ -20,7 +20,7 @@ use crate::frame_loop::{now_ms, on_every_frame};
 use crate::latency_histogram::LatencyHistogram;
 use crate::live_log::{self, Opened, Tear};
 use crate::live_model::{LiveEvent, LiveModel, LIVE_BUCKET_US, LIVE_TIMELINE_BUCKETS};
-use crate::live_views::{LiveCounters, LiveFlush, LiveLanes, LiveLsnBar};
+use crate::live_views::{LiveCounters, LiveFlush, LiveFlushChart, LiveLanes, LiveLsnBar};
 use crate::rate_charts::RateCharts;
 use crate::record_browser::{RecordBrowser, RecordRow};
 use crate::slider::ChoiceSlider;
@@ -427,7 +427,10 @@ pub(crate) fn LiveMode() -> impl IntoView {
                 <LiveFlush model />
                 <LiveLanes model />
                 <RateCharts buckets bucket_us=Signal::derive(move || LIVE_BUCKET_US) slots=LIVE_TIMELINE_BUCKETS - 1 simulated=false scope="live" />
-                <LatencyHistogram samples=latencies scope="live" />
+                <div class="wd-pair">
+                    <LatencyHistogram samples=latencies scope="live" />
+                    <LiveFlushChart model />
+                </div>
                 <RecordBrowser records on_read=Callback::new(move |_: ()| read()) enabled=Signal::derive(has_log) />
             </div>
         </div>

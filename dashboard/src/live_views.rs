@@ -1,5 +1,5 @@
 //! Live mode's views of a [`LiveModel`]: counters, the LSN bar (durable, written into OPFS,
-//! appended), the flush in flight and the last flushes, and a lane per page-side writer
+//! appended), the flush in flight, records per flush, and a lane per page-side writer
 //! (waiting for its commit, or acknowledged). They mirror the simulation's views; what the
 //! page cannot see (which writer leads inside the worker, reserved-but-not-appended bytes) is
 //! not drawn rather than guessed.
@@ -8,8 +8,9 @@ use leptos::prelude::*;
 
 use crate::format;
 use crate::lanes::{lane_height, lane_path, TimeScale, LABEL_WIDTH, WIDTH};
-use crate::live_model::LiveModel;
+use crate::live_model::{LiveModel, FLUSH_HISTORY_LEN};
 use crate::lsn_bar::Scale;
+use crate::plot::{nice_top, BarArea};
 use crate::sim::WriterState;
 
 /// The real time the lanes show.
@@ -209,6 +210,62 @@ pub(crate) fn LiveLanes(
                 <text class="wd-axis" x=LABEL_WIDTH y=move || height() - 4.0>{format!("{} ago", format::duration_us(LANES_WINDOW_US))}</text>
                 <text class="wd-axis" x=WIDTH y=move || height() - 4.0 text-anchor="end">"now"</text>
             </svg>
+        </section>
+    }
+}
+
+/// Records per flush, one bar per flush (the last `FLUSH_HISTORY_LEN`), newest on the right.
+// The props builder `#[component]` derives is `pub` inside this crate-private type.
+#[allow(unreachable_pub)]
+#[component]
+pub(crate) fn LiveFlushChart(
+    /// The model to read.
+    model: RwSignal<LiveModel>,
+) -> impl IntoView {
+    const W: f64 = 360.0;
+    const H: f64 = 150.0;
+    let area = BarArea {
+        left: 30.0,
+        right: W,
+        top: 8.0,
+        bottom: H - 16.0,
+        slots: FLUSH_HISTORY_LEN,
+    };
+    let values = Memo::new(move |_| {
+        model.with(|m| {
+            m.flushes()
+                .iter()
+                .map(|flush| Some(flush.records as f64))
+                .collect::<Vec<_>>()
+        })
+    });
+    let top = move || {
+        let largest = values.with(|v| v.iter().flatten().copied().fold(0.0, f64::max));
+        nice_top(largest, 1.0)
+    };
+    let summary = move || {
+        model.with(|m| match m.records_per_flush() {
+            Some(mean) => format!(
+                "Mean {mean:.1} records per flush over the last {} flushes; the last took {}.",
+                m.flushes().len(),
+                m.flushes()
+                    .back()
+                    .map_or_else(String::new, |f| format::duration_us(f.elapsed_us)),
+            ),
+            None => "No flush has completed yet.".to_owned(),
+        })
+    };
+    view! {
+        <section class="wd-chart" aria-labelledby="wd-live-flushes-title">
+            <h2 id="wd-live-flushes-title">"Records per flush"</h2>
+            <svg class="wd-chart-svg" viewBox=format!("0 0 {W} {H}") role="img" aria-label=summary>
+                <line class="wd-axis-line" x1=area.left x2=W y1=area.bottom y2=area.bottom></line>
+                <text class="wd-axis" x=area.left - 4.0 y=area.top + 8.0 text-anchor="end">{move || top().to_string()}</text>
+                <text class="wd-axis" x=area.left - 4.0 y=area.bottom text-anchor="end">"0"</text>
+                <path class="wd-bar" d=move || values.with(|v| area.bars_path(v, top(), 2.0))></path>
+                <text class="wd-axis" x=W y=H - 2.0 text-anchor="end">"newest"</text>
+            </svg>
+            <p class="muted">{summary}</p>
         </section>
     }
 }

@@ -24,6 +24,8 @@
 //! | plain-words explanation | `explain` |
 
 mod app;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod browser_tests;
 mod controls;
 mod counters;
 mod event_log;

@@ -29,12 +29,14 @@ pub(crate) enum Rate {
 }
 
 impl Rate {
-    /// The chart's title.
-    pub(crate) const fn title(self) -> &'static str {
-        match self {
-            Rate::CommitsPerS => "Commits/s",
-            Rate::FsyncsPerS => "Fsyncs/s",
-            Rate::RecordsPerFsync => "Records per fsync",
+    /// The chart's title: a simulated disk fsyncs, the browser's OPFS handle flushes.
+    pub(crate) const fn title(self, simulated: bool) -> &'static str {
+        match (self, simulated) {
+            (Rate::CommitsPerS, _) => "Commits/s",
+            (Rate::FsyncsPerS, true) => "Fsyncs/s",
+            (Rate::FsyncsPerS, false) => "Flushes/s",
+            (Rate::RecordsPerFsync, true) => "Records per fsync",
+            (Rate::RecordsPerFsync, false) => "Records per flush",
         }
     }
 
@@ -98,7 +100,7 @@ pub(crate) fn RateCharts(
             <div class="wd-rate-row">
                 {[Rate::CommitsPerS, Rate::FsyncsPerS, Rate::RecordsPerFsync]
                     .into_iter()
-                    .map(|rate| view! { <RateChart rate buckets bucket_us slots scope /> })
+                    .map(|rate| view! { <RateChart rate buckets bucket_us slots scope simulated /> })
                     .collect_view()}
             </div>
             <p class="muted wd-caption">{caption}</p>
@@ -114,7 +116,9 @@ fn RateChart(
     bucket_us: Signal<u64>,
     slots: usize,
     scope: &'static str,
+    simulated: bool,
 ) -> impl IntoView {
+    let title = rate.title(simulated);
     let values = Memo::new(move |_| {
         let width = bucket_us.get();
         buckets.with(|buckets| {
@@ -141,7 +145,7 @@ fn RateChart(
     let label = move || {
         format!(
             "{}: latest {}, scale up to {}",
-            rate.title(),
+            title,
             latest_text(),
             rate.show(top_value())
         )
@@ -149,7 +153,7 @@ fn RateChart(
     view! {
         <figure class="wd-rate">
             <figcaption>
-                <span>{rate.title()}</span>
+                <span>{title}</span>
                 <span
                     class="wd-rate-latest"
                     data-testid=format!("{scope}-rate-{}", rate.key())
