@@ -199,7 +199,7 @@ async fn record_browser_lists_rows_and_reads_on_click() {
 
 #[wasm_bindgen_test]
 async fn live_flush_chart_follows_real_flush_events() {
-    let model = RwSignal::new(LiveModel::new(4, 0, 0));
+    let model = RwSignal::new(LiveModel::new(4, 0, 0, 0));
     let host = mount(move || view! { <LiveFlushChart model /> });
     assert_eq!(text(&host, "p.muted"), "No flush has completed yet.");
     model.update(|m| {

@@ -121,7 +121,7 @@ pub(crate) fn LiveMode() -> impl IntoView {
     let record_bytes = RwSignal::new(256u64);
     let think_ms = RwSignal::new(0u64);
     let phase = RwSignal::new(Phase::Closed);
-    let model = RwSignal::new(LiveModel::new(0, 0, now_us()));
+    let model = RwSignal::new(LiveModel::new(0, 0, 0, now_us()));
     let opened = RwSignal::new(None::<Opened>);
     let crash = RwSignal::new(None::<CrashReport>);
     let records = RwSignal::new(None::<(usize, u64, Vec<RecordRow>)>);
@@ -212,6 +212,7 @@ pub(crate) fn LiveMode() -> impl IntoView {
                 model.set(LiveModel::new(
                     writers.get_untracked() as usize,
                     found.end,
+                    found.durable,
                     now_us(),
                 ));
                 phase.set(Phase::Open);
@@ -230,11 +231,8 @@ pub(crate) fn LiveMode() -> impl IntoView {
             let pause_ms = think_ms.get_untracked() as i32;
             let run = generation.get_value() + 1;
             generation.set_value(run);
-            model.set(LiveModel::new(
-                count,
-                model.with_untracked(|m| m.watermarks().2),
-                now_us(),
-            ));
+            let (end, _, durable) = model.with_untracked(LiveModel::watermarks);
+            model.set(LiveModel::new(count, end, durable, now_us()));
             phase.set(Phase::Running);
             for index in 0..count {
                 let push = push.clone();

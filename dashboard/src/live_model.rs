@@ -140,9 +140,11 @@ pub(crate) struct LiveModel {
 }
 
 impl LiveModel {
-    /// A model of `writers` idle writers over a log whose durable end is `durable` (what
-    /// reopening found).
-    pub(crate) fn new(writers: usize, durable: u64, now_us: u64) -> LiveModel {
+    /// A model of `writers` idle writers over a log whose records end at `end` and which is
+    /// durable up to `durable` (right after opening, only up to its base: nothing counts as
+    /// durable until this process has flushed it).
+    pub(crate) fn new(writers: usize, end: u64, durable: u64, now_us: u64) -> LiveModel {
+        let durable = durable.min(end);
         let mut model = LiveModel {
             writers: (0..writers)
                 .map(|_| LiveWriter {
@@ -152,8 +154,8 @@ impl LiveModel {
                     history: VecDeque::new(),
                 })
                 .collect(),
-            current: durable,
-            written: durable,
+            current: end,
+            written: end,
             durable,
             flush: None,
             flushes: VecDeque::with_capacity(FLUSH_HISTORY_LEN),
@@ -331,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_flush_acknowledges_and_moves_the_watermarks() {
-        let mut model = LiveModel::new(3, 0, 1_000);
+        let mut model = LiveModel::new(3, 0, 0, 1_000);
         for writer in 0..3 {
             model.commit_issued(writer, 1_000);
         }
@@ -376,7 +378,7 @@ mod tests {
 
     #[test]
     fn late_reports_never_move_a_watermark_back_and_failed_flushes_count_nothing() {
-        let mut model = LiveModel::new(1, 500, 0);
+        let mut model = LiveModel::new(1, 500, 500, 0);
         model.apply(LiveEvent::Drained { written: 700 }, 10);
         model.apply(LiveEvent::Appended { current: 600 }, 20);
         assert_eq!(model.watermarks(), (700, 700, 500));
@@ -393,11 +395,18 @@ mod tests {
         assert_eq!(model.watermarks(), (700, 700, 500));
         assert_eq!(model.flushes_total(), 0);
         assert_eq!(model.records_per_flush(), None);
+        // A reopened log: its records are in OPFS, but not durable until this page flushes.
+        let reopened = LiveModel::new(2, 900, 0, 0);
+        assert_eq!(reopened.watermarks(), (900, 900, 0));
+        assert_eq!(
+            LiveModel::new(2, 900, 1_000, 0).watermarks(),
+            (900, 900, 900)
+        );
     }
 
     #[test]
     fn lanes_record_waiting_and_acknowledged_spans_within_their_bound() {
-        let mut model = LiveModel::new(1, 0, 0);
+        let mut model = LiveModel::new(1, 0, 0, 0);
         for round in 0..(2 * LANE_HISTORY_LEN as u64) {
             model.commit_issued(0, round * 10);
             model.commit_acknowledged(0, round * 10 + 5);

@@ -175,6 +175,7 @@ async function simulationMode(page) {
 
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const shot = path.join(SCREENSHOT_DIR, 'simulation.png');
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: shot });
   const full = path.join(SCREENSHOT_DIR, 'simulation-full.png');
   await page.screenshot({ path: full, fullPage: true });
@@ -238,6 +239,7 @@ async function liveMode(page, url) {
   const listed = await readRecords(page);
   check(listed > 0, `the record browser lists the durable records (${listed})`);
   const shot = path.join(SCREENSHOT_DIR, 'live.png');
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: shot });
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'live-full.png'), fullPage: true });
   say(`screenshots: ${path.relative(ROOT, shot)} (1280x800), live-full.png (whole page)`);
@@ -257,6 +259,7 @@ async function liveMode(page, url) {
   check(truncated > 0, `recovery cut off the torn tail (${truncated} bytes)`);
   const afterCrash = await readRecords(page);
   check(afterCrash >= acknowledged, `the reopened log holds at least the ${acknowledged} acknowledged records (${afterCrash})`);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'live-recovered.png') });
 
   // A page reload: the worker goes with the page; the records stay in OPFS.
