@@ -6,6 +6,7 @@
 use std::cell::Cell;
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::controls::Controls;
 use crate::counters::Counters;
@@ -38,6 +39,50 @@ pub(crate) enum Mode {
     Live,
 }
 
+impl Mode {
+    /// The tabs, in order.
+    pub(crate) const ALL: [Mode; 2] = [Mode::Simulation, Mode::Live];
+
+    /// The tab's label.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Mode::Simulation => "Simulation",
+            Mode::Live => "Live (OPFS)",
+        }
+    }
+
+    /// The tab's element id (and test id).
+    pub(crate) const fn tab_id(self) -> &'static str {
+        match self {
+            Mode::Simulation => "tab-simulation",
+            Mode::Live => "tab-live",
+        }
+    }
+
+    /// The id of the panel the tab shows.
+    pub(crate) const fn panel_id(self) -> &'static str {
+        match self {
+            Mode::Simulation => "panel-simulation",
+            Mode::Live => "panel-live",
+        }
+    }
+
+    /// The tab a key moves to from this one (the ARIA tabs pattern: arrows wrap, Home and End
+    /// go to the ends), or `None` for other keys.
+    pub(crate) fn after_key(self, key: &str) -> Option<Mode> {
+        let at = Mode::ALL.iter().position(|&m| m == self).unwrap_or(0);
+        let last = Mode::ALL.len() - 1;
+        let to = match key {
+            "ArrowRight" => (at + 1) % Mode::ALL.len(),
+            "ArrowLeft" => (at + last) % Mode::ALL.len(),
+            "Home" => 0,
+            "End" => last,
+            _ => return None,
+        };
+        Some(Mode::ALL[to])
+    }
+}
+
 /// The dashboard.
 // The props builder `#[component]` derives is `pub` inside this crate-private type.
 #[allow(unreachable_pub)]
@@ -50,6 +95,19 @@ pub(crate) fn App() -> impl IntoView {
     let speed = RwSignal::new(DEFAULT_SPEED_US_PER_S);
     let sim = RwSignal::new(Sim::new(Params::default(), DEFAULT_SEED));
     let mode = RwSignal::new(Mode::Simulation);
+    // Arrow keys, Home and End move between the tabs and focus the one they select.
+    let on_tab_key = move |ev: leptos::ev::KeyboardEvent| {
+        if let Some(next) = mode.get_untracked().after_key(&ev.key()) {
+            ev.prevent_default();
+            mode.set(next);
+            if let Some(tab) = document()
+                .get_element_by_id(next.tab_id())
+                .and_then(|tab| tab.dyn_into::<web_sys::HtmlElement>().ok())
+            {
+                let _ = tab.focus();
+            }
+        }
+    };
 
     // Any change to the knobs, the seed or a restart request starts a new simulation. The first
     // run of the effect rebuilds the same initial one, which is harmless.
@@ -103,20 +161,23 @@ pub(crate) fn App() -> impl IntoView {
                         }}
                     </p>
                 </div>
-                <div class="wd-tabs" role="tablist" aria-label="Mode">
-                    {[(Mode::Simulation, "Simulation", "tab-simulation"), (Mode::Live, "Live (OPFS)", "tab-live")]
+                <div class="wd-tabs" role="tablist" aria-label="Mode" on:keydown=on_tab_key>
+                    {Mode::ALL
                         .into_iter()
-                        .map(|(this, name, testid)| {
+                        .map(|this| {
                             view! {
                                 <button
                                     type="button"
                                     role="tab"
                                     class="wd-tab"
+                                    id=this.tab_id()
+                                    aria-controls=this.panel_id()
                                     aria-selected=move || (mode.get() == this).to_string()
-                                    data-testid=testid
+                                    tabindex=move || if mode.get() == this { "0" } else { "-1" }
+                                    data-testid=this.tab_id()
                                     on:click=move |_| mode.set(this)
                                 >
-                                    {name}
+                                    {this.name()}
                                 </button>
                             }
                         })
@@ -129,10 +190,21 @@ pub(crate) fn App() -> impl IntoView {
                     }}
                 </p>
             </header>
-            <div hidden=move || mode.get() != Mode::Live role="tabpanel" aria-label="Live (OPFS)">
+            <div
+                hidden=move || mode.get() != Mode::Live
+                role="tabpanel"
+                id=Mode::Live.panel_id()
+                aria-labelledby=Mode::Live.tab_id()
+            >
                 <LiveMode />
             </div>
-            <div class="wd-layout" hidden=move || mode.get() != Mode::Simulation role="tabpanel" aria-label="Simulation">
+            <div
+                class="wd-layout"
+                hidden=move || mode.get() != Mode::Simulation
+                role="tabpanel"
+                id=Mode::Simulation.panel_id()
+                aria-labelledby=Mode::Simulation.tab_id()
+            >
                 <div class="wd-side">
                     <Controls params seed restarts playing speed sim />
                     <Explanation />
@@ -151,5 +223,20 @@ pub(crate) fn App() -> impl IntoView {
                 </div>
             </div>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tab_keys_wrap_and_jump_to_the_ends() {
+        assert_eq!(Mode::Simulation.after_key("ArrowRight"), Some(Mode::Live));
+        assert_eq!(Mode::Live.after_key("ArrowRight"), Some(Mode::Simulation));
+        assert_eq!(Mode::Simulation.after_key("ArrowLeft"), Some(Mode::Live));
+        assert_eq!(Mode::Live.after_key("Home"), Some(Mode::Simulation));
+        assert_eq!(Mode::Simulation.after_key("End"), Some(Mode::Live));
+        assert_eq!(Mode::Simulation.after_key("Enter"), None);
     }
 }

@@ -120,7 +120,7 @@ pub(crate) fn LiveFlush(
                     format::grouped(flush.upto),
                     flush.commits
                 ),
-                None => "No flush in flight (between frames, flushes are often already over)."
+                None => "No flush in flight seen. The worker reports each flush's start and end in the message that carries its answers, so a flush is rarely seen while it runs."
                     .to_owned(),
             };
             let last = m.flushes().back().map_or_else(String::new, |flush| {
@@ -205,6 +205,9 @@ pub(crate) fn LiveLanes(
                 <li><span class="wd-swatch wd-state-waiting"></span>"waiting: commit sent, not yet durable"</li>
                 <li><span class="wd-swatch wd-state-acknowledged"></span>"acknowledged: durable, about to commit again"</li>
             </ul>
+            <p class="muted wd-caption">
+                "Appending and leading happen inside the worker, out of the page's sight (its events arrive with the answers), so these lanes show only what the page knows."
+            </p>
             <svg class="wd-lanes-svg" viewBox=move || format!("0 0 {WIDTH} {}", height()) role="img" aria-label="Live writer lanes">
                 {lanes}
                 <text class="wd-axis" x=LABEL_WIDTH y=move || height() - 4.0>{format!("{} ago", format::duration_us(LANES_WINDOW_US))}</text>

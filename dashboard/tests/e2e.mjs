@@ -225,7 +225,12 @@ async function readRecords(page) {
 }
 
 async function liveMode(page, url) {
-  await page.getByTestId('tab-live').click();
+  // The mode tabs follow the ARIA tabs pattern: arrow keys move between them.
+  await page.getByRole('tab', { name: 'Simulation' }).focus();
+  await page.keyboard.press('ArrowRight');
+  const liveTab = page.getByRole('tab', { name: 'Live (OPFS)' });
+  check((await liveTab.getAttribute('aria-selected')) === 'true', 'ArrowRight on the Simulation tab selects Live');
+  check(await liveTab.evaluate((tab) => tab === document.activeElement), 'and focuses it');
   await openLive(page);
   await press(page, 'live-start');
   const committing = await eventually(15_000, async () => (await valueOf(page, 'live-commits')) >= 200);
