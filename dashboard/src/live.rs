@@ -35,6 +35,8 @@ static RECORD_CHOICES: [u64; 7] = [16, 64, 256, 1024, 4096, 16384, 65536];
 static THINK_CHOICES: [u64; 6] = [0, 1, 5, 20, 100, 500];
 /// The most records the browser lists (the newest).
 const BROWSER_ROWS_MAX: usize = 200;
+/// A bound on the reads one "Read records" makes (each returns at most about 4 MiB): 4 GiB.
+const READ_PAGES_MAX: usize = 1_024;
 
 /// Where the session is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,10 +140,15 @@ pub(crate) fn LiveMode() -> impl IntoView {
     let crashed_logs = StoredValue::new_local(Vec::<Rc<WaldenLog>>::new());
     // Bumped to stop every writer of the current run.
     let generation = StoredValue::new(0u64);
-    let queue: Rc<RefCell<Vec<(Change, u64)>>> = Rc::new(RefCell::new(Vec::new()));
+    // Bumped whenever the model is replaced (open, start): changes queued for an older model
+    // (a stopped run's last answers arriving after a new start) are dropped, not misapplied.
+    let epoch = StoredValue::new(0u64);
+    let queue: Rc<RefCell<Vec<(Change, u64, u64)>>> = Rc::new(RefCell::new(Vec::new()));
     let push = {
         let queue = Rc::clone(&queue);
-        move |update: Change| queue.borrow_mut().push((update, now_us()))
+        move |update: Change, from_epoch: u64| {
+            queue.borrow_mut().push((update, now_us(), from_epoch))
+        }
     };
 
     {
@@ -153,8 +160,9 @@ pub(crate) fn LiveMode() -> impl IntoView {
                 return;
             }
             let now = now_us();
+            let current_epoch = epoch.get_value();
             model.update(|model| {
-                for (update, at) in batch {
+                for (update, at, _) in batch.into_iter().filter(|c| c.2 == current_epoch) {
                     match update {
                         Change::Issued(index) => model.commit_issued(index, at),
                         Change::Acknowledged(index) => model.commit_acknowledged(index, at),
@@ -193,7 +201,7 @@ pub(crate) fn LiveMode() -> impl IntoView {
                 let events = push.clone();
                 opened_log.on_event_fn(move |event| {
                     if let Some(event) = live_log::parse_event(&event) {
-                        events(Change::Event(event));
+                        events(Change::Event(event), epoch.get_value());
                     }
                 });
                 log.set_value(Some(opened_log));
@@ -209,6 +217,7 @@ pub(crate) fn LiveMode() -> impl IntoView {
                 // Reopening starts afresh: what was not answered never will be.
                 issued.set_value(answered.get_value());
                 acknowledged_end.update_value(|end| *end = (*end).max(found.end));
+                epoch.update_value(|e| *e += 1);
                 model.set(LiveModel::new(
                     writers.get_untracked() as usize,
                     found.end,
@@ -232,6 +241,8 @@ pub(crate) fn LiveMode() -> impl IntoView {
             let run = generation.get_value() + 1;
             generation.set_value(run);
             let (end, _, durable) = model.with_untracked(LiveModel::watermarks);
+            epoch.update_value(|e| *e += 1);
+            let run_epoch = epoch.get_value();
             model.set(LiveModel::new(count, end, durable, now_us()));
             phase.set(Phase::Running);
             for index in 0..count {
@@ -241,7 +252,7 @@ pub(crate) fn LiveMode() -> impl IntoView {
                     let mut seq = 0u64;
                     while generation.get_value() == run {
                         let bytes = live_log::payload(index, seq, size);
-                        push(Change::Issued(index));
+                        push(Change::Issued(index), run_epoch);
                         issued.update_value(|n| *n += 1);
                         let result = current.commit_record(&bytes).await;
                         answered.update_value(|n| *n += 1);
@@ -253,14 +264,14 @@ pub(crate) fn LiveMode() -> impl IntoView {
                             // Stopped, or crashed while the commit was out and the worker still
                             // answered it before it died: either way it is acknowledged.
                             if result.is_ok() {
-                                push(Change::Acknowledged(index));
+                                push(Change::Acknowledged(index), run_epoch);
                             }
                             break;
                         }
                         match result {
-                            Ok(_) => push(Change::Acknowledged(index)),
+                            Ok(_) => push(Change::Acknowledged(index), run_epoch),
                             Err(error) => {
-                                push(Change::Abandoned(index));
+                                push(Change::Abandoned(index), run_epoch);
                                 phase.set(Phase::Failed(format!("{}: {error}", error.kind())));
                                 generation.set_value(run + 1);
                                 break;
@@ -318,26 +329,44 @@ pub(crate) fn LiveMode() -> impl IntoView {
         }
     };
 
+    // Reads every durable record, page by page (each read returns at most about 4 MiB), keeping
+    // the count, the payload bytes and the newest rows.
     let read = move || {
         let Some(current) = log.get_value() else {
             return;
         };
         let base = opened.get_untracked().map_or(0, |o| o.base);
         spawn_local(async move {
-            match current.read_records(Lsn::new(base)).await {
-                Ok(found) => {
-                    let total = found.len();
-                    let bytes: u64 = found.iter().map(|(_, p)| p.len() as u64).sum();
-                    let rows = found
-                        .iter()
-                        .rev()
-                        .take(BROWSER_ROWS_MAX)
-                        .map(|(lsn, payload)| RecordRow::new(*lsn, payload))
-                        .collect();
-                    records.set(Some((total, bytes, rows)));
+            let mut from = base;
+            let mut total = 0usize;
+            let mut bytes = 0u64;
+            let mut newest = std::collections::VecDeque::with_capacity(BROWSER_ROWS_MAX);
+            for _ in 0..READ_PAGES_MAX {
+                let page = match current.read_records(Lsn::new(from)).await {
+                    Ok(page) => page,
+                    Err(error) => {
+                        phase.set(Phase::Failed(format!("{}: {error}", error.kind())));
+                        return;
+                    }
+                };
+                let Some((last_lsn, last_payload)) = page.last() else {
+                    break;
+                };
+                let next = live_log::record_end(*last_lsn, last_payload.len());
+                total += page.len();
+                for (lsn, payload) in &page {
+                    bytes += payload.len() as u64;
+                    if newest.len() == BROWSER_ROWS_MAX {
+                        newest.pop_front();
+                    }
+                    newest.push_back(RecordRow::new(*lsn, payload));
                 }
-                Err(error) => phase.set(Phase::Failed(format!("{}: {error}", error.kind()))),
+                if next <= from {
+                    break;
+                }
+                from = next;
             }
+            records.set(Some((total, bytes, newest.into_iter().rev().collect())));
         });
     };
 

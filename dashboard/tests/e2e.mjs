@@ -9,7 +9,8 @@
 //     p95, fps: printed, and bounded), pauses and single-steps from the keyboard, and saves a
 //     1280x800 screenshot;
 //   - live mode (a real OPFS log through walden-wasm): opens the log, starts 16 writers, checks
-//     that commits are acknowledged and flushes carry more than one record, lists the records,
+//     that commits are acknowledged and flushes carry more than one record, measures frame
+//     times while they run, lists the records,
 //     crashes the worker mid-batch (tearing its last write), reopens it and checks that every
 //     acknowledged record survived and the torn tail was cut off, then reloads the page and
 //     checks the records are still there;
@@ -239,6 +240,12 @@ async function liveMode(page, url) {
   const grouped = await eventually(10_000, async () => (await valueOf(page, 'live-records-per-flush')) > 1);
   const perFlush = await valueOf(page, 'live-records-per-flush');
   check(grouped, `real flushes carry more than one record each (${perFlush.toFixed(2)})`);
+  const frames = await measureFrames(page, 3);
+  say(
+    `live frame times with 16 writers over 3s: ${frames.frames} frames, median ${frames.medianMs.toFixed(2)} ms, ` +
+      `p95 ${frames.p95Ms.toFixed(2)} ms, ${frames.fps.toFixed(1)} fps`,
+  );
+  check(frames.medianMs <= FRAME_MEDIAN_MS_MAX, `live median frame time ${frames.medianMs.toFixed(2)} ms <= ${FRAME_MEDIAN_MS_MAX} ms`);
   const durable = await valueOf(page, 'live-durable-lsn');
   check(durable > 0, `the real durable LSN advanced (${durable})`);
   const listed = await readRecords(page);
