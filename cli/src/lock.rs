@@ -1,0 +1,91 @@
+//! Taking a log's writer lock, so `repair` never changes a log that is open elsewhere.
+//!
+//! The lock is the one `walden` writers take, taken the same way, so each excludes the other:
+//! - a directory (`Wal`): an exclusive, non-blocking `flock` on `DIR/LOCK` (created if missing,
+//!   with a directory sync, as `FsDir::lock` does);
+//! - a single file (`WalWriter`): an exclusive, non-blocking `flock` on the file itself; and when
+//!   the file is a segment of a `Wal` directory (its name parses as a segment name and the
+//!   directory has a `LOCK` file), that directory's lock too.
+//!
+//! Invariant: the returned [`LogLock`] holds every lock until it is dropped; `flock` locks
+//! belong to the open file description, so a writer in this same process is excluded too, and
+//! the kernel releases them if `walden` dies.
+
+use crate::error::CliError;
+use crate::open::{Log, LogKind};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+/// Held locks; dropping it releases them.
+#[derive(Debug)]
+pub(crate) struct LogLock {
+    _files: Vec<File>,
+}
+
+/// Takes the writer lock of `log` without waiting: [`CliError::Locked`] when it is held.
+pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
+    let mut files = Vec::new();
+    match log.kind {
+        LogKind::Dir => {
+            let path = log.path.join(walden::LOCK_FILE_NAME);
+            let existed = path.exists();
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(CliError::io("opening the lock file", &path))?;
+            if !existed {
+                walden::sync_dir(&log.path).map_err(CliError::io("syncing", &log.path))?;
+            }
+            try_lock(&file, &path)?;
+            files.push(file);
+        }
+        LogKind::File => {
+            if let Some(dir_lock) = enclosing_dir_lock(&log.path) {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&dir_lock)
+                    .map_err(CliError::io("opening the lock file", &dir_lock))?;
+                try_lock(&file, &dir_lock)?;
+                files.push(file);
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&log.path)
+                .map_err(CliError::io("opening", &log.path))?;
+            try_lock(&file, &log.path)?;
+            files.push(file);
+        }
+    }
+    Ok(LogLock { _files: files })
+}
+
+/// `DIR/LOCK` when `file` is a segment of a `Wal` directory.
+fn enclosing_dir_lock(file: &Path) -> Option<PathBuf> {
+    let name = file.file_name()?.to_str()?;
+    walden::parse_segment_file_name(name)?;
+    let dir = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let lock = dir.join(walden::LOCK_FILE_NAME);
+    lock.is_file().then_some(lock)
+}
+
+fn try_lock(file: &File, path: &Path) -> Result<(), CliError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(CliError::Locked {
+            lock: path.to_path_buf(),
+        }),
+        Err(TryLockError::Error(source)) => Err(CliError::Io {
+            op: "locking",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}

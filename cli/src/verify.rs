@@ -1,0 +1,103 @@
+//! `walden verify PATH`: checks every header and record and says where and what is wrong.
+//!
+//! Output: one line per segment on stdout (its LSN range, records, and what was found), then a
+//! verdict line. When the log is not clean, one line on stderr names the worst finding, and the
+//! exit code reports the verdict (`exit.rs`). Verifying only reads: it takes no lock, so a log
+//! open elsewhere may show its in-flight last batch as a torn tail.
+
+use crate::check::{check, LogCheck};
+use crate::error::CliError;
+use crate::exit::Verdict;
+use crate::open::Log;
+use crate::outln;
+use std::io::Write;
+use std::path::Path;
+
+/// Runs `verify`; returns the exit code.
+pub(crate) fn run(path: &Path, max_payload_len: u32, out: &mut dyn Write) -> Result<u8, CliError> {
+    let result = check(Log::locate(path)?, max_payload_len)?;
+    report(&result, out)?;
+    let verdict = result.verdict();
+    if let Some(line) = stderr_line(&result) {
+        eprintln!("walden: {line}");
+    }
+    Ok(verdict.exit_code())
+}
+
+/// Prints the per-segment lines and the verdict line.
+pub(crate) fn report(result: &LogCheck, out: &mut dyn Write) -> Result<(), CliError> {
+    outln!(
+        out,
+        "log {} ({})",
+        result.log.path.display(),
+        result.log.describe()
+    )?;
+    for (index, (segment, checked)) in result.log.segments.iter().zip(&result.segments).enumerate()
+    {
+        let range = match (checked.header, checked.recovery) {
+            (Some(_), Some(recovery)) => format!(
+                "LSN {}..{}  {} records",
+                recovery.base_lsn, recovery.end_lsn, recovery.records
+            ),
+            (Some(_), None) => match checked.prefix {
+                Some(prefix) => format!(
+                    "LSN {}..{}  {} records before the damage",
+                    prefix.base_lsn, prefix.end_lsn, prefix.records
+                ),
+                None => String::from("LSN ?"),
+            },
+            (None, _) => String::from("no header"),
+        };
+        let mut findings = result
+            .findings
+            .iter()
+            .filter(|finding| finding.segment == index);
+        let status = match findings.next() {
+            Some(finding) => finding.what.clone(),
+            None => match checked.recovery.and_then(|recovery| recovery.tail) {
+                Some(tail) => format!(
+                    "ok ({} zero bytes after the records: preallocated space)",
+                    tail.bytes
+                ),
+                None => String::from("ok"),
+            },
+        };
+        outln!(out, "{}  {range}  {status}", segment.name())?;
+        for finding in findings {
+            outln!(out, "    also: {}", finding.what)?;
+        }
+    }
+    let records = result.records();
+    let verdict = match result.verdict() {
+        Verdict::Clean => format!("clean: {records} records"),
+        Verdict::TornTail => String::from("torn tail (exit 2): run `walden repair` to cut it"),
+        Verdict::Corrupt => {
+            String::from("corrupt (exit 3): recovery refuses this log; see the lines above")
+        }
+        Verdict::Unjudgeable => String::from("cannot check (exit 1): see the lines above"),
+    };
+    outln!(out, "verdict: {verdict}")
+}
+
+/// The one stderr line for a log that is not clean: the worst finding, where it is.
+pub(crate) fn stderr_line(result: &LogCheck) -> Option<String> {
+    let verdict = result.verdict();
+    let worst = result
+        .findings
+        .iter()
+        .find(|finding| finding.verdict == verdict)?;
+    let others = result.findings.len() - 1;
+    let more = if others > 0 {
+        format!(
+            " (and {others} more finding{})",
+            if others == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{}: {}{more}",
+        result.log.segments[worst.segment].path.display(),
+        worst.what
+    ))
+}
