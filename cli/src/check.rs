@@ -11,6 +11,8 @@
 //!   preallocated space and fine.
 //! - Every segment of a directory must carry the base LSN its name says and the log's salt (the
 //!   salt most segments carry; on a tie, the first segment's).
+//! - An empty single file is clean (`WalWriter::open` writes a new header there); any other
+//!   header that does not decode is a finding.
 //! - Checking only reads; each segment's bytes are dropped before the next is read.
 
 use crate::exit::Verdict;
@@ -106,6 +108,16 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
         };
         let header = match FileHeader::decode(&image) {
             Ok(header) => header,
+            // An empty log file is what `WalWriter::open` starts a new log in (it writes the
+            // header): no records, nothing wrong. An empty segment in a directory is not.
+            Err(_) if image.is_empty() && log.kind == LogKind::File => {
+                segments.push(SegmentCheck {
+                    header: None,
+                    recovery: None,
+                    prefix: None,
+                });
+                continue;
+            }
             Err(err) => {
                 finding(header_verdict(err, log.kind), true, err.to_string());
                 segments.push(SegmentCheck {

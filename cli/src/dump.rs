@@ -11,7 +11,7 @@
 
 use crate::check::header_verdict;
 use crate::error::CliError;
-use crate::open::Log;
+use crate::open::{Log, LogKind};
 use crate::outln;
 use crate::output::{json_line, preview};
 use crate::walk::{walk, Item};
@@ -68,6 +68,8 @@ pub(crate) fn run(path: &Path, options: DumpOptions, out: &mut dyn Write) -> Res
         let image = segment.read()?;
         let header = match FileHeader::decode(&image) {
             Ok(header) => header,
+            // An empty log file has no records yet (opening it writes the header).
+            Err(_) if image.is_empty() && log.kind == LogKind::File => continue,
             Err(err) => {
                 eprintln!("walden: {}: {err}", segment.path.display());
                 exit_code = exit_code.max(header_verdict(err, log.kind).exit_code());

@@ -121,6 +121,7 @@ enum Command {
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
+        let info = info.to_string().replace('\n', " ");
         eprintln!("walden: internal error (a bug in walden, please report it): {info}");
         std::process::exit(i32::from(exit::EXIT_BUG));
     }));

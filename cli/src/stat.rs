@@ -79,13 +79,12 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     let checked = check(Log::locate(path)?, max_payload_len)?;
-    if checked
+    let unreadable = checked
         .segments
         .iter()
-        .all(|segment| segment.header.is_none())
-    {
+        .all(|segment| segment.header.is_none());
+    if let (true, Some(finding)) = (unreadable, checked.findings.first()) {
         // Nothing could be read at all: that is an error, said in one line.
-        let finding = &checked.findings[0];
         return Err(CliError::Refused {
             reason: format!(
                 "{}: {}",

@@ -46,6 +46,9 @@ pub(crate) fn report(result: &LogCheck, out: &mut dyn Write) -> Result<(), CliEr
                 ),
                 None => String::from("LSN ?"),
             },
+            (None, _) if result.findings.is_empty() => {
+                String::from("empty: no header yet (opening it starts a new log)")
+            }
             (None, _) => String::from("no header"),
         };
         let mut findings = result

@@ -199,3 +199,19 @@ fn a_segment_named_for_another_lsn_is_corruption() {
         "{run:#?}"
     );
 }
+
+/// Guards agreement with `WalWriter::open`, which starts a new log in an empty file.
+#[test]
+fn an_empty_file_is_a_log_with_no_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("empty.wal");
+    std::fs::write(&log, b"").unwrap();
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    run.code(0).quiet();
+    assert!(run.stdout.contains("empty: no header yet"), "{run:#?}");
+    assert!(run.stdout.contains("verdict: clean: 0 records"), "{run:#?}");
+    walden(["stat".as_ref(), log.as_os_str()]).code(0).quiet();
+    walden(["dump".as_ref(), log.as_os_str()]).code(0).quiet();
+    walden(["repair".as_ref(), log.as_os_str()]).code(0).quiet();
+    assert_eq!(std::fs::read(&log).unwrap(), b"", "nothing was written");
+}
