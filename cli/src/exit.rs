@@ -26,7 +26,8 @@ Exit codes:
   1  usage or I/O error, or input it cannot judge (not a Walden log, newer format, over limit)
   2  torn tail: the last write was interrupted; `walden repair` cuts it (backup kept)
   3  corruption: damage in the middle, lost synced records, a damaged header or segment
-  4  locked: the log is open elsewhere; nothing was changed";
+  4  locked: the log is open elsewhere; nothing was changed
+  101  a bug in walden (a panic, reported in one line)";
 
 /// How healthy a log is, from the worst of its findings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

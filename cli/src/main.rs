@@ -116,6 +116,11 @@ enum Command {
         max_payload_len: u32,
     },
     /// Measure W1, W2 and W3 on this disk beside its raw pwrite+fdatasync rate.
+    ///
+    /// Every workload runs --rounds times, interleaved, on fresh logs in a temporary directory
+    /// under --dir; the table shows medians and ratios to the raw fsync loop of the same run.
+    /// Build with --release for meaningful numbers.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
     Bench(bench::BenchArgs),
 }
 

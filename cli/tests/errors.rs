@@ -58,6 +58,9 @@ fn bad_arguments_are_one_line_and_exit_1() {
     walden(["bench", "--rounds", "0"])
         .code(1)
         .one_line_error("--rounds");
+    walden(["bench", "--seconds", "0"])
+        .code(1)
+        .one_line_error("seconds");
 }
 
 #[test]

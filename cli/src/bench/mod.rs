@@ -10,8 +10,10 @@
 //!
 //! Invariants: every workload runs `--rounds` times, interleaved round by round so a disk
 //! stall hits all alike, each on a fresh log in a temporary directory under `--dir` (removed at
-//! the end, even on error); the table reports medians over rounds and ratios against the raw
-//! loop's median from the same run, never a lone absolute time. Defaults take a few seconds.
+//! the end, even on error); each run stops at its count or after `--seconds`, so the defaults
+//! take a few seconds even on a disk whose fsyncs take milliseconds; the table reports medians
+//! over rounds and ratios against the raw loop's median from the same run, never a lone
+//! absolute time.
 
 mod report;
 mod workloads;
@@ -21,6 +23,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 use workloads::Sample;
 
 /// `walden bench` options.
@@ -47,6 +50,10 @@ pub(crate) struct BenchArgs {
     /// W3: commits per thread per round.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     per_thread: u64,
+    /// Time budget of each workload in each round, in seconds: a run stops at its count or
+    /// after this long, whichever comes first.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.25, value_parser = parse_seconds)]
+    seconds: f64,
     /// Payload bytes per record.
     #[arg(long, value_name = "BYTES", default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
     payload: u32,
@@ -102,18 +109,21 @@ pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<u8, CliError>
     }
     progress.set_prefix("walden bench");
     let payload = vec![0xA5u8; args.payload as usize];
+    let budget = Duration::from_secs_f64(args.seconds);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); plan.len()];
     for round in 0..args.rounds {
         for (i, &workload) in plan.iter().enumerate() {
             progress.set_message(format!("round {}: {}", round + 1, workload.label()));
             let sample = match workload {
                 Workload::Raw => {
-                    workloads::raw_fsyncs(scratch.path(), args.commits, payload.len())?
+                    workloads::raw_fsyncs(scratch.path(), args.commits, payload.len(), budget)?
                 }
-                Workload::W1 => workloads::appends(scratch.path(), args.records, &payload)?,
-                Workload::W2 => workloads::commits(scratch.path(), 1, args.commits, &payload)?,
+                Workload::W1 => workloads::appends(scratch.path(), args.records, &payload, budget)?,
+                Workload::W2 => {
+                    workloads::commits(scratch.path(), 1, args.commits, &payload, budget)?
+                }
                 Workload::W3(threads) => {
-                    workloads::commits(scratch.path(), threads, args.per_thread, &payload)?
+                    workloads::commits(scratch.path(), threads, args.per_thread, &payload, budget)?
                 }
             };
             samples[i].push(sample);
@@ -131,4 +141,14 @@ pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<u8, CliError>
         .close()
         .map_err(CliError::io("removing", &args.dir))?;
     Ok(crate::exit::EXIT_OK)
+}
+
+/// A positive number of seconds, at most an hour.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(seconds),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds between 0 and 3600"
+        )),
+    }
 }

@@ -2,14 +2,17 @@
 //!
 //! Invariants: each call works on a fresh path under the scratch directory and removes it
 //! before returning; opening and closing a log are never timed; a commit's latency is timed
-//! from the call to its return, so it includes waiting for the group's fsync.
+//! from the call to its return, so it includes waiting for the group's fsync. Each run stops at
+//! its count or its time budget, whichever comes first (a disk that stalls for milliseconds per
+//! fsync would otherwise stretch a short default run to minutes), and its rate divides what it
+//! did by the time it took.
 
 use crate::error::CliError;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use walden::walden_core::FRAME_HEADER_LEN;
 use walden::Wal;
 
@@ -42,8 +45,13 @@ fn nanos(start: Instant) -> u64 {
 }
 
 /// The raw baseline: write one frame's worth of bytes at the next offset of a preallocated
-/// file, `fdatasync`, repeat `syncs` times.
-pub(crate) fn raw_fsyncs(dir: &Path, syncs: u64, payload_bytes: usize) -> Result<Sample, CliError> {
+/// file, `fdatasync`, repeat up to `syncs` times within `budget`.
+pub(crate) fn raw_fsyncs(
+    dir: &Path,
+    syncs: u64,
+    payload_bytes: usize,
+    budget: Duration,
+) -> Result<Sample, CliError> {
     let path = fresh(dir, "raw");
     let file = OpenOptions::new()
         .create(true)
@@ -69,48 +77,65 @@ pub(crate) fn raw_fsyncs(dir: &Path, syncs: u64, payload_bytes: usize) -> Result
         .map_err(CliError::io("preallocating", &path))?;
     let mut latencies_ns = Vec::with_capacity(usize::try_from(syncs).unwrap_or(0));
     let start = Instant::now();
-    for i in 0..syncs {
+    let mut done = 0u64;
+    while done < syncs && start.elapsed() < budget {
         let one = Instant::now();
-        file.write_all_at(&record, i * len)
+        file.write_all_at(&record, done * len)
             .and_then(|()| file.sync_data())
             .map_err(CliError::io("writing and syncing", &path))?;
         latencies_ns.push(nanos(one));
+        done += 1;
     }
     let seconds = start.elapsed().as_secs_f64();
     drop(file);
     let _ = std::fs::remove_file(&path);
     Ok(Sample {
-        rate: syncs as f64 / seconds,
+        rate: done as f64 / seconds,
         per_fsync: Some(1.0),
         latencies_ns,
     })
 }
 
-/// W1: `records` appends of `payload` on one thread, not waiting for durability.
-pub(crate) fn appends(dir: &Path, records: u64, payload: &[u8]) -> Result<Sample, CliError> {
+/// W1: up to `records` appends of `payload` within `budget` on one thread, not waiting for
+/// durability.
+pub(crate) fn appends(
+    dir: &Path,
+    records: u64,
+    payload: &[u8],
+    budget: Duration,
+) -> Result<Sample, CliError> {
+    /// Appends between two looks at the clock, so reading it costs the loop nothing.
+    const CLOCK_EVERY: u64 = 1024;
     let path = fresh(dir, "w1");
     let wal = Wal::open(&path).map_err(wal_error("opening the W1 log"))?;
     let start = Instant::now();
-    for _ in 0..records {
+    let mut done = 0u64;
+    while done < records {
         std::hint::black_box(wal.append(std::hint::black_box(payload)))
             .map_err(wal_error("W1 append"))?;
+        done += 1;
+        if done.is_multiple_of(CLOCK_EVERY) && start.elapsed() >= budget {
+            break;
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
     drop(wal);
     let _ = std::fs::remove_dir_all(&path);
     Ok(Sample {
-        rate: records as f64 / seconds,
+        rate: done as f64 / seconds,
         per_fsync: None,
         latencies_ns: Vec::new(),
     })
 }
 
-/// W2 (`threads` = 1) and W3: each thread commits `per_thread` records and waits for each.
+/// W2 (`threads` = 1) and W3: each thread commits up to `per_thread` records, waiting for each,
+/// until the shared `budget` runs out.
 pub(crate) fn commits(
     dir: &Path,
     threads: u32,
     per_thread: u64,
     payload: &[u8],
+    budget: Duration,
 ) -> Result<Sample, CliError> {
     let path = fresh(dir, "wal");
     let wal = Arc::new(Wal::open(&path).map_err(wal_error("opening the bench log"))?);
@@ -123,6 +148,9 @@ pub(crate) fn commits(
             std::thread::spawn(move || -> Result<Vec<u64>, walden::Error> {
                 let mut latencies = Vec::with_capacity(usize::try_from(per_thread).unwrap_or(0));
                 for _ in 0..per_thread {
+                    if start.elapsed() >= budget {
+                        break;
+                    }
                     let one = Instant::now();
                     wal.commit(&payload)?;
                     latencies.push(nanos(one));
@@ -153,7 +181,7 @@ pub(crate) fn commits(
     let durable = after.records_durable.saturating_sub(before.records_durable);
     drop(wal);
     let _ = std::fs::remove_dir_all(&path);
-    let commits = u64::from(threads) * per_thread;
+    let commits = latencies_ns.len() as u64;
     Ok(Sample {
         rate: commits as f64 / seconds,
         per_fsync: (fsyncs > 0).then(|| durable as f64 / fsyncs as f64),
