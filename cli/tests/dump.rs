@@ -166,3 +166,14 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(stderr, "", "no panic, no message");
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn a_segment_with_a_damaged_header_is_named_and_the_others_are_dumped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::golden_copy(tmp.path(), "segments");
+    common::flip(&dir.join("000000000000006b.wal"), 20); // a bit of the salt
+    let run = walden(["dump".as_ref(), dir.as_os_str()]);
+    run.code(3)
+        .one_line_error("000000000000006b.wal: log header checksum mismatch");
+    assert_eq!(lsns(&run.stdout), [0, 34, 42, 219, 239]);
+}

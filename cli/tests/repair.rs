@@ -334,3 +334,48 @@ fn a_missing_path_is_one_line() {
     assert!(!missing.exists(), "repair created nothing");
     let _ = golden("clean.wal");
 }
+
+#[test]
+fn point_in_time_moves_a_foreign_last_segment_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = golden_copy(tmp.path(), "foreign_segment");
+    let foreign = dir.join("00000000000000db.wal");
+    let bytes = std::fs::read(&foreign).unwrap();
+    let run = walden([
+        "repair".as_ref(),
+        dir.as_os_str(),
+        "--point-in-time".as_ref(),
+    ]);
+    run.code(0).quiet();
+    assert!(
+        run.stdout.contains("verify after repair: clean, 6 records"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        std::fs::read(bak(&foreign, ".discarded.bak")).unwrap(),
+        bytes,
+        "the segment is kept whole beside the log"
+    );
+    assert_eq!(
+        read_all(&dir).len(),
+        6,
+        "native recovery opens what is left"
+    );
+}
+
+#[test]
+fn point_in_time_cannot_keep_anything_behind_a_damaged_first_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["header_checksum.wal", "truncated_header.wal"] {
+        let log = golden_copy(tmp.path(), name);
+        let before = std::fs::read(&log).unwrap();
+        walden([
+            "repair".as_ref(),
+            log.as_os_str(),
+            "--point-in-time".as_ref(),
+        ])
+        .code(3)
+        .one_line_error("no records before the damage could be kept");
+        assert_eq!(std::fs::read(&log).unwrap(), before, "{name} untouched");
+    }
+}
