@@ -171,9 +171,9 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 let verdict = Verdict::Corrupt;
                 let hint = match prefix {
                     Some(prefix) => format!(
-                        "; with walden: `walden repair --point-in-time` keeps the {} records \
+                        "; with walden: `walden repair --point-in-time` keeps only the records \
                          before LSN {}",
-                        prefix.records, prefix.end_lsn
+                        prefix.end_lsn
                     ),
                     None => String::new(),
                 };

@@ -1,8 +1,9 @@
 //! The process exit codes of `walden`, and the verdict a check reaches about a log.
 //!
 //! Invariants: every code is distinct and documented in `walden --help` and the README; a
-//! verdict maps to exactly one code, and a worse verdict never maps to a smaller code than a
-//! milder one (`Clean` < `TornTail` < `Corrupt`), so the worst finding decides the exit code.
+//! verdict maps to exactly one code, and the worst finding decides it: `Clean` < `TornTail` <
+//! `Corrupt` < `Unjudgeable` (when part of the log cannot be judged, say a record over the
+//! payload limit, the tool claims no verdict on the whole and exits 1).
 
 /// The log is clean (or the command did what it was asked).
 pub(crate) const EXIT_OK: u8 = 0;

@@ -78,7 +78,7 @@ fn the_mid_log_corruption_says_where_and_what_can_be_kept() {
         .one_line_error("at LSN 4203, but a valid record follows at LSN 4275");
     assert!(run
         .stderr
-        .contains("`walden repair --point-in-time` keeps the 3 records before LSN 4203"));
+        .contains("`walden repair --point-in-time` keeps only the records before LSN 4203"));
     assert!(run
         .stdout
         .contains("LSN 4096..4203  3 records before the damage"));
