@@ -164,8 +164,11 @@ fn verdict_word(verdict: Verdict) -> &'static str {
 }
 
 fn summarise(checked: &LogCheck, segments: Vec<SegmentStat>, sizes: &[u64]) -> Stat {
+    // Nearest rank, as the bench's latency percentiles: the smallest size at or below which
+    // at least p% of the records fall.
     let percentile = |p: usize| {
-        (!sizes.is_empty()).then(|| sizes[((sizes.len() - 1) * p / 100).min(sizes.len() - 1)])
+        let rank = (sizes.len() * p).div_ceil(100).clamp(1, sizes.len().max(1));
+        sizes.get(rank - 1).copied()
     };
     let total: u64 = sizes.iter().sum();
     let mut buckets = Vec::new();

@@ -11,7 +11,7 @@ fn the_golden_directory_has_three_segments_and_eight_records() {
     let expected = [
         "lsn range    0..272 (272 bytes of frames)",
         "records      8",
-        "payload      208 bytes in all; min 0, p50 15, p90 57, p99 57, max 64, mean 26.0",
+        "payload      208 bytes in all; min 0, p50 15, p90 64, p99 64, max 64, mean 26.0",
         "sizes        0 B: 1 | 1-15 B: 3 | 16-63 B: 3 | 64-255 B: 1",
         "segments     3",
         "  0000000000000000.wal  LSN 0..107  3 records  171 bytes  ok",
