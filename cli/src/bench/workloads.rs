@@ -78,7 +78,8 @@ pub(crate) fn raw_fsyncs(
     let mut latencies_ns = Vec::with_capacity(usize::try_from(syncs).unwrap_or(0));
     let start = Instant::now();
     let mut done = 0u64;
-    while done < syncs && start.elapsed() < budget {
+    // At least one, whatever the budget, so every run has a rate.
+    while done < syncs && (done == 0 || start.elapsed() < budget) {
         let one = Instant::now();
         file.write_all_at(&record, done * len)
             .and_then(|()| file.sync_data())
@@ -147,8 +148,9 @@ pub(crate) fn commits(
             let payload = payload.to_vec();
             std::thread::spawn(move || -> Result<Vec<u64>, walden::Error> {
                 let mut latencies = Vec::with_capacity(usize::try_from(per_thread).unwrap_or(0));
-                for _ in 0..per_thread {
-                    if start.elapsed() >= budget {
+                for done in 0..per_thread {
+                    // At least one commit per thread, whatever the budget.
+                    if done > 0 && start.elapsed() >= budget {
                         break;
                     }
                     let one = Instant::now();
