@@ -164,13 +164,26 @@ fn usage_error(err: &clap::Error) -> ExitCode {
         eprint!("{}", err.render());
         return ExitCode::from(exit::EXIT_ERROR);
     }
+    // clap's message is its first paragraph (a list of missing arguments continues it on the
+    // next lines), then its tips; the usage after them is what `--help` is for.
     let rendered = err.render().to_string();
-    let first = rendered
+    let message: Vec<&str> = rendered
         .lines()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("bad arguments")
-        .trim_start_matches("error: ");
-    eprintln!("walden: {first} (see `walden --help`)");
+        .map(str::trim)
+        .skip_while(|line| line.is_empty())
+        .take_while(|line| !line.is_empty())
+        .collect();
+    let mut message = message.join(" ");
+    for tip in rendered
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("tip:"))
+    {
+        message.push_str("; ");
+        message.push_str(tip);
+    }
+    let message = message.trim_start_matches("error: ");
+    eprintln!("walden: {message} (see `walden --help`)");
     ExitCode::from(exit::EXIT_ERROR)
 }
 

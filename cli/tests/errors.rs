@@ -55,6 +55,9 @@ fn bad_arguments_are_one_line_and_exit_1() {
     .code(1)
     .one_line_error("--frobnicate");
     walden(["fly"]).code(1).one_line_error("fly");
+    walden(["dump"])
+        .code(1)
+        .one_line_error("required arguments were not provided: <PATH>");
     walden(["bench", "--rounds", "0"])
         .code(1)
         .one_line_error("--rounds");
