@@ -379,3 +379,55 @@ fn point_in_time_cannot_keep_anything_behind_a_damaged_first_header() {
         assert_eq!(std::fs::read(&log).unwrap(), before, "{name} untouched");
     }
 }
+
+/// Guards "repair matches recovery exactly": on every golden file, `walden repair` leaves the
+/// bytes a `WalWriter` open leaves (header aside: the writer may move the sync mark), and
+/// refuses, changing nothing, exactly where the open refuses.
+#[test]
+fn repair_cuts_exactly_where_a_writer_open_cuts() {
+    let names = [
+        "clean.wal",
+        "torn_tail.wal",
+        "torn_tail_checksum.wal",
+        "zero_tail.wal",
+        "mid_log_corruption.wal",
+        "other_salt.wal",
+        "over_limit.wal",
+        "newer_version.wal",
+        "truncated_header.wal",
+        "header_checksum.wal",
+        "not_a_wal.wal",
+        "unsynced_hole.wal",
+        "lost_below_sync_mark.wal",
+    ];
+    for name in names {
+        let tmp = tempfile::tempdir().unwrap();
+        let by_walden = golden_copy(tmp.path(), name);
+        let original = std::fs::read(&by_walden).unwrap();
+        let run = walden(["repair".as_ref(), by_walden.as_os_str()]);
+        run.no_panic();
+        let by_writer = tmp.path().join("writer.wal");
+        std::fs::write(&by_writer, &original).unwrap();
+        match walden::WalWriter::open(&by_writer) {
+            Ok(writer) => {
+                let kept = std::fs::read(&by_writer).unwrap();
+                drop(writer);
+                let repaired = std::fs::read(&by_walden).unwrap();
+                assert_eq!(run.code, 0, "{name}: the writer opens it; {run:#?}");
+                assert_eq!(repaired.len(), kept.len(), "{name}: same length");
+                assert_eq!(repaired[64..], kept[64..], "{name}: same records");
+            }
+            Err(err) => {
+                assert_ne!(
+                    run.code, 0,
+                    "{name}: the writer refuses it ({err}); {run:#?}"
+                );
+                assert_eq!(
+                    std::fs::read(&by_walden).unwrap(),
+                    original,
+                    "{name}: refused, untouched"
+                );
+            }
+        }
+    }
+}
