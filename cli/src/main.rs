@@ -91,7 +91,8 @@ enum Command {
     Repair {
         /// The log file or segment directory.
         path: PathBuf,
-        /// Write the cut bytes here (default: SEGMENT.torn-LSN.bak beside the segment).
+        /// Write the cut bytes here (default: SEGMENT.torn-LSN.bak beside the segment, or
+        /// SEGMENT.discarded-LSN.bak with --point-in-time). An existing file is never replaced.
         #[arg(long, value_name = "FILE")]
         backup: Option<PathBuf>,
         /// Also repair corruption: keep only the records before the first damage, cut the rest
