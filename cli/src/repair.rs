@@ -96,10 +96,16 @@ pub(crate) fn run(
         Verdict::Corrupt if !options.point_in_time => {
             let mut err = refusal(&checked, Verdict::Corrupt, "refusing to repair");
             if let CliError::Refused { reason, .. } = &mut err {
+                // The finding may already name the flag (with the LSN it keeps up to).
+                if !reason.contains("--point-in-time") {
+                    reason.push_str(
+                        ". Nothing was changed; `walden repair --point-in-time` keeps only the \
+                         records before the damage",
+                    );
+                }
                 reason.push_str(
-                    ". Nothing was changed. To keep only the records before the damage (losing \
-                     every record after it, which may have been acknowledged), rerun with \
-                     --point-in-time; the cut bytes and later segments are kept as backups",
+                    " (every record after it is lost, even acknowledged ones; the cut bytes \
+                     and any later segments are kept as backups)",
                 );
             }
             return Err(err);
