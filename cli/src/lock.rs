@@ -3,9 +3,8 @@
 //! The lock is the one `walden` writers take, taken the same way, so each excludes the other:
 //! - a directory (`Wal`): an exclusive, non-blocking `flock` on `DIR/LOCK` (created if missing,
 //!   with a directory sync, as `FsDir::lock` does);
-//! - a single file (`WalWriter`): an exclusive, non-blocking `flock` on the file itself; and when
-//!   the file is a segment of a `Wal` directory (its name parses as a segment name and the
-//!   directory has a `LOCK` file), that directory's lock too.
+//! - a single file (`WalWriter`): an exclusive, non-blocking `flock` on the file itself. (A
+//!   segment of a `Wal` directory is never repaired on its own: `repair.rs` refuses it.)
 //!
 //! Invariant: the returned [`LogLock`] holds every lock until it is dropped; `flock` locks
 //! belong to the open file description, so a writer in this same process is excluded too, and
@@ -14,7 +13,7 @@
 use crate::error::CliError;
 use crate::open::{Log, LogKind};
 use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Held locks; dropping it releases them.
 #[derive(Debug)]
@@ -43,15 +42,6 @@ pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
             files.push(file);
         }
         LogKind::File => {
-            if let Some(dir_lock) = enclosing_dir_lock(&log.path) {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&dir_lock)
-                    .map_err(CliError::io("opening the lock file", &dir_lock))?;
-                try_lock(&file, &dir_lock)?;
-                files.push(file);
-            }
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -62,18 +52,6 @@ pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
         }
     }
     Ok(LogLock { _files: files })
-}
-
-/// `DIR/LOCK` when `file` is a segment of a `Wal` directory.
-fn enclosing_dir_lock(file: &Path) -> Option<PathBuf> {
-    let name = file.file_name()?.to_str()?;
-    walden::parse_segment_file_name(name)?;
-    let dir = match file.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let lock = dir.join(walden::LOCK_FILE_NAME);
-    lock.is_file().then_some(lock)
 }
 
 fn try_lock(file: &File, path: &Path) -> Result<(), CliError> {

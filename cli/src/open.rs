@@ -119,6 +119,28 @@ impl Log {
     }
 }
 
+/// The `Wal` directory that `file` is a segment of: its name is a segment name, and its
+/// directory holds the `LOCK` file or other segments.
+pub(crate) fn enclosing_wal_dir(file: &Path) -> Option<PathBuf> {
+    let name = file.file_name()?.to_str()?;
+    walden::parse_segment_file_name(name)?;
+    let dir = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let has_lock = dir.join(walden::LOCK_FILE_NAME).is_file();
+    let has_siblings = || {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|entry| {
+                entry.file_name().to_str().is_some_and(|other| {
+                    other != name && walden::parse_segment_file_name(other).is_some()
+                })
+            })
+        })
+    };
+    (has_lock || has_siblings()).then(|| dir.to_path_buf())
+}
+
 /// Parses an LSN given on the command line: decimal, or hexadecimal with `0x` (segment names
 /// are hexadecimal).
 pub(crate) fn parse_lsn(text: &str) -> Result<Lsn, String> {

@@ -1,7 +1,8 @@
 //! `walden repair PATH [--backup FILE] [--point-in-time]`: cuts a torn tail, keeping a backup.
 //!
 //! What it does, in order, holding the log's writer lock (`lock.rs`) from before it reads the
-//! log until it is done:
+//! log until it is done (a segment file of a `Wal` directory named on its own is refused: only
+//! the directory says which segment is the last, and holds its writer's lock):
 //! 1. checks the log (`check.rs`: the same decisions as recovery on open);
 //! 2. a clean log (zero fill included) is left alone; input it cannot judge is refused;
 //! 3. a torn tail in the last segment (recovery's `Torn` or `Unsynced` tail) is cut at the end
@@ -25,7 +26,7 @@ use crate::check::{check, LogCheck};
 use crate::error::CliError;
 use crate::exit::Verdict;
 use crate::lock::lock;
-use crate::open::Log;
+use crate::open::{enclosing_wal_dir, Log, LogKind};
 use crate::outln;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -78,6 +79,22 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
     let log = Log::locate(path)?;
+    if log.kind == LogKind::File {
+        // Only the directory knows which segment is the last (the only one a torn tail may be
+        // cut from) and holds the lock its writer takes.
+        if let Some(dir) = enclosing_wal_dir(&log.path) {
+            return Err(CliError::Refused {
+                reason: format!(
+                    "{} is a segment of the log in {}: repair the directory (`walden repair \
+                     {}`). Nothing was changed",
+                    log.path.display(),
+                    dir.display(),
+                    dir.display()
+                ),
+                code: crate::exit::EXIT_ERROR,
+            });
+        }
+    }
     let _lock = lock(&log)?;
     let checked = check(log, options.max_payload_len)?;
     let plan = match checked.verdict() {

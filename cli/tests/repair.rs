@@ -293,10 +293,10 @@ fn repair_refuses_a_directory_while_a_wal_has_it_open() {
     run.code(4)
         .one_line_error("locked: the log is open elsewhere");
     assert_eq!(std::fs::read(&last).unwrap(), before, "nothing was changed");
-    // The same for a segment file named directly: its directory's lock covers it.
+    // A segment file named on its own is refused: only the directory knows the last segment.
     walden(["repair".as_ref(), last.as_os_str()])
-        .code(4)
-        .one_line_error("locked");
+        .code(1)
+        .one_line_error("is a segment of the log in");
     drop(wal);
     let names: Vec<String> = std::fs::read_dir(&log)
         .unwrap()
@@ -430,4 +430,23 @@ fn repair_cuts_exactly_where_a_writer_open_cuts() {
             }
         }
     }
+}
+
+/// Guards against cutting a sealed segment as if it were a whole log: named on its own, a
+/// segment looks like a log whose damage at the end is a torn tail.
+#[test]
+fn a_segment_named_on_its_own_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = golden_copy(tmp.path(), "segments");
+    let first = dir.join("0000000000000000.wal");
+    common::append(&first, b"\x01\x02\x03");
+    let before = std::fs::read(&first).unwrap();
+    walden(["repair".as_ref(), first.as_os_str()])
+        .code(1)
+        .one_line_error("repair the directory");
+    assert_eq!(std::fs::read(&first).unwrap(), before);
+    // The directory sees it for what it is: damage in a sealed segment.
+    walden(["repair".as_ref(), dir.as_os_str()])
+        .code(3)
+        .one_line_error("sealed segment is damaged");
 }
