@@ -9,6 +9,8 @@
 //!   any damage in it, records ending before the next segment's base, or records running past
 //!   it, is [`Verdict::Corrupt`], never a torn tail. Zero fill after its records is
 //!   preallocated space and fine.
+//! - A single file named as a segment of a `Wal` directory that has a later segment is judged
+//!   as the sealed segment it is.
 //! - Every segment of a directory must carry the base LSN its name says and the log's salt (the
 //!   salt most segments carry; on a tie, the first segment's).
 //! - An empty single file is clean (`WalWriter::open` writes a new header there); any other
@@ -186,7 +188,7 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
             ..
         }) = recovery
         {
-            let sealed = index < last;
+            let sealed = index < last || log.sealed_segment;
             match kind {
                 TailKind::Zeroed => {}
                 TailKind::Torn(damage) if !sealed => finding(

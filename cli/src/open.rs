@@ -52,6 +52,9 @@ pub(crate) struct Log {
     pub(crate) kind: LogKind,
     /// Its segments, oldest first; never empty.
     pub(crate) segments: Vec<Segment>,
+    /// A single file that is a sealed segment of a `Wal` directory (a later segment follows it
+    /// there): damage in it is corruption, never a torn tail.
+    pub(crate) sealed_segment: bool,
 }
 
 impl Log {
@@ -78,6 +81,7 @@ impl Log {
                     path: path.to_path_buf(),
                     named_base: None,
                 }],
+                sealed_segment: is_sealed_segment(path),
             });
         }
         let mut segments = Vec::new();
@@ -103,6 +107,7 @@ impl Log {
             path: path.to_path_buf(),
             kind: LogKind::Dir,
             segments,
+            sealed_segment: false,
         })
     }
 
@@ -139,6 +144,30 @@ pub(crate) fn enclosing_wal_dir(file: &Path) -> Option<PathBuf> {
         })
     };
     (has_lock || has_siblings()).then(|| dir.to_path_buf())
+}
+
+/// Whether `file` is a segment of a `Wal` directory with a later segment beside it.
+fn is_sealed_segment(file: &Path) -> bool {
+    let Some(base) = file
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(walden::parse_segment_file_name)
+    else {
+        return false;
+    };
+    let dir = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .and_then(walden::parse_segment_file_name)
+                .is_some_and(|other| other > base)
+        })
+    })
 }
 
 /// Parses an LSN given on the command line: decimal, or hexadecimal with `0x` (segment names

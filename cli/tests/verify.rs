@@ -215,3 +215,21 @@ fn an_empty_file_is_a_log_with_no_records() {
     walden(["repair".as_ref(), log.as_os_str()]).code(0).quiet();
     assert_eq!(std::fs::read(&log).unwrap(), b"", "nothing was written");
 }
+
+/// Guards against calling a sealed segment's damage a torn tail when the segment is named on
+/// its own: a later segment beside it says it was sealed.
+#[test]
+fn a_sealed_segment_named_on_its_own_is_judged_as_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = golden_copy(tmp.path(), "segments");
+    let first = dir.join("0000000000000000.wal");
+    append(&first, b"\x01\x02\x03");
+    walden(["verify".as_ref(), first.as_os_str()])
+        .code(3)
+        .one_line_error("sealed segment is damaged");
+    let last = dir.join("00000000000000db.wal");
+    append(&last, b"\x01\x02\x03");
+    walden(["verify".as_ref(), last.as_os_str()])
+        .code(2)
+        .one_line_error("torn tail");
+}
