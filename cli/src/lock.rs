@@ -6,7 +6,7 @@
 //! - a single file (`WalWriter`): an exclusive, non-blocking `flock` on the file itself. (A
 //!   segment of a `Wal` directory is never repaired on its own: `repair.rs` refuses it.)
 //!
-//! Invariant: the returned [`LogLock`] holds every lock until it is dropped; `flock` locks
+//! Invariant: the returned [`LogLock`] holds the lock until it is dropped; `flock` locks
 //! belong to the open file description, so a writer in this same process is excluded too, and
 //! the kernel releases them if `walden` dies.
 
@@ -15,16 +15,15 @@ use crate::open::{Log, LogKind};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
-/// Held locks; dropping it releases them.
+/// The held lock; dropping it releases it.
 #[derive(Debug)]
 pub(crate) struct LogLock {
-    _files: Vec<File>,
+    _file: File,
 }
 
 /// Takes the writer lock of `log` without waiting: [`CliError::Locked`] when it is held.
 pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
-    let mut files = Vec::new();
-    match log.kind {
+    let (file, path) = match log.kind {
         LogKind::Dir => {
             let path = log.path.join(walden::LOCK_FILE_NAME);
             let existed = path.exists();
@@ -38,8 +37,7 @@ pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
             if !existed {
                 walden::sync_dir(&log.path).map_err(CliError::io("syncing", &log.path))?;
             }
-            try_lock(&file, &path)?;
-            files.push(file);
+            (file, path)
         }
         LogKind::File => {
             let file = OpenOptions::new()
@@ -47,11 +45,11 @@ pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
                 .write(true)
                 .open(&log.path)
                 .map_err(CliError::io("opening", &log.path))?;
-            try_lock(&file, &log.path)?;
-            files.push(file);
+            (file, log.path.clone())
         }
-    }
-    Ok(LogLock { _files: files })
+    };
+    try_lock(&file, &path)?;
+    Ok(LogLock { _file: file })
 }
 
 fn try_lock(file: &File, path: &Path) -> Result<(), CliError> {
