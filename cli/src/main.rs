@@ -79,6 +79,9 @@ enum Command {
     Verify {
         /// The log file or segment directory.
         path: PathBuf,
+        /// One JSON object: verdict, exit code, records and every finding.
+        #[arg(long)]
+        json: bool,
         /// The payload limit the log was written with.
         #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_PAYLOAD_LEN)]
         max_payload_len: u32,
@@ -210,8 +213,9 @@ fn run(command: Command, out: &mut dyn Write) -> Result<u8, CliError> {
         ),
         Command::Verify {
             path,
+            json,
             max_payload_len,
-        } => verify::run(&path, max_payload_len, out),
+        } => verify::run(&path, max_payload_len, json, out),
         Command::Repair {
             path,
             backup,

@@ -154,7 +154,8 @@ fn segment_status(checked: &LogCheck, index: usize) -> String {
     }
 }
 
-fn verdict_word(verdict: Verdict) -> &'static str {
+/// The verdict in a word or two, as `stat` and `verify --json` print it.
+pub(crate) fn verdict_word(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Clean => "clean",
         Verdict::TornTail => "torn tail",

@@ -2,7 +2,8 @@
 //!
 //! Output: one line per segment on stdout (its LSN range, records, and what was found), then a
 //! verdict line. When the log is not clean, one line on stderr names the worst finding, and the
-//! exit code reports the verdict (`exit.rs`). Verifying only reads: it takes no lock, so a log
+//! exit code reports the verdict (`exit.rs`). `--json` prints the verdict and every finding as
+//! one JSON object instead of the lines (the stderr line and the exit code stay). Verifying only reads: it takes no lock, so a log
 //! open elsewhere may show its in-flight last batch as a torn tail.
 
 use crate::check::{check, LogCheck};
@@ -10,13 +11,64 @@ use crate::error::CliError;
 use crate::exit::Verdict;
 use crate::open::Log;
 use crate::outln;
+use crate::output::json_line;
+use crate::stat::verdict_word;
+use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
 
+/// `--json`: the verdict and every finding, for monitoring.
+#[derive(Serialize)]
+struct JsonVerify<'a> {
+    path: String,
+    verdict: &'static str,
+    exit_code: u8,
+    records: u64,
+    findings: Vec<JsonFinding<'a>>,
+}
+
+/// One finding in `--json`.
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    segment: String,
+    verdict: &'static str,
+    what: &'a str,
+}
+
 /// Runs `verify`; returns the exit code.
-pub(crate) fn run(path: &Path, max_payload_len: u32, out: &mut dyn Write) -> Result<u8, CliError> {
+pub(crate) fn run(
+    path: &Path,
+    max_payload_len: u32,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
     let result = check(Log::locate(path)?, max_payload_len)?;
-    report(&result, out)?;
+    if json {
+        let verdict = result.verdict();
+        json_line(
+            out,
+            &JsonVerify {
+                path: result.log.path.display().to_string(),
+                verdict: verdict_word(verdict),
+                exit_code: verdict.exit_code(),
+                records: result.records(),
+                findings: result
+                    .findings
+                    .iter()
+                    .map(|finding| JsonFinding {
+                        segment: result.log.segments[finding.segment]
+                            .path
+                            .display()
+                            .to_string(),
+                        verdict: verdict_word(finding.verdict),
+                        what: &finding.what,
+                    })
+                    .collect(),
+            },
+        )?;
+    } else {
+        report(&result, out)?;
+    }
     let verdict = result.verdict();
     if let Some(line) = stderr_line(&result) {
         eprintln!("walden: {line}");

@@ -233,3 +233,33 @@ fn a_sealed_segment_named_on_its_own_is_judged_as_sealed() {
         .code(2)
         .one_line_error("torn tail");
 }
+
+#[test]
+fn json_gives_the_verdict_and_every_finding() {
+    let run = walden([
+        "verify".as_ref(),
+        golden("foreign_segment").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    run.code(3).one_line_error("belongs to another log");
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(report["verdict"], "corrupt");
+    assert_eq!(report["exit_code"], 3);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1);
+    assert!(findings[0]["segment"]
+        .as_str()
+        .unwrap()
+        .ends_with("00000000000000db.wal"));
+    assert_eq!(findings[0]["verdict"], "corrupt");
+    let run = walden([
+        "verify".as_ref(),
+        golden("clean.wal").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    run.code(0).quiet();
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(report["verdict"], "clean");
+    assert_eq!(report["records"], 8);
+    assert_eq!(report["findings"].as_array().unwrap().len(), 0);
+}
