@@ -44,6 +44,16 @@ pub(crate) enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict in a word or two, as `stat` and `verify --json` print it.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Verdict::Clean => "clean",
+            Verdict::TornTail => "torn tail",
+            Verdict::Corrupt => "corrupt",
+            Verdict::Unjudgeable => "cannot check",
+        }
+    }
+
     /// The exit code that reports this verdict.
     pub(crate) fn exit_code(self) -> u8 {
         match self {

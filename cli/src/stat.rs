@@ -6,7 +6,7 @@
 
 use crate::check::{check, LogCheck};
 use crate::error::CliError;
-use crate::exit::{Verdict, EXIT_OK};
+use crate::exit::EXIT_OK;
 use crate::open::Log;
 use crate::outln;
 use crate::output::json_line;
@@ -148,19 +148,9 @@ fn segment_status(checked: &LogCheck, index: usize) -> String {
         },
         Some(verdict) => format!(
             "{} ({findings} finding{})",
-            verdict_word(verdict),
+            verdict.word(),
             if findings == 1 { "" } else { "s" }
         ),
-    }
-}
-
-/// The verdict in a word or two, as `stat` and `verify --json` print it.
-pub(crate) fn verdict_word(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Clean => "clean",
-        Verdict::TornTail => "torn tail",
-        Verdict::Corrupt => "corrupt",
-        Verdict::Unjudgeable => "cannot check",
     }
 }
 
@@ -203,7 +193,7 @@ fn summarise(checked: &LogCheck, segments: Vec<SegmentStat>, sizes: &[u64]) -> S
         payload_max: sizes.last().copied(),
         payload_mean: (!sizes.is_empty()).then(|| total as f64 / sizes.len() as f64),
         buckets,
-        status: verdict_word(checked.verdict()),
+        status: checked.verdict().word(),
         findings: checked.findings.len(),
         segments,
     }

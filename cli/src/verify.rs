@@ -12,7 +12,6 @@ use crate::exit::Verdict;
 use crate::open::Log;
 use crate::outln;
 use crate::output::json_line;
-use crate::stat::verdict_word;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -49,7 +48,7 @@ pub(crate) fn run(
             out,
             &JsonVerify {
                 path: result.log.path.display().to_string(),
-                verdict: verdict_word(verdict),
+                verdict: verdict.word(),
                 exit_code: verdict.exit_code(),
                 records: result.records(),
                 findings: result
@@ -60,7 +59,7 @@ pub(crate) fn run(
                             .path
                             .display()
                             .to_string(),
-                        verdict: verdict_word(finding.verdict),
+                        verdict: finding.verdict.word(),
                         what: &finding.what,
                     })
                     .collect(),
