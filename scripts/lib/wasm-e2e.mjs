@@ -204,6 +204,7 @@ async function main() {
       row("durable commit p50 (ms), 1 at a time", "latencyP50Ms", 3);
       row("durable commit p99 (ms), 1 at a time", "latencyP99Ms", 3);
       row("durable commit mean (ms), 1 at a time", "latencyMeanMs", 3);
+      row("  of which drain + flush() in worker", "flushMeanMs", 3);
       row("commits/s, 1 in flight", "commitsPerSec1");
       row("commits/s, 16 in flight", "commitsPerSec16");
       row("commits/s, 64 in flight", "commitsPerSec64");

@@ -89,6 +89,8 @@ export interface WaldenStats {
   baseLsn: bigint; currentLsn: bigint; writtenLsn: bigint; durableLsn: bigint;
   recoveredRecords: number; truncatedBytes: number; appends: number; commits: number;
   flushes: number; commitsFlushed: number; maxCommitsPerFlush: number;
+  /** Time spent draining and flushing since open, in milliseconds. */
+  flushMsTotal: number;
   pendingCommits: number; poisoned: boolean;
 }
 /** An event: `type` is appended, drained, flushStarted, flushFinished, or a group-commit step. */

@@ -161,6 +161,11 @@ pub(crate) fn stats_to_js(stats: &LogStats) -> JsValue {
         "maxCommitsPerFlush",
         stats.max_commits_per_flush as f64,
     );
+    set(
+        &object,
+        "flushMsTotal",
+        stats.flush_micros_total as f64 / 1000.0,
+    );
     set(&object, "pendingCommits", stats.pending_commits as f64);
     set(&object, "poisoned", stats.poisoned);
     object.into()
