@@ -32,6 +32,7 @@ use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 export function defaultWorkerUrl() {
   return new URL('../../walden-worker.js', import.meta.url).href;
 }
+export function epochNow() { return performance.timeOrigin + performance.now(); }
 export function newPending() { return new Map(); }
 export function deferred(pending, id) {
   return new Promise((resolve, reject) => { pending.set(id, [resolve, reject]); });
@@ -60,6 +61,9 @@ extern "C" {
     /// `walden-worker.js` at the package root (this snippet lives in `snippets/<crate>/`).
     #[wasm_bindgen(js_name = defaultWorkerUrl)]
     fn default_worker_url() -> String;
+    /// `performance.timeOrigin + performance.now()`, the clock the worker compares with.
+    #[wasm_bindgen(js_name = epochNow)]
+    fn epoch_now() -> f64;
     #[wasm_bindgen(js_name = newPending)]
     fn new_pending() -> JsValue;
     fn deferred(pending: &JsValue, id: f64) -> Promise;
@@ -78,9 +82,9 @@ export interface OpenOptions {
   workerUrl?: string;
   /** Flush after every commit instead of grouping them (the benchmark's baseline). */
   flushPerCommit?: boolean;
-  /** Which task ends the worker's group-commit window: "timeout" (default), "channel" or
-   *  "microtask". For experiments; see wasm/README.md. */
-  flushScheduler?: "timeout" | "channel" | "microtask";
+  /** How the worker ends its group-commit window: "adaptive" (default), "timeout",
+   *  "channel" or "microtask". For experiments; see wasm/README.md. */
+  flushScheduler?: "adaptive" | "timeout" | "channel" | "microtask";
 }
 /** One record read back. */
 export interface WaldenRecord { lsn: bigint; payload: Uint8Array; }
@@ -436,6 +440,7 @@ impl Client {
             return;
         }
         let (message, transfer) = batch.to_js();
+        set(&message, "sentAt", epoch_now());
         if let Err(err) = self.worker.post_message_with_transfer(&message, &transfer) {
             let text = format!("could not post to the log's worker: {err:?}");
             self.fail_all("worker", &text);

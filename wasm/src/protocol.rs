@@ -2,7 +2,8 @@
 //! except the binary op batches and LSN answers of the hot path (`batch`).
 //!
 //! Page to worker: `{open: {id, name, flushPerCommit?, flushScheduler?}}` to open the log, and
-//! `{batch: ...}` (see `batch`) for everything after.
+//! `{batch: ..., sentAt}` (see `batch`; `sentAt` is the page's `performance.timeOrigin +
+//! performance.now()` when it posted) for everything after.
 //!
 //! Worker to page: `{ready: true}` once the worker's wasm is running; `{fatal: message}` if it
 //! cannot start; otherwise `{acks?: {ids, lsns}, replies?: [{id, ok: true, value} | {id, ok:
@@ -26,17 +27,24 @@ pub(crate) struct OpenRequest {
     pub(crate) scheduler: FlushScheduler,
 }
 
-/// How the worker runs a flush after the commits that need it: the end of the group-commit
-/// window.
+/// How the worker ends the group-commit window: when it runs the flush that the commits of a
+/// message need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FlushScheduler {
-    /// `setTimeout(0)`: a new task, queued behind the messages already waiting. The default.
+    /// The default. A message the page sent after the worker's last flush ended was sent to
+    /// an idle worker, so nothing piled up with it: flush right after it (a microtask), with no
+    /// delay. A message sent before the last flush ended waited during that flush, and others
+    /// may have piled up behind it: flush in a new task (`setTimeout(0)`), after every message
+    /// already queued, so they all share it. (A message posted within the few microseconds
+    /// between an idle worker's receiving one message and flushing it gets the next flush.)
+    Adaptive,
+    /// Always `setTimeout(0)`: a new task, queued behind the messages already waiting.
     Timeout,
-    /// A message on a private `MessageChannel`: also a new task, but each post crosses
+    /// Always a message on a private `MessageChannel`: also a new task, but each post crosses
     /// Chromium's message-port plumbing, which costs more.
     Channel,
-    /// `queueMicrotask`: right after the current message, before any other; groups only the
-    /// commits of one page message.
+    /// Always `queueMicrotask`: right after the current message, before any other; groups only
+    /// the commits of one page message.
     Microtask,
 }
 
@@ -92,12 +100,13 @@ fn open_request(open: &JsValue) -> Result<OpenRequest, LogError> {
         options.flush_policy = FlushPolicy::PerCommit;
     }
     let scheduler = match get(open, "flushScheduler").as_string().as_deref() {
-        None | Some("timeout") => FlushScheduler::Timeout,
+        None | Some("adaptive") => FlushScheduler::Adaptive,
+        Some("timeout") => FlushScheduler::Timeout,
         Some("channel") => FlushScheduler::Channel,
         Some("microtask") => FlushScheduler::Microtask,
         Some(other) => {
             return Err(bad(format!(
-                "unknown flushScheduler {other:?}: use \"timeout\", \"channel\" or \"microtask\""
+                "unknown flushScheduler {other:?}: use \"adaptive\", \"timeout\", \"channel\" or \"microtask\""
             )))
         }
     };

@@ -2,11 +2,13 @@
 //!
 //! The group-commit window is this worker's event loop. Each page message (a batch of ops) is
 //! handled at once: appends and commits go into the writer's buffer and commits register with
-//! the state machine. The first commit that needs a flush schedules one as a separate task
-//! (`setTimeout(0)` by default; see `FlushScheduler`), so every message already queued is
-//! handled, and its commits appended, before the flush runs; commits that arrive while the flush blocks the
-//! worker are handled after it and form the next group. With `flushPerCommit` every commit is
-//! flushed at once instead (the benchmark's baseline).
+//! the state machine. The flush those commits need ends the window: right after the message
+//! when the page sent it to an idle worker (no flush was running, so nothing had piled up), or
+//! as a new task (`setTimeout(0)`) when the message waited during the previous flush, so that
+//! every message that piled up with it is handled, and its commits appended, before the flush
+//! runs (see `FlushScheduler`). Commits that arrive while a flush blocks the worker form the
+//! next group; no commit waits on a timer delay. With `flushPerCommit` every commit is flushed
+//! at once instead (the benchmark's baseline).
 //!
 //! Invariants: one log per worker; every op gets exactly one answer (an LSN in the `acks`
 //! columns, or a reply object); the answers and events of one step go out in one message; the OPFS handle is closed on `close`, and by the browser when
@@ -68,6 +70,9 @@ struct WorkerState {
     flush_callback: RefCell<Option<Function>>,
     scheduler: Cell<FlushScheduler>,
     flush_scheduled: Cell<bool>,
+    /// When the last flush ended, as `performance.timeOrigin + performance.now()` (the clock
+    /// the page stamps its messages with): a message sent before it waited during that flush.
+    last_flush_end_ms: Cell<f64>,
 }
 
 /// Starts serving a log in this dedicated worker: the package's `walden-worker.js` calls it
@@ -88,8 +93,9 @@ pub fn worker_main() -> Result<(), JsValue> {
         opening: Cell::new(false),
         flush_port: channel.port2(),
         flush_callback: RefCell::new(None),
-        scheduler: Cell::new(FlushScheduler::Timeout),
+        scheduler: Cell::new(FlushScheduler::Adaptive),
         flush_scheduled: Cell::new(false),
+        last_flush_end_ms: Cell::new(f64::NEG_INFINITY),
     });
     let flusher = Rc::clone(&state);
     let flush_callback = Closure::<dyn FnMut()>::new(move || flusher.run_flush());
@@ -144,7 +150,13 @@ impl WorkerState {
             },
         }
         self.send(answers);
-        self.schedule_flush_if_due();
+        // A message sent after the last flush ended found this worker idle: nothing waits
+        // behind it. One without a stamp is treated as queued behind others.
+        let sent_at = crate::protocol::get(data, "sentAt")
+            .as_f64()
+            .unwrap_or(f64::NEG_INFINITY);
+        let queued_behind_flush = sent_at <= self.last_flush_end_ms.get();
+        self.schedule_flush_if_due(queued_behind_flush);
     }
 
     fn serve(&self, id: RequestId, op: BatchOp<'_>, answers: &mut Answers) {
@@ -229,23 +241,31 @@ impl WorkerState {
         });
     }
 
-    fn schedule_flush_if_due(&self) {
+    /// Schedules the flush that waiting commits need, if none is scheduled: see
+    /// [`FlushScheduler`]. `backlog` says whether other messages may be queued behind the one
+    /// just handled.
+    fn schedule_flush_if_due(&self, backlog: bool) {
         let due = self.log.borrow().as_ref().is_some_and(WorkerLog::flush_due);
         if !due || self.flush_scheduled.get() {
             return;
         }
         self.flush_scheduled.set(true);
         let callback = self.flush_callback.borrow().clone();
-        let scheduled = match (self.scheduler.get(), callback) {
+        let scheduler = match self.scheduler.get() {
+            FlushScheduler::Adaptive if backlog => FlushScheduler::Timeout,
+            FlushScheduler::Adaptive => FlushScheduler::Microtask,
+            other => other,
+        };
+        let scheduled = match (scheduler, callback) {
             (FlushScheduler::Channel, _) => self.flush_port.post_message(&JsValue::NULL),
-            (FlushScheduler::Timeout, Some(callback)) => self
-                .scope
-                .set_timeout_with_callback_and_timeout_and_arguments_0(&callback, 0)
-                .map(drop),
             (FlushScheduler::Microtask, Some(callback)) => {
                 self.scope.queue_microtask(&callback);
                 Ok(())
             }
+            (_, Some(callback)) => self
+                .scope
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&callback, 0)
+                .map(drop),
             (_, None) => Err(JsValue::from_str("no flush callback")),
         };
         if let Err(err) = scheduled {
@@ -261,10 +281,11 @@ impl WorkerState {
             Some(log) => log.flush(&now_ms),
             None => return,
         };
+        self.last_flush_end_ms.set(epoch_ms());
         let mut answers = Answers::default();
         answers.flush(&report);
         self.send(answers);
-        self.schedule_flush_if_due();
+        self.schedule_flush_if_due(true);
     }
 
     /// Posts the answers, the durable LSN and any recorded events in one message, transferring
@@ -307,6 +328,18 @@ impl WorkerState {
             web_sys::console::error_2(&"walden: could not post to the page".into(), &err);
         }
     }
+}
+
+/// `performance.timeOrigin + performance.now()`: milliseconds on a clock the page and the
+/// worker share (each context's monotonic clock, offset by its wall-clock origin).
+fn epoch_ms() -> f64 {
+    js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .ok()
+        .and_then(|scope| scope.performance())
+        .map_or_else(js_sys::Date::now, |performance| {
+            performance.time_origin() + performance.now()
+        })
 }
 
 /// Milliseconds from the worker's `performance.now()`.
