@@ -27,7 +27,7 @@ const { chromium } = require("playwright-core");
 const SITE = resolve(process.argv[2] || join(ROOT, "target", "wasm-site"));
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const RUN_BENCH = process.env.BENCH !== "0";
-const BENCH_ROUNDS = process.env.BENCH_ROUNDS || "3";
+const BENCH_ROUNDS = process.env.BENCH_ROUNDS || "4";
 const BENCH_MS = process.env.BENCH_MS || "1000";
 
 const say = (...args) => console.log("wasm-e2e:", ...args);
