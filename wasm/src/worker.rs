@@ -150,8 +150,8 @@ impl WorkerState {
             },
         }
         self.send(answers);
-        // A message sent after the last flush ended found this worker idle: nothing waits
-        // behind it. One without a stamp is treated as queued behind others.
+        // A message sent after the last flush ended was sent to an idle worker: nothing piled
+        // up with it, so its flush need not wait. One without a stamp counts as piled up.
         let sent_at = crate::protocol::get(data, "sentAt")
             .as_f64()
             .unwrap_or(f64::NEG_INFINITY);
