@@ -10,6 +10,9 @@
 WALDEN_WASM_BINDGEN_VERSION=0.2.130
 WALDEN_TRUNK_VERSION=0.21.14
 WALDEN_WASM_OPT_VERSION=132 # npm package binaryen@132.0.0, reports "version_132"
+WALDEN_WASM_PACK_VERSION=0.15.1
+WALDEN_PLAYWRIGHT_CORE_VERSION=1.65.1 # npm, drives /usr/bin/chromium; never downloads a browser
+WALDEN_TYPESCRIPT_VERSION=7.0.2        # npm, tsc for the browser package's .d.ts
 WALDEN_RUST_TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabi)
 WALDEN_RUST_COMPONENTS=(rustfmt clippy)
 
@@ -156,6 +159,27 @@ ensure_trunk() {
   fi
 }
 
+# wasm-pack packages walden-wasm for npm (scripts/lib/build-wasm-pkg.sh). It takes wasm-bindgen
+# from PATH (ensure_wasm_bindgen) and, with `wasm-opt = false` in wasm/Cargo.toml, never
+# downloads anything.
+ensure_wasm_pack() {
+  local want="wasm-pack $WALDEN_WASM_PACK_VERSION" have
+  have="$(_tools_version_of wasm-pack)"
+  if [ "$have" = "$want" ]; then
+    tools_log "wasm-pack $WALDEN_WASM_PACK_VERSION present (skipped)"
+    return 0
+  fi
+  local start=$SECONDS was="$have"
+  _tools_run_logged wasm-pack-install cargo install --force --locked \
+    wasm-pack --version "$WALDEN_WASM_PACK_VERSION" || return
+  have="$(_tools_version_of wasm-pack)"
+  if [ "$have" != "$want" ]; then
+    tools_log "after install, wasm-pack on PATH reports '${have:-nothing}', wanted '$want'" >&2
+    return 1
+  fi
+  tools_log "installed wasm-pack $WALDEN_WASM_PACK_VERSION (was: ${was:-none}) in $((SECONDS - start))s"
+}
+
 ensure_wasm_opt() {
   local bin="$WALDEN_ROOT/tools/node_modules/.bin/wasm-opt" want="version_$WALDEN_WASM_OPT_VERSION"
   local have=""
@@ -178,6 +202,30 @@ ensure_wasm_opt() {
   tools_log "installed wasm-opt $want with npm ci into tools/node_modules in $((SECONDS - start))s"
 }
 
+# playwright-core (drives the system Chromium for scripts/lib/wasm-e2e.mjs; `npx playwright
+# install`, which downloads a browser, is never run) and typescript (type-checks the browser
+# package's declarations in scripts/lib/build-wasm-pkg.sh), both pinned in tools/package.json.
+ensure_js_test_tools() {
+  local modules="$WALDEN_ROOT/tools/node_modules" have_pw="" have_ts=""
+  _tools_npm_version() {
+    [ -f "$modules/$1/package.json" ] &&
+      python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$modules/$1/package.json"
+  }
+  have_pw="$(_tools_npm_version playwright-core || true)"
+  have_ts="$(_tools_npm_version typescript || true)"
+  if [ "$have_pw" = "$WALDEN_PLAYWRIGHT_CORE_VERSION" ] && [ "$have_ts" = "$WALDEN_TYPESCRIPT_VERSION" ]; then
+    tools_log "playwright-core $have_pw and typescript $have_ts (tools/node_modules) present (skipped)"
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    tools_log "npm missing: installing Debian's nodejs and npm first"
+    _tools_apt_install nodejs npm || return
+  fi
+  local start=$SECONDS
+  _tools_run_logged npm-ci-js-test-tools npm ci --prefix "$WALDEN_ROOT/tools" --no-audit --no-fund || return
+  tools_log "installed playwright-core $WALDEN_PLAYWRIGHT_CORE_VERSION and typescript $WALDEN_TYPESCRIPT_VERSION with npm ci into tools/node_modules in $((SECONDS - start))s"
+}
+
 ensure_chromium() {
   if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
     tools_log "chromium and chromedriver present (skipped)"
@@ -193,6 +241,8 @@ ensure_all_tools() {
   ensure_rust_targets || return
   ensure_wasm_bindgen || return
   ensure_trunk || return
+  ensure_wasm_pack || return
   ensure_wasm_opt || return
+  ensure_js_test_tools || return
   ensure_chromium || return
 }

@@ -1,9 +1,40 @@
-//! `walden-wasm`: the Walden log in the browser.
+//! `walden-wasm`: the Walden log in the browser, on the Origin Private File System.
 //!
-//! The OPFS backend (a `FileSystemSyncAccessHandle` storage in a dedicated worker, and the
-//! page-side client) lands with the browser-backend issue. Today the crate exposes the format
-//! version to JavaScript, so pages can check which on-disk format a build writes, and proves the
-//! core builds and links for `wasm32-unknown-unknown` with wasm-bindgen.
+//! The log runs in a dedicated worker (OPFS sync access handles exist only there) and the page
+//! talks to it by messages. Every decision about the format, recovery, watermarks and group
+//! commit is the core's ([`walden_core::LogWriter`], [`walden_core::GroupCommit`]); this crate
+//! adds only the browser's I/O, the worker's event loop and the JavaScript API.
+//!
+//! | concept | module |
+//! |---|---|
+//! | OPFS errors, classified ([`OpfsError`]) | `error` |
+//! | the core's `Storage` over a sync access handle ([`OpfsStorage`]) | `opfs_storage` |
+//! | errors as the page sees them, with a stable `kind` ([`LogError`]) | `log_error` |
+//! | the served log: writer + group commit + waiting requests ([`WorkerLog`]) | `worker_log` |
+//! | what observers see ([`LogEvent`]) | `events` |
+//! | the page/worker messages | `protocol`, `batch` (the binary hot path) |
+//! | the worker's event loop ([`worker_main`]) | `worker` |
+//! | the page's handle ([`WaldenLog`]) | `client` |
+
+mod batch;
+mod client;
+mod error;
+mod events;
+mod log_error;
+mod opfs_storage;
+mod protocol;
+mod worker;
+mod worker_log;
+
+pub use client::WaldenLog;
+pub use error::OpfsError;
+pub use events::{EventLog, LogEvent};
+pub use log_error::{LogError, StorageFailure};
+pub use opfs_storage::OpfsStorage;
+pub use worker::worker_main;
+pub use worker_log::{
+    CommitOutcome, FlushPolicy, FlushReport, LogOptions, LogStats, RequestId, WorkerLog,
+};
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

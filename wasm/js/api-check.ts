@@ -1,0 +1,47 @@
+// Compile-time check of the package's TypeScript declarations (scripts/lib/build-wasm-pkg.sh
+// runs `tsc --noEmit --strict` on it against the built package). Never run. Each
+// `@ts-expect-error` fails the check if a declaration degrades to `any`.
+import init, {
+  WaldenLog,
+  formatVersion,
+  type OpenOptions,
+  type WaldenError,
+  type WaldenEvent,
+  type WaldenRecord,
+  type WaldenStats,
+} from "./pkg/walden_wasm.js";
+
+export async function exercise(): Promise<void> {
+  await init();
+  const version: number = formatVersion();
+  const options: OpenOptions = { flushPerCommit: false, workerUrl: "./pkg/walden-worker.js" };
+  const log: WaldenLog = await WaldenLog.open("typed.wal", options);
+  const defaults: WaldenLog = await WaldenLog.open("typed-defaults.wal");
+  const lsn: bigint = await log.commit(new Uint8Array([1, 2, 3]));
+  const appended: bigint = await log.append(new Uint8Array([4]));
+  const records: WaldenRecord[] = await log.read(lsn);
+  const limited: WaldenRecord[] = await log.read(0n, 4096);
+  const payload: Uint8Array | undefined = records[0]?.payload;
+  const stats: WaldenStats = await log.stats();
+  const flushMs: number = stats.flushMsTotal;
+  const durable: bigint = log.durableLsn;
+  log.onEvent((event: WaldenEvent) => {
+    const kind: string = event.type;
+    void kind;
+  });
+  const persisted: boolean = await WaldenLog.requestPersistence();
+  const closed: bigint = await log.close();
+  try {
+    await defaults.close();
+  } catch (error) {
+    const kind: WaldenError["kind"] = (error as WaldenError).kind;
+    void kind;
+  }
+  // @ts-expect-error a record is bytes, not a string
+  await log.commit("text");
+  // @ts-expect-error LSNs are bigints
+  const wrong: number = await log.commit(new Uint8Array());
+  // @ts-expect-error there is no durability option
+  const bad: OpenOptions = { durability: "buffered" };
+  void [flushMs, version, appended, limited, payload, stats, durable, persisted, closed, wrong, bad];
+}
