@@ -17,6 +17,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$ROOT/scripts/lib/tools.sh"
 PKG="${1:-$ROOT/target/wasm-pkg}"
 SITE="${2:-$ROOT/target/wasm-site}"
+# Absolute, since wasm-pack resolves --out-dir against the crate's folder.
+mkdir -p "$(dirname "$PKG")" "$(dirname "$SITE")"
+PKG="$(cd "$(dirname "$PKG")" && pwd)/$(basename "$PKG")"
+SITE="$(cd "$(dirname "$SITE")" && pwd)/$(basename "$SITE")"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 say() { printf 'wasm-pkg: %s\n' "$*"; }

@@ -1,11 +1,13 @@
 // The browser benchmark: durable commit latency (one at a time, p50/p99) and commits/s with 1,
 // 16 and 64 commits in flight, for group commit and for flush-per-commit (a worker that flushes
-// after every commit), alternating in the same run. Results go to the page, to the console as
+// after every commit), side by side in the same run: both logs are open at once and every
+// measurement alternates between them. Results go to the page, to the console as
 // one `WALDEN_BENCH {json}` line, and to window.waldenBench (the Playwright test reads it).
 import init, { WaldenLog } from "./pkg/walden_wasm.js";
 
 const params = new URLSearchParams(location.search);
-const ROUNDS = Number(params.get("rounds") || 3);
+// An even number, so each mode goes first (right after the other's heaviest phase) equally often.
+const ROUNDS = Number(params.get("rounds") || 4);
 const MEASURE_MS = Number(params.get("ms") || 1000);
 const LATENCY_COMMITS = Number(params.get("latency") || 300);
 const IN_FLIGHT = [1, 16, 64];
@@ -23,15 +25,13 @@ const quantile = (xs, q) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 
-async function latency(log) {
-  const times = [];
-  for (let i = 0; i < LATENCY_COMMITS; i++) {
+// `count` commits one at a time; their latencies (ms) are pushed onto `times`.
+async function commitOneByOne(log, count, times) {
+  for (let i = 0; i < count; i++) {
     const start = performance.now();
     await log.commit(payload);
     times.push(performance.now() - start);
   }
-  const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), mean };
 }
 
 // Keeps `inFlight` commits outstanding for MEASURE_MS; returns durable commits per second.
@@ -56,21 +56,47 @@ function throughput(log, inFlight) {
   });
 }
 
-async function runMode(mode, round) {
-  const log = await WaldenLog.open(`bench-${mode}-${round}.wal`, {
-    flushPerCommit: mode === "flushPerCommit",
-    flushScheduler: SCHEDULER,
-  });
+function openLog(name, mode) {
+  return WaldenLog.open(name, { flushPerCommit: mode === "flushPerCommit", flushScheduler: SCHEDULER });
+}
+
+// Chunks of one-at-a-time commits alternate between the modes, so both see the same disk.
+const LATENCY_CHUNK = 25;
+
+// One round: both modes' logs open side by side (each in its own worker); every measurement
+// alternates between them, the mode going first switching each round.
+async function runRound(round) {
+  const order = round % 2 ? ["flushPerCommit", "grouped"] : ["grouped", "flushPerCommit"];
+  const logs = {};
+  for (const mode of order) logs[mode] = await openLog(`bench-${mode}-${round}.wal`, mode);
   try {
-    await latency(log); // warm-up: file growth, JIT
-    const result = { latency: await latency(log) };
-    for (const n of IN_FLIGHT) result[`inFlight${n}`] = await throughput(log, n);
-    const stats = await log.stats();
-    result.maxCommitsPerFlush = stats.maxCommitsPerFlush;
-    result.commitsPerFlush = stats.commitsFlushed / Math.max(1, stats.flushes);
+    const result = {};
+    for (const mode of order) {
+      await commitOneByOne(logs[mode], LATENCY_COMMITS, []); // warm-up: file growth, JIT
+      result[mode] = { times: [], before: await logs[mode].stats() };
+    }
+    for (let done = 0; done < LATENCY_COMMITS; done += LATENCY_CHUNK) {
+      for (const mode of order) await commitOneByOne(logs[mode], LATENCY_CHUNK, result[mode].times);
+    }
+    for (const mode of order) {
+      const { times, before } = result[mode];
+      const after = await logs[mode].stats();
+      // The worker's own drain + flush() time, told from the rest of the round trip.
+      const flushMean = (after.flushMsTotal - before.flushMsTotal) / Math.max(1, after.flushes - before.flushes);
+      const mean = times.reduce((a, b) => a + b, 0) / times.length;
+      result[mode] = { latency: { p50: quantile(times, 0.5), p99: quantile(times, 0.99), mean, flushMean } };
+    }
+    for (const n of IN_FLIGHT) {
+      for (const mode of order) result[mode][`inFlight${n}`] = await throughput(logs[mode], n);
+    }
+    for (const mode of order) {
+      const stats = await logs[mode].stats();
+      result[mode].maxCommitsPerFlush = stats.maxCommitsPerFlush;
+      result[mode].commitsPerFlush = stats.commitsFlushed / Math.max(1, stats.flushes);
+    }
     return result;
   } finally {
-    await log.close();
+    for (const mode of order) await logs[mode].close();
   }
 }
 
@@ -82,6 +108,7 @@ function summarize(rounds) {
       latencyP50Ms: median(rs.map((r) => r.latency.p50)),
       latencyP99Ms: median(rs.map((r) => r.latency.p99)),
       latencyMeanMs: median(rs.map((r) => r.latency.mean)),
+      flushMeanMs: median(rs.map((r) => r.latency.flushMean)),
       maxCommitsPerFlush: Math.max(...rs.map((r) => r.maxCommitsPerFlush)),
     };
     for (const n of IN_FLIGHT) out[mode][`commitsPerSec${n}`] = median(rs.map((r) => r[`inFlight${n}`]));
@@ -97,6 +124,7 @@ function render(summary) {
     ["durable commit p50 (ms), 1 at a time", "latencyP50Ms"],
     ["durable commit p99 (ms), 1 at a time", "latencyP99Ms"],
     ["durable commit mean (ms), 1 at a time", "latencyMeanMs"],
+    ["of which drain + flush() in the worker, mean (ms)", "flushMeanMs"],
     ...IN_FLIGHT.map((n) => [`commits/s, ${n} in flight`, `commitsPerSec${n}`]),
     ["most commits in one flush", "maxCommitsPerFlush"],
   ];
@@ -113,11 +141,7 @@ async function main() {
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
     document.getElementById("status").textContent = `round ${round + 1} of ${ROUNDS}…`;
-    // Alternate which mode goes first, so neither always gets the quieter disk.
-    const order = round % 2 ? ["flushPerCommit", "grouped"] : ["grouped", "flushPerCommit"];
-    const r = {};
-    for (const mode of order) r[mode] = await runMode(mode, round);
-    rounds.push(r);
+    rounds.push(await runRound(round));
   }
   const summary = summarize(rounds);
   summary.rounds = rounds;

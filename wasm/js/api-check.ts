@@ -23,6 +23,7 @@ export async function exercise(): Promise<void> {
   const limited: WaldenRecord[] = await log.read(0n, 4096);
   const payload: Uint8Array | undefined = records[0]?.payload;
   const stats: WaldenStats = await log.stats();
+  const flushMs: number = stats.flushMsTotal;
   const durable: bigint = log.durableLsn;
   log.onEvent((event: WaldenEvent) => {
     const kind: string = event.type;
@@ -42,5 +43,5 @@ export async function exercise(): Promise<void> {
   const wrong: number = await log.commit(new Uint8Array());
   // @ts-expect-error there is no durability option
   const bad: OpenOptions = { durability: "buffered" };
-  void [version, appended, limited, payload, stats, durable, persisted, closed, wrong, bad];
+  void [flushMs, version, appended, limited, payload, stats, durable, persisted, closed, wrong, bad];
 }

@@ -2,22 +2,22 @@
 //! the JavaScript API (`WaldenLog.open(name)`, `commit(bytes)`, ...) and the Rust one (the
 //! `*_record(s)` futures with typed [`LogError`]s), for the dashboard.
 //!
-//! Ops issued within one task are posted to the worker as one message (in a microtask), so a
-//! burst of commits costs one message and lands in one flush. Each op's promise settles when
-//! the worker's reply with its id arrives: `commit` once its record is durable.
+//! Ops issued within one task are posted to the worker as one message (in a microtask), in the
+//! binary batch form of `batch`, so a burst of commits costs one message and lands in one
+//! flush. Each op's promise settles when the worker's answer with its id arrives: `commit`
+//! once its record is durable. The promises' resolvers stay in a JavaScript `Map`, so a flush's
+//! LSN answers are settled by one call into JavaScript, not one per commit.
 //!
 //! Invariants: every promise settles exactly once (a reply, or the worker's failure or
 //! closing rejects everything pending with `closed`); LSNs are `bigint`s; errors reject with
 //! an `Error` whose `kind` is [`LogError::kind`].
 
+use crate::batch::OpBatch;
 use crate::log_error::LogError;
-use crate::protocol::{
-    error_from_js, get, lsn_from_js, lsn_to_js, op_object, set, DEFAULT_READ_MAX_BYTES,
-};
+use crate::protocol::{error_from_js, get, lsn_from_js, lsn_to_js, set, DEFAULT_READ_MAX_BYTES};
 use crate::worker_log::RequestId;
-use js_sys::{Array, Function, Object, Promise, Uint8Array};
+use js_sys::{Array, BigUint64Array, Float64Array, Function, Object, Promise, Uint8Array};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use walden_core::Lsn;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
@@ -25,12 +25,53 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-#[wasm_bindgen(inline_js = "export function defaultWorkerUrl() { \
-    return new URL('../../walden-worker.js', import.meta.url).href; }")]
+/// The pending promises live on the JavaScript side, in a `Map` from request id to its
+/// resolve and reject functions: a burst of LSN answers is then settled by one call per
+/// message rather than one per promise.
+#[wasm_bindgen(inline_js = r#"
+export function defaultWorkerUrl() {
+  return new URL('../../walden-worker.js', import.meta.url).href;
+}
+export function epochNow() { return performance.timeOrigin + performance.now(); }
+export function newPending() { return new Map(); }
+export function deferred(pending, id) {
+  return new Promise((resolve, reject) => { pending.set(id, [resolve, reject]); });
+}
+export function settle(pending, id, ok, value) {
+  const entry = pending.get(id);
+  if (entry === undefined) return;
+  pending.delete(id);
+  entry[ok ? 0 : 1](value);
+}
+export function settleAcks(pending, ids, lsns) {
+  for (let i = 0; i < ids.length; i++) {
+    const entry = pending.get(ids[i]);
+    if (entry === undefined) continue;
+    pending.delete(ids[i]);
+    entry[0](lsns[i]);
+  }
+}
+export function rejectAll(pending, error) {
+  const entries = [...pending.values()];
+  pending.clear();
+  for (const entry of entries) entry[1](error);
+}
+"#)]
 extern "C" {
     /// `walden-worker.js` at the package root (this snippet lives in `snippets/<crate>/`).
     #[wasm_bindgen(js_name = defaultWorkerUrl)]
     fn default_worker_url() -> String;
+    /// `performance.timeOrigin + performance.now()`, the clock the worker compares with.
+    #[wasm_bindgen(js_name = epochNow)]
+    fn epoch_now() -> f64;
+    #[wasm_bindgen(js_name = newPending)]
+    fn new_pending() -> JsValue;
+    fn deferred(pending: &JsValue, id: f64) -> Promise;
+    fn settle(pending: &JsValue, id: f64, ok: bool, value: &JsValue);
+    #[wasm_bindgen(js_name = settleAcks)]
+    fn settle_acks(pending: &JsValue, ids: &Float64Array, lsns: &BigUint64Array);
+    #[wasm_bindgen(js_name = rejectAll)]
+    fn reject_all(pending: &JsValue, error: &JsValue);
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -41,9 +82,9 @@ export interface OpenOptions {
   workerUrl?: string;
   /** Flush after every commit instead of grouping them (the benchmark's baseline). */
   flushPerCommit?: boolean;
-  /** Which task ends the worker's group-commit window: "timeout" (default), "channel" or
-   *  "microtask". For experiments; see wasm/README.md. */
-  flushScheduler?: "timeout" | "channel" | "microtask";
+  /** How the worker ends its group-commit window: "adaptive" (default), "timeout",
+   *  "channel" or "microtask". For experiments; see wasm/README.md. */
+  flushScheduler?: "adaptive" | "timeout" | "channel" | "microtask";
 }
 /** One record read back. */
 export interface WaldenRecord { lsn: bigint; payload: Uint8Array; }
@@ -52,6 +93,8 @@ export interface WaldenStats {
   baseLsn: bigint; currentLsn: bigint; writtenLsn: bigint; durableLsn: bigint;
   recoveredRecords: number; truncatedBytes: number; appends: number; commits: number;
   flushes: number; commitsFlushed: number; maxCommitsPerFlush: number;
+  /** Time spent draining and flushing since open, in milliseconds. */
+  flushMsTotal: number;
   pendingCommits: number; poisoned: boolean;
 }
 /** An event: `type` is appended, drained, flushStarted, flushFinished, or a group-commit step. */
@@ -63,7 +106,6 @@ export interface WaldenError extends Error {
 }
 "#;
 
-type Settle = (Function, Function);
 /// A worker event handler.
 type Handler = Closure<dyn FnMut(JsValue)>;
 
@@ -71,9 +113,12 @@ struct Client {
     name: String,
     worker: Worker,
     next_id: Cell<RequestId>,
-    pending: RefCell<HashMap<RequestId, Settle>>,
+    /// The JavaScript `Map` of pending promises (see `deferred`).
+    pending: JsValue,
+    /// The open request, posted once the worker is ready, before any batch.
+    open_message: RefCell<Option<Object>>,
     /// Ops issued but not yet posted: posted together at the end of the current task.
-    outbox: RefCell<Vec<JsValue>>,
+    outbox: RefCell<OpBatch>,
     post_scheduled: Cell<bool>,
     ready: Cell<bool>,
     /// Set by the first `close` (or drop).
@@ -108,15 +153,20 @@ impl WaldenLog {
         worker_options.set_type(WorkerType::Module);
         let worker = Worker::new_with_options(&url, &worker_options)?;
         let client = Client::start(name.clone(), worker);
-        let op = op_object(client.next(), "open");
-        set(&op, "name", name);
+        let id = client.next();
+        let open = Object::new();
+        set(&open, "id", id as f64);
+        set(&open, "name", name);
         for key in ["flushPerCommit", "flushScheduler"] {
             let value = get(&options, key);
             if !value.is_undefined() {
-                set(&op, key, value);
+                set(&open, key, value);
             }
         }
-        let opened = JsFuture::from(client.request(op)).await;
+        let message = Object::new();
+        set(&message, "open", open);
+        *client.open_message.borrow_mut() = Some(message);
+        let opened = JsFuture::from(client.issue_with_id(id, |_, _| {})).await;
         if let Err(err) = opened {
             client.shut_down("the log failed to open");
             return Err(err);
@@ -139,14 +189,16 @@ impl WaldenLog {
     /// Appends a record without waiting for durability; resolves to its LSN (`bigint`).
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
     pub fn append(&self, payload: &Uint8Array) -> Promise {
-        self.client.payload_op("append", payload)
+        self.client
+            .issue(|batch, id| batch.push_js_payload(false, id, payload))
     }
 
     /// Appends a record and resolves to its LSN (`bigint`) once it is durable (OPFS
     /// `flush()`). Commits issued together, or while a flush runs, share one flush.
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
     pub fn commit(&self, payload: &Uint8Array) -> Promise {
-        self.client.payload_op("commit", payload)
+        self.client
+            .issue(|batch, id| batch.push_js_payload(true, id, payload))
     }
 
     /// Durable records from `fromLsn` (a record's LSN; the log's base LSN, `0n` for a new log,
@@ -157,20 +209,21 @@ impl WaldenLog {
         #[wasm_bindgen(js_name = fromLsn, unchecked_param_type = "bigint")] from_lsn: JsValue,
         #[wasm_bindgen(js_name = maxBytes)] max_bytes: Option<f64>,
     ) -> Promise {
-        let op = op_object(self.client.next(), "read");
-        set(&op, "from", from_lsn);
-        set(
-            &op,
-            "maxBytes",
-            max_bytes.unwrap_or(DEFAULT_READ_MAX_BYTES as f64),
-        );
-        self.client.request(op)
+        let Some(from) = lsn_from_js(&from_lsn) else {
+            return Promise::reject(&error_value(
+                "badRequest",
+                "read needs `fromLsn`: an LSN (bigint) returned by append or commit, or 0n",
+            ));
+        };
+        let max_bytes = max_bytes.map_or(DEFAULT_READ_MAX_BYTES, |max| max.clamp(1.0, 4e9) as u32);
+        self.client
+            .issue(|batch, id| batch.push_read(id, from, max_bytes))
     }
 
     /// Counters and watermarks.
     #[wasm_bindgen(unchecked_return_type = "Promise<WaldenStats>")]
     pub fn stats(&self) -> Promise {
-        self.client.request(op_object(self.client.next(), "stats"))
+        self.client.issue(|batch, id| batch.push_stats(id))
     }
 
     /// Calls `callback(event)` for every event of the worker log from now on (appends, drains,
@@ -183,10 +236,12 @@ impl WaldenLog {
         let first = self.client.listeners.borrow().is_empty();
         self.client.listeners.borrow_mut().push(callback);
         if first {
-            let op = op_object(self.client.next(), "observe");
-            set(&op, "on", true);
             // The answer carries nothing; a failure shows up on the next request.
-            let _ = self.client.request(op);
+            let observing =
+                JsFuture::from(self.client.issue(|batch, id| batch.push_observe(id, true)));
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = observing.await;
+            });
         }
     }
 
@@ -199,7 +254,7 @@ impl WaldenLog {
             return Promise::resolve(&lsn_to_js(Lsn::new(self.client.durable.get())));
         }
         let client = Rc::clone(&self.client);
-        let closing = client.request(op_object(client.next(), "close"));
+        let closing = client.issue(|batch, id| batch.push_close(id));
         wasm_bindgen_futures::future_to_promise(async move {
             let result = JsFuture::from(closing).await;
             client.shut_down("the log was closed");
@@ -229,12 +284,18 @@ impl WaldenLog {
 
     /// Appends a record; its LSN.
     pub async fn append_record(&self, payload: &[u8]) -> Result<Lsn, LogError> {
-        lsn_result(JsFuture::from(self.append(&Uint8Array::from(payload))).await)
+        let promise = self
+            .client
+            .issue(|batch, id| batch.push_payload(false, id, payload));
+        lsn_result(JsFuture::from(promise).await)
     }
 
     /// Commits a record; its LSN once durable.
     pub async fn commit_record(&self, payload: &[u8]) -> Result<Lsn, LogError> {
-        lsn_result(JsFuture::from(self.commit(&Uint8Array::from(payload))).await)
+        let promise = self
+            .client
+            .issue(|batch, id| batch.push_payload(true, id, payload));
+        lsn_result(JsFuture::from(promise).await)
     }
 
     /// Durable records from `from`.
@@ -280,8 +341,9 @@ impl Client {
             name,
             worker,
             next_id: Cell::new(1),
-            pending: RefCell::new(HashMap::new()),
-            outbox: RefCell::new(Vec::new()),
+            pending: new_pending(),
+            outbox: RefCell::new(OpBatch::default()),
+            open_message: RefCell::new(None),
             post_scheduled: Cell::new(false),
             ready: Cell::new(false),
             closing: Cell::new(false),
@@ -331,23 +393,23 @@ impl Client {
         id
     }
 
-    fn payload_op(self: &Rc<Self>, kind: &str, payload: &Uint8Array) -> Promise {
-        let op = op_object(self.next(), kind);
-        // A copy: the caller may reuse its buffer before the batch is posted.
-        set(&op, "payload", payload.slice(0, payload.length()));
-        self.request(op)
+    /// Queues one op (`push` adds it to the batch under its id) for the next post and returns
+    /// the promise its answer settles.
+    fn issue(self: &Rc<Self>, push: impl FnOnce(&mut OpBatch, RequestId)) -> Promise {
+        let id = self.next();
+        self.issue_with_id(id, push)
     }
 
-    /// Queues `op` for the next post and returns the promise its reply settles.
-    fn request(self: &Rc<Self>, op: Object) -> Promise {
-        let id = get(&op, "id").as_f64().unwrap_or_default() as RequestId;
+    fn issue_with_id(
+        self: &Rc<Self>,
+        id: RequestId,
+        push: impl FnOnce(&mut OpBatch, RequestId),
+    ) -> Promise {
         if self.closed.get() {
             return Promise::reject(&error_value("closed", "the log is closed; open it again"));
         }
-        let promise = Promise::new(&mut |resolve, reject| {
-            self.pending.borrow_mut().insert(id, (resolve, reject));
-        });
-        self.outbox.borrow_mut().push(op.into());
+        let promise = deferred(&self.pending, id as f64);
+        push(&mut self.outbox.borrow_mut(), id);
         self.schedule_post();
         promise
     }
@@ -366,13 +428,20 @@ impl Client {
 
     fn post_outbox(&self) {
         self.post_scheduled.set(false);
-        let ops: Array = self.outbox.borrow_mut().drain(..).collect();
-        if ops.length() == 0 {
+        if let Some(open) = self.open_message.borrow_mut().take() {
+            if let Err(err) = self.worker.post_message(&open) {
+                let text = format!("could not post to the log's worker: {err:?}");
+                self.fail_all("worker", &text);
+                return;
+            }
+        }
+        let batch = std::mem::take(&mut *self.outbox.borrow_mut());
+        if batch.is_empty() {
             return;
         }
-        let message = Object::new();
-        set(&message, "ops", ops);
-        if let Err(err) = self.worker.post_message(&message) {
+        let (message, transfer) = batch.to_js();
+        set(&message, "sentAt", epoch_now());
+        if let Err(err) = self.worker.post_message_with_transfer(&message, &transfer) {
             let text = format!("could not post to the log's worker: {err:?}");
             self.fail_all("worker", &text);
         }
@@ -393,6 +462,13 @@ impl Client {
         }
         if let Some(durable) = lsn_from_js(&get(data, "durable")) {
             self.durable.set(self.durable.get().max(durable.get()));
+        }
+        let acks = get(data, "acks");
+        if let (Ok(ids), Ok(lsns)) = (
+            get(&acks, "ids").dyn_into::<Float64Array>(),
+            get(&acks, "lsns").dyn_into::<BigUint64Array>(),
+        ) {
+            settle_acks(&self.pending, &ids, &lsns);
         }
         if let Some(replies) = get(data, "replies").dyn_ref::<Array>() {
             for reply in replies.iter() {
@@ -418,29 +494,25 @@ impl Client {
         let Some(id) = get(reply, "id").as_f64() else {
             return;
         };
-        let Some((resolve, reject)) = self.pending.borrow_mut().remove(&(id as RequestId)) else {
-            return;
-        };
-        let outcome = if get(reply, "ok").as_bool() == Some(true) {
-            resolve.call1(&JsValue::NULL, &get(reply, "value"))
+        if get(reply, "ok").as_bool() == Some(true) {
+            settle(&self.pending, id, true, &get(reply, "value"));
         } else {
             let error = error_from_js(&get(reply, "error"));
-            reject.call1(&JsValue::NULL, &error_value(error.kind(), error.message()))
-        };
-        if let Err(err) = outcome {
-            web_sys::console::error_2(&"walden: settling a promise threw".into(), &err);
+            settle(
+                &self.pending,
+                id,
+                false,
+                &error_value(error.kind(), error.message()),
+            );
         }
     }
 
     /// Rejects everything pending with `kind` and stops accepting requests.
     fn fail_all(&self, kind: &str, message: &str) {
         self.closed.set(true);
-        let pending: Vec<Settle> = self.pending.borrow_mut().drain().map(|(_, s)| s).collect();
-        self.outbox.borrow_mut().clear();
-        let error = error_value(kind, message);
-        for (_, reject) in pending {
-            let _ = reject.call1(&JsValue::NULL, &error);
-        }
+        *self.outbox.borrow_mut() = OpBatch::default();
+        self.open_message.borrow_mut().take();
+        reject_all(&self.pending, &error_value(kind, message));
     }
 
     /// Ends the worker (the browser closes its OPFS handle, releasing the lock) and rejects

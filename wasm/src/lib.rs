@@ -12,10 +12,11 @@
 //! | errors as the page sees them, with a stable `kind` ([`LogError`]) | `log_error` |
 //! | the served log: writer + group commit + waiting requests ([`WorkerLog`]) | `worker_log` |
 //! | what observers see ([`LogEvent`]) | `events` |
-//! | the page/worker messages | `protocol` |
+//! | the page/worker messages | `protocol`, `batch` (the binary hot path) |
 //! | the worker's event loop ([`worker_main`]) | `worker` |
 //! | the page's handle ([`WaldenLog`]) | `client` |
 
+mod batch;
 mod client;
 mod error;
 mod events;

@@ -1,60 +1,55 @@
 //! The messages between the page ([`crate::WaldenLog`]) and the worker ([`crate::worker_main`]),
-//! as plain JavaScript objects (structured-clone friendly, readable in devtools).
+//! except the binary op batches and LSN answers of the hot path (`batch`).
 //!
-//! Page to worker: `{ops: [op, ...]}`, where each op is `{id, op: "open" | "append" | "commit" |
-//! "read" | "stats" | "observe" | "close", ...}`. The page batches the ops it issues within one
-//! task into one message, so a burst of commits costs one message and lands in one flush.
+//! Page to worker: `{open: {id, name, flushPerCommit?, flushScheduler?}}` to open the log, and
+//! `{batch: ..., sentAt}` (see `batch`; `sentAt` is the page's `performance.timeOrigin +
+//! performance.now()` when it posted) for everything after.
 //!
 //! Worker to page: `{ready: true}` once the worker's wasm is running; `{fatal: message}` if it
-//! cannot start; otherwise `{replies: [{id, ok: true, value} | {id, ok: false, error: {kind,
-//! message}}], durable: bigint, events?: [...]}`.
+//! cannot start; otherwise `{acks?: {ids, lsns}, replies?: [{id, ok: true, value} | {id, ok:
+//! false, error: {kind, message}}], durable: bigint, events?: [...]}`.
 //!
 //! Invariants: LSNs cross as `bigint` (they are u64 byte positions, beyond 2^53 in long-lived
-//! logs); every op carries the page's `id` and gets exactly one reply with it.
+//! logs); every op carries the page's `id` and gets exactly one answer with it.
 
 use crate::events::LogEvent;
 use crate::log_error::LogError;
 use crate::worker_log::{FlushPolicy, LogOptions, LogStats, RequestId};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use walden_core::{Event, Lsn};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
-/// One operation the page asks of the worker.
+/// The page's request to open a log.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Op {
-    Open {
-        name: String,
-        options: LogOptions,
-        observe: bool,
-        scheduler: FlushScheduler,
-    },
-    Append(Vec<u8>),
-    Commit(Vec<u8>),
-    Read {
-        from: Lsn,
-        max_bytes: usize,
-    },
-    Stats,
-    Observe(bool),
-    Close,
+pub(crate) struct OpenRequest {
+    pub(crate) name: String,
+    pub(crate) options: LogOptions,
+    pub(crate) scheduler: FlushScheduler,
 }
 
-/// How the worker runs a flush after the commits that need it: the end of the group-commit
-/// window.
+/// How the worker ends the group-commit window: when it runs the flush that the commits of a
+/// message need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FlushScheduler {
-    /// `setTimeout(0)`: a new task, queued behind the messages already waiting. The default.
+    /// The default. A message the page sent after the worker's last flush ended was sent to
+    /// an idle worker, so nothing piled up with it: flush right after it (a microtask), with no
+    /// delay. A message sent before the last flush ended waited during that flush, and others
+    /// may have piled up behind it: flush in a new task (`setTimeout(0)`), after every message
+    /// already queued, so they all share it. (A message posted within the few microseconds
+    /// between an idle worker's receiving one message and flushing it gets the next flush.)
+    Adaptive,
+    /// Always `setTimeout(0)`: a new task, queued behind the messages already waiting.
     Timeout,
-    /// A message on a private `MessageChannel`: also a new task, but each post crosses
+    /// Always a message on a private `MessageChannel`: also a new task, but each post crosses
     /// Chromium's message-port plumbing, which costs more.
     Channel,
-    /// `queueMicrotask`: right after the current message, before any other; groups only the
-    /// commits of one page message.
+    /// Always `queueMicrotask`: right after the current message, before any other; groups only
+    /// the commits of one page message.
     Microtask,
 }
 
 /// The default cap on the bytes one `read` returns.
-pub(crate) const DEFAULT_READ_MAX_BYTES: usize = 4 << 20;
+pub(crate) const DEFAULT_READ_MAX_BYTES: u32 = 4 << 20;
 
 /// Sets `key` on a plain object (which cannot fail for a plain, extensible object).
 pub(crate) fn set(target: &Object, key: &str, value: impl Into<JsValue>) {
@@ -81,87 +76,45 @@ pub(crate) fn lsn_from_js(value: &JsValue) -> Option<Lsn> {
         .then(|| Lsn::new(number as u64))
 }
 
-/// Decodes the ops of one page message; an op that cannot be decoded is answered with its
-/// error (when it has an id) instead of being dropped.
-pub(crate) fn decode_ops(data: &JsValue) -> Vec<(RequestId, Result<Op, LogError>)> {
-    let ops = get(data, "ops");
-    let Some(ops) = ops.dyn_ref::<Array>() else {
-        return Vec::new();
-    };
-    ops.iter()
-        .filter_map(|op| {
-            let id = get(&op, "id").as_f64()? as RequestId;
-            Some((id, decode_op(&op)))
-        })
-        .collect()
+/// The open request of a page message, if it is one: its id and what it asks.
+pub(crate) fn decode_open(message: &JsValue) -> Option<(RequestId, Result<OpenRequest, LogError>)> {
+    let open = get(message, "open");
+    if open.is_undefined() {
+        return None;
+    }
+    let id = get(&open, "id").as_f64()? as RequestId;
+    Some((id, open_request(&open)))
 }
 
 fn bad(message: String) -> LogError {
     LogError::BadRequest { message }
 }
 
-fn payload(op: &JsValue) -> Result<Vec<u8>, LogError> {
-    let payload = get(op, "payload");
-    payload
-        .dyn_ref::<Uint8Array>()
-        .map(Uint8Array::to_vec)
-        .ok_or_else(|| bad("a record's payload must be a Uint8Array".to_owned()))
-}
-
-fn decode_op(op: &JsValue) -> Result<Op, LogError> {
-    let kind = get(op, "op").as_string().unwrap_or_default();
-    match kind.as_str() {
-        "open" => {
-            let name = get(op, "name")
-                .as_string()
-                .filter(|name| !name.is_empty())
-                .ok_or_else(|| bad("open needs a non-empty log name".to_owned()))?;
-            let mut options = LogOptions::default();
-            if get(op, "flushPerCommit").as_bool() == Some(true) {
-                options.flush_policy = FlushPolicy::PerCommit;
-            }
-            let scheduler = match get(op, "flushScheduler").as_string().as_deref() {
-                None | Some("timeout") => FlushScheduler::Timeout,
-                Some("channel") => FlushScheduler::Channel,
-                Some("microtask") => FlushScheduler::Microtask,
-                Some(other) => {
-                    return Err(bad(format!(
-                        "unknown flushScheduler {other:?}: use \"timeout\", \"channel\" or \"microtask\""
-                    )))
-                }
-            };
-            Ok(Op::Open {
-                name,
-                options,
-                observe: get(op, "observe").as_bool() == Some(true),
-                scheduler,
-            })
-        }
-        "append" => Ok(Op::Append(payload(op)?)),
-        "commit" => Ok(Op::Commit(payload(op)?)),
-        "read" => {
-            let from = lsn_from_js(&get(op, "from")).ok_or_else(|| {
-                bad("read needs `from`: an LSN (bigint) returned by append or commit".to_owned())
-            })?;
-            let max_bytes = get(op, "maxBytes")
-                .as_f64()
-                .filter(|max| *max >= 1.0)
-                .map_or(DEFAULT_READ_MAX_BYTES, |max| max as usize);
-            Ok(Op::Read { from, max_bytes })
-        }
-        "stats" => Ok(Op::Stats),
-        "observe" => Ok(Op::Observe(get(op, "on").as_bool() == Some(true))),
-        "close" => Ok(Op::Close),
-        other => Err(bad(format!("unknown operation {other:?}"))),
+fn open_request(open: &JsValue) -> Result<OpenRequest, LogError> {
+    let name = get(open, "name")
+        .as_string()
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| bad("open needs a non-empty log name".to_owned()))?;
+    let mut options = LogOptions::default();
+    if get(open, "flushPerCommit").as_bool() == Some(true) {
+        options.flush_policy = FlushPolicy::PerCommit;
     }
-}
-
-/// The op object the page sends.
-pub(crate) fn op_object(id: RequestId, op: &str) -> Object {
-    let object = Object::new();
-    set(&object, "id", id as f64);
-    set(&object, "op", op);
-    object
+    let scheduler = match get(open, "flushScheduler").as_string().as_deref() {
+        None | Some("adaptive") => FlushScheduler::Adaptive,
+        Some("timeout") => FlushScheduler::Timeout,
+        Some("channel") => FlushScheduler::Channel,
+        Some("microtask") => FlushScheduler::Microtask,
+        Some(other) => {
+            return Err(bad(format!(
+                "unknown flushScheduler {other:?}: use \"adaptive\", \"timeout\", \"channel\" or \"microtask\""
+            )))
+        }
+    };
+    Ok(OpenRequest {
+        name,
+        options,
+        scheduler,
+    })
 }
 
 /// A successful reply.
@@ -216,6 +169,11 @@ pub(crate) fn stats_to_js(stats: &LogStats) -> JsValue {
         &object,
         "maxCommitsPerFlush",
         stats.max_commits_per_flush as f64,
+    );
+    set(
+        &object,
+        "flushMsTotal",
+        stats.flush_micros_total as f64 / 1000.0,
     );
     set(&object, "pendingCommits", stats.pending_commits as f64);
     set(&object, "poisoned", stats.poisoned);

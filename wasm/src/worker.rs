@@ -2,31 +2,62 @@
 //!
 //! The group-commit window is this worker's event loop. Each page message (a batch of ops) is
 //! handled at once: appends and commits go into the writer's buffer and commits register with
-//! the state machine. The first commit that needs a flush schedules one as a separate task (a
-//! message on a private `MessageChannel`), so every message already queued is handled, and its
-//! commits appended, before the flush runs; commits that arrive while the flush blocks the
-//! worker are handled after it and form the next group. With `flushPerCommit` every commit is
-//! flushed at once instead (the benchmark's baseline).
+//! the state machine. The flush those commits need ends the window: right after the message
+//! when the page sent it to an idle worker (no flush was running, so nothing had piled up), or
+//! as a new task (`setTimeout(0)`) when the message waited during the previous flush, so that
+//! every message that piled up with it is handled, and its commits appended, before the flush
+//! runs (see `FlushScheduler`). Commits that arrive while a flush blocks the worker form the
+//! next group; no commit waits on a timer delay. With `flushPerCommit` every commit is flushed
+//! at once instead (the benchmark's baseline).
 //!
-//! Invariants: one log per worker; every op gets exactly one reply; replies and events of one
-//! step go out in one message; the OPFS handle is closed on `close`, and by the browser when
+//! Invariants: one log per worker; every op gets exactly one answer (an LSN in the `acks`
+//! columns, or a reply object); the answers and events of one step go out in one message; the OPFS handle is closed on `close`, and by the browser when
 //! the worker ends (page closed or reloaded), which releases the lock.
 
+use crate::batch::{Acks, BatchOp, OpBatch};
 use crate::log_error::LogError;
 use crate::opfs_storage::OpfsStorage;
 use crate::protocol::{
-    decode_ops, event_to_js, lsn_to_js, records_to_js, reply_err, reply_ok, set, stats_to_js,
-    FlushScheduler, Op,
+    decode_open, event_to_js, lsn_to_js, records_to_js, reply_err, reply_ok, set, stats_to_js,
+    FlushScheduler, OpenRequest,
 };
-use crate::worker_log::{
-    CommitOutcome, FlushPolicy, FlushReport, LogOptions, RequestId, WorkerLog,
-};
+use crate::worker_log::{CommitOutcome, FlushPolicy, FlushReport, RequestId, WorkerLog};
 use js_sys::{Array, Function, Object};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent, MessagePort};
+
+/// What one step of the worker answers: LSNs in columns, everything else as reply objects.
+#[derive(Default)]
+struct Answers {
+    acks: Acks,
+    replies: Vec<JsValue>,
+}
+
+impl Answers {
+    fn lsn(&mut self, id: RequestId, lsn: walden_core::Lsn) {
+        self.acks.push(id, lsn);
+    }
+
+    fn value(&mut self, id: RequestId, value: JsValue) {
+        self.replies.push(reply_ok(id, value));
+    }
+
+    fn error(&mut self, id: RequestId, err: &LogError) {
+        self.replies.push(reply_err(id, err));
+    }
+
+    fn flush(&mut self, report: &FlushReport) {
+        for (id, answer) in &report.answers {
+            match answer {
+                Ok(lsn) => self.lsn(*id, *lsn),
+                Err(err) => self.error(*id, err),
+            }
+        }
+    }
+}
 
 /// The state of the worker: its log (once open) and the flush it has scheduled.
 struct WorkerState {
@@ -39,6 +70,9 @@ struct WorkerState {
     flush_callback: RefCell<Option<Function>>,
     scheduler: Cell<FlushScheduler>,
     flush_scheduled: Cell<bool>,
+    /// When the last flush ended, as `performance.timeOrigin + performance.now()` (the clock
+    /// the page stamps its messages with): a message sent before it waited during that flush.
+    last_flush_end_ms: Cell<f64>,
 }
 
 /// Starts serving a log in this dedicated worker: the package's `walden-worker.js` calls it
@@ -59,8 +93,9 @@ pub fn worker_main() -> Result<(), JsValue> {
         opening: Cell::new(false),
         flush_port: channel.port2(),
         flush_callback: RefCell::new(None),
-        scheduler: Cell::new(FlushScheduler::Timeout),
+        scheduler: Cell::new(FlushScheduler::Adaptive),
         flush_scheduled: Cell::new(false),
+        last_flush_end_ms: Cell::new(f64::NEG_INFINITY),
     });
     let flusher = Rc::clone(&state);
     let flush_callback = Closure::<dyn FnMut()>::new(move || flusher.run_flush());
@@ -89,124 +124,148 @@ pub fn worker_main() -> Result<(), JsValue> {
 
 impl WorkerState {
     fn handle(self: &Rc<Self>, data: &JsValue) {
-        let mut replies = Vec::new();
-        for (id, op) in decode_ops(data) {
-            match op {
-                Err(err) => replies.push(reply_err(id, &err)),
-                Ok(Op::Open {
-                    name,
-                    options,
-                    observe,
-                    scheduler,
-                }) => {
-                    self.scheduler.set(scheduler);
-                    self.open(id, name, options, observe);
-                }
-                Ok(op) => self.serve(id, op, &mut replies),
+        let mut answers = Answers::default();
+        if let Some((id, open)) = decode_open(data) {
+            match open {
+                Ok(open) => self.open(id, open),
+                Err(err) => answers.error(id, &err),
             }
         }
-        self.send(replies);
-        self.schedule_flush_if_due();
+        match OpBatch::from_js(data) {
+            None => {}
+            Some(Err(err)) => {
+                // Unreadable: nothing can be answered by id.
+                web_sys::console::error_1(&err.to_string().into());
+            }
+            Some(Ok(batch)) => match batch.validate() {
+                Err(err) => batch.ids().for_each(|id| answers.error(id, &err)),
+                Ok(()) => {
+                    for (id, op) in batch.ops() {
+                        match op {
+                            Ok(op) => self.serve(id, op, &mut answers),
+                            Err(err) => answers.error(id, &err),
+                        }
+                    }
+                }
+            },
+        }
+        self.send(answers);
+        // A message sent after the last flush ended was sent to an idle worker: nothing piled
+        // up with it, so its flush need not wait. One without a stamp counts as piled up.
+        let sent_at = crate::protocol::get(data, "sentAt")
+            .as_f64()
+            .unwrap_or(f64::NEG_INFINITY);
+        let queued_behind_flush = sent_at <= self.last_flush_end_ms.get();
+        self.schedule_flush_if_due(queued_behind_flush);
     }
 
-    fn serve(&self, id: RequestId, op: Op, replies: &mut Vec<JsValue>) {
+    fn serve(&self, id: RequestId, op: BatchOp<'_>, answers: &mut Answers) {
         let mut guard = self.log.borrow_mut();
         let Some(log) = guard.as_mut() else {
             let err = LogError::Closed {
                 message: "the log is not open in this worker (open it first, or it was closed)"
                     .to_owned(),
             };
-            replies.push(reply_err(id, &err));
+            answers.error(id, &err);
             return;
         };
         match op {
-            Op::Append(payload) => replies.push(match log.append(&payload) {
-                Ok(lsn) => reply_ok(id, lsn_to_js(lsn)),
-                Err(err) => reply_err(id, &err),
-            }),
-            Op::Commit(payload) => match log.commit(id, &payload) {
-                CommitOutcome::Durable(lsn) => replies.push(reply_ok(id, lsn_to_js(lsn))),
-                CommitOutcome::Failed(err) => replies.push(reply_err(id, &err)),
+            BatchOp::Append(payload) => match log.append(payload) {
+                Ok(lsn) => answers.lsn(id, lsn),
+                Err(err) => answers.error(id, &err),
+            },
+            BatchOp::Commit(payload) => match log.commit(id, payload) {
+                CommitOutcome::Durable(lsn) => answers.lsn(id, lsn),
+                CommitOutcome::Failed(err) => answers.error(id, &err),
                 CommitOutcome::Queued(_) => {
                     if log.flush_policy() == FlushPolicy::PerCommit {
-                        let report = log.flush(&now_ms);
-                        push_answers(&report, replies);
+                        answers.flush(&log.flush(&now_ms));
                     }
                 }
             },
-            Op::Read { from, max_bytes } => replies.push(match log.read(from, max_bytes) {
-                Ok(records) => reply_ok(id, records_to_js(&records)),
-                Err(err) => reply_err(id, &err),
-            }),
-            Op::Stats => replies.push(reply_ok(id, stats_to_js(&log.stats()))),
-            Op::Observe(on) => {
+            BatchOp::Read { from, max_bytes } => match log.read(from, max_bytes) {
+                Ok(records) => answers.value(id, records_to_js(&records)),
+                Err(err) => answers.error(id, &err),
+            },
+            BatchOp::Stats => answers.value(id, stats_to_js(&log.stats())),
+            BatchOp::Observe(on) => {
                 log.set_observing(on);
-                replies.push(reply_ok(id, JsValue::UNDEFINED));
+                answers.value(id, JsValue::UNDEFINED);
             }
-            Op::Close => {
+            BatchOp::Close => {
                 if let Some(log) = guard.take() {
                     let (report, closed) = log.close(&now_ms);
-                    push_answers(&report, replies);
-                    replies.push(match closed {
+                    answers.flush(&report);
+                    match closed {
                         Ok((durable, mut storage)) => {
                             storage.close();
-                            reply_ok(id, lsn_to_js(durable))
+                            answers.lsn(id, durable);
                         }
-                        Err(err) => reply_err(id, &err),
-                    });
+                        Err(err) => answers.error(id, &err),
+                    }
                 }
             }
-            Op::Open { .. } => {}
         }
     }
 
-    fn open(self: &Rc<Self>, id: RequestId, name: String, options: LogOptions, observe: bool) {
+    fn open(self: &Rc<Self>, id: RequestId, open: OpenRequest) {
         if self.log.borrow().is_some() || self.opening.get() {
             let err = LogError::BadRequest {
                 message: "this worker already serves a log; start another worker for another log"
                     .to_owned(),
             };
-            self.send(vec![reply_err(id, &err)]);
+            let mut answers = Answers::default();
+            answers.error(id, &err);
+            self.send(answers);
             return;
         }
         self.opening.set(true);
+        self.scheduler.set(open.scheduler);
         let state = Rc::clone(self);
         wasm_bindgen_futures::spawn_local(async move {
-            let opened = match OpfsStorage::open(&name).await {
-                Ok(storage) => WorkerLog::recover(storage, options, random_salt()),
+            let opened = match OpfsStorage::open(&open.name).await {
+                Ok(storage) => WorkerLog::recover(storage, open.options, random_salt()),
                 Err(err) => Err(LogError::from(err)),
             };
             state.opening.set(false);
-            let reply = match opened {
-                Ok(mut log) => {
-                    log.set_observing(observe);
+            let mut answers = Answers::default();
+            match opened {
+                Ok(log) => {
                     let stats = stats_to_js(&log.stats());
                     *state.log.borrow_mut() = Some(log);
-                    reply_ok(id, stats)
+                    answers.value(id, stats);
                 }
-                Err(err) => reply_err(id, &err),
-            };
-            state.send(vec![reply]);
+                Err(err) => answers.error(id, &err),
+            }
+            state.send(answers);
         });
     }
 
-    fn schedule_flush_if_due(&self) {
+    /// Schedules the flush that waiting commits need, if none is scheduled: see
+    /// [`FlushScheduler`]. `backlog` says whether other messages may be queued behind the one
+    /// just handled.
+    fn schedule_flush_if_due(&self, backlog: bool) {
         let due = self.log.borrow().as_ref().is_some_and(WorkerLog::flush_due);
         if !due || self.flush_scheduled.get() {
             return;
         }
         self.flush_scheduled.set(true);
         let callback = self.flush_callback.borrow().clone();
-        let scheduled = match (self.scheduler.get(), callback) {
+        let scheduler = match self.scheduler.get() {
+            FlushScheduler::Adaptive if backlog => FlushScheduler::Timeout,
+            FlushScheduler::Adaptive => FlushScheduler::Microtask,
+            other => other,
+        };
+        let scheduled = match (scheduler, callback) {
             (FlushScheduler::Channel, _) => self.flush_port.post_message(&JsValue::NULL),
-            (FlushScheduler::Timeout, Some(callback)) => self
-                .scope
-                .set_timeout_with_callback_and_timeout_and_arguments_0(&callback, 0)
-                .map(drop),
             (FlushScheduler::Microtask, Some(callback)) => {
                 self.scope.queue_microtask(&callback);
                 Ok(())
             }
+            (_, Some(callback)) => self
+                .scope
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&callback, 0)
+                .map(drop),
             (_, None) => Err(JsValue::from_str("no flush callback")),
         };
         if let Err(err) = scheduled {
@@ -222,23 +281,39 @@ impl WorkerState {
             Some(log) => log.flush(&now_ms),
             None => return,
         };
-        let mut replies = Vec::with_capacity(report.answers.len());
-        push_answers(&report, &mut replies);
-        self.send(replies);
-        self.schedule_flush_if_due();
+        self.last_flush_end_ms.set(epoch_ms());
+        let mut answers = Answers::default();
+        answers.flush(&report);
+        self.send(answers);
+        self.schedule_flush_if_due(true);
     }
 
-    /// Posts `replies`, the durable LSN and any recorded events in one message.
-    fn send(&self, replies: Vec<JsValue>) {
+    /// Posts the answers, the durable LSN and any recorded events in one message, transferring
+    /// the LSN columns' buffers.
+    fn send(&self, answers: Answers) {
         let (events, durable) = match self.log.borrow_mut().as_mut() {
             Some(log) => (log.take_events(), Some(log.durable_lsn())),
             None => (Vec::new(), None),
         };
-        if replies.is_empty() && events.is_empty() {
+        if answers.acks.is_empty() && answers.replies.is_empty() && events.is_empty() {
             return;
         }
         let message = Object::new();
-        set(&message, "replies", replies.into_iter().collect::<Array>());
+        let transfer = Array::new();
+        if !answers.acks.is_empty() {
+            let (acks, buffers) = answers.acks.to_js();
+            set(&message, "acks", acks);
+            for buffer in buffers {
+                transfer.push(&buffer);
+            }
+        }
+        if !answers.replies.is_empty() {
+            set(
+                &message,
+                "replies",
+                answers.replies.into_iter().collect::<Array>(),
+            );
+        }
         if let Some(durable) = durable {
             set(&message, "durable", lsn_to_js(durable));
         }
@@ -249,19 +324,22 @@ impl WorkerState {
                 events.iter().map(event_to_js).collect::<Array>(),
             );
         }
-        if let Err(err) = self.scope.post_message(&message) {
+        if let Err(err) = self.scope.post_message_with_transfer(&message, &transfer) {
             web_sys::console::error_2(&"walden: could not post to the page".into(), &err);
         }
     }
 }
 
-fn push_answers(report: &FlushReport, replies: &mut Vec<JsValue>) {
-    for (id, answer) in &report.answers {
-        replies.push(match answer {
-            Ok(lsn) => reply_ok(*id, lsn_to_js(*lsn)),
-            Err(err) => reply_err(*id, err),
-        });
-    }
+/// `performance.timeOrigin + performance.now()`: milliseconds on a clock the page and the
+/// worker share (each context's monotonic clock, offset by its wall-clock origin).
+fn epoch_ms() -> f64 {
+    js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .ok()
+        .and_then(|scope| scope.performance())
+        .map_or_else(js_sys::Date::now, |performance| {
+            performance.time_origin() + performance.now()
+        })
 }
 
 /// Milliseconds from the worker's `performance.now()`.

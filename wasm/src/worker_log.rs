@@ -99,6 +99,9 @@ pub struct LogStats {
     pub commits_flushed: u64,
     /// The most commits one flush carried.
     pub max_commits_per_flush: u64,
+    /// Time spent in drains and flushes (successful or not) since open, in microseconds, by the
+    /// clock the worker passes to [`WorkerLog::flush`].
+    pub flush_micros_total: u64,
     /// Commits appended and waiting for a flush.
     pub pending_commits: u64,
     /// Whether a flush failed (the log must be reopened).
@@ -289,6 +292,7 @@ where
         self.stats.commits_flushed += commits;
         self.stats.max_commits_per_flush = self.stats.max_commits_per_flush.max(commits);
         let elapsed_ms = clock_ms() - started_ms;
+        self.stats.flush_micros_total += micros(elapsed_ms);
         self.events().push(LogEvent::FlushFinished {
             durable: completion.durable,
             commits: answers.len(),
@@ -325,6 +329,7 @@ where
         }
         self.lead = None;
         let elapsed_ms = clock_ms() - started_ms;
+        self.stats.flush_micros_total += micros(elapsed_ms);
         let durable = self.group.durable();
         self.events().push(LogEvent::FlushFinished {
             durable,
@@ -450,4 +455,10 @@ where
     fn events(&mut self) -> &mut EventLog {
         self.group.events_mut()
     }
+}
+
+/// Whole microseconds in a non-negative duration in milliseconds (a clock that went back counts
+/// as zero).
+fn micros(elapsed_ms: f64) -> u64 {
+    (elapsed_ms.max(0.0) * 1000.0).round() as u64
 }

@@ -1,0 +1,321 @@
+//! Checking a log: every header and every record of every segment, with recovery's own rules.
+//!
+//! Invariants:
+//! - The last segment is judged by `scan_file` in the default mode
+//!   ([`RecoveryMode::TolerateTornTail`]), exactly as `WalWriter` / `Wal` recovery judges it on
+//!   open: a torn or unsynced tail there is [`Verdict::TornTail`] (what recovery would cut), and
+//!   what recovery refuses is [`Verdict::Corrupt`].
+//! - A sealed segment (any but the last) was synced whole before its successor was created, so
+//!   any damage in it, records ending before the next segment's base, or records running past
+//!   it, is [`Verdict::Corrupt`], never a torn tail. Zero fill after its records is
+//!   preallocated space and fine.
+//! - A single file named as a segment of a `Wal` directory that has a later segment is judged
+//!   as the sealed segment it is.
+//! - Every segment of a directory must carry the base LSN its name says and the log's salt (the
+//!   salt most segments carry; on a tie, the first segment's).
+//! - An empty single file is clean (`WalWriter::open` writes a new header there); any other
+//!   header that does not decode is a finding.
+//! - Checking only reads; each segment's bytes are dropped before the next is read.
+
+use crate::exit::Verdict;
+use crate::open::{Log, LogKind};
+use walden::walden_core::{
+    scan_file, Codec, FileHeader, HeaderError, Lsn, Recovery, RecoveryError, RecoveryMode, Tail,
+    TailKind,
+};
+
+/// One problem found in a log.
+#[derive(Clone, Debug)]
+pub(crate) struct Finding {
+    /// The segment it is in (index into [`Log::segments`]).
+    pub(crate) segment: usize,
+    /// How bad it is.
+    pub(crate) verdict: Verdict,
+    /// Whether it lies in the segment's header, name or salt (rather than in its records).
+    pub(crate) in_header: bool,
+    /// What is wrong, as a sentence.
+    pub(crate) what: String,
+}
+
+/// What the check learned about one segment.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentCheck {
+    /// Its header, when it decoded.
+    pub(crate) header: Option<FileHeader>,
+    /// The default-mode scan, when the header decoded and the scan succeeded.
+    pub(crate) recovery: Option<Recovery>,
+    /// When the default-mode scan refused the segment: the records before the first damage
+    /// (a `PointInTime` scan), which is all a reader could get.
+    pub(crate) prefix: Option<Recovery>,
+}
+
+impl SegmentCheck {
+    /// The end of the valid records, when the scan succeeded.
+    pub(crate) fn end(&self) -> Option<Lsn> {
+        self.recovery.map(|recovery| recovery.end_lsn)
+    }
+
+    /// The records before the first damage: what recovery keeps, or what a point-in-time
+    /// recovery would keep when recovery refuses the segment.
+    pub(crate) fn readable(&self) -> Option<Recovery> {
+        self.recovery.or(self.prefix)
+    }
+}
+
+/// The result of checking a whole log.
+#[derive(Clone, Debug)]
+pub(crate) struct LogCheck {
+    /// The log checked.
+    pub(crate) log: Log,
+    /// One per segment, in order.
+    pub(crate) segments: Vec<SegmentCheck>,
+    /// Every problem found, in segment order.
+    pub(crate) findings: Vec<Finding>,
+}
+
+impl LogCheck {
+    /// The worst finding's verdict, or clean.
+    pub(crate) fn verdict(&self) -> Verdict {
+        self.findings
+            .iter()
+            .map(|finding| finding.verdict)
+            .max()
+            .unwrap_or(Verdict::Clean)
+    }
+
+    /// Records in the valid prefixes of all segments.
+    pub(crate) fn records(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter_map(SegmentCheck::readable)
+            .map(|recovery| recovery.records)
+            .sum()
+    }
+}
+
+/// Checks every segment of `log`, reading one at a time.
+pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::error::CliError> {
+    let mut segments = Vec::with_capacity(log.segments.len());
+    let mut findings = Vec::new();
+    let last = log.segments.len() - 1;
+    for (index, segment) in log.segments.iter().enumerate() {
+        let image = segment.read()?;
+        let mut finding = |verdict: Verdict, in_header: bool, what: String| {
+            findings.push(Finding {
+                segment: index,
+                verdict,
+                in_header,
+                what,
+            });
+        };
+        let header = match FileHeader::decode(&image) {
+            Ok(header) => header,
+            // An empty log file is what `WalWriter::open` starts a new log in (it writes the
+            // header): no records, nothing wrong. An empty segment in a directory is not.
+            Err(_) if image.is_empty() && log.kind == LogKind::File => {
+                segments.push(SegmentCheck {
+                    header: None,
+                    recovery: None,
+                    prefix: None,
+                });
+                continue;
+            }
+            Err(err) => {
+                finding(header_verdict(err, log.kind), true, err.to_string());
+                segments.push(SegmentCheck {
+                    header: None,
+                    recovery: None,
+                    prefix: None,
+                });
+                continue;
+            }
+        };
+        if let Some(named) = segment.named_base {
+            if named != header.base_lsn {
+                finding(
+                    Verdict::Corrupt,
+                    true,
+                    format!(
+                        "the file is named for LSN {named} but its header says LSN {}",
+                        header.base_lsn
+                    ),
+                );
+            }
+        }
+        let codec = |salt| Codec::new(salt).with_max_payload_len(max_payload_len);
+        let scan = scan_file(&image, codec, RecoveryMode::TolerateTornTail);
+        let prefix = match scan {
+            Err(RecoveryError::CorruptionMidLog { .. } | RecoveryError::SyncedDataLost { .. }) => {
+                scan_file(&image, codec, RecoveryMode::PointInTime)
+                    .ok()
+                    .map(|(_, recovery)| recovery)
+            }
+            _ => None,
+        };
+        drop(image);
+        let recovery = match scan {
+            Ok(recovery) => Some(recovery.1),
+            Err(err) => {
+                if let RecoveryError::RecordOverLimit { payload_len, .. } = err {
+                    finding(
+                        Verdict::Unjudgeable,
+                        false,
+                        format!("{err} (here: rerun with --max-payload-len {payload_len})"),
+                    );
+                    segments.push(SegmentCheck {
+                        header: Some(header),
+                        recovery: None,
+                        prefix: None,
+                    });
+                    continue;
+                }
+                // Corruption in the middle, synced records lost: what recovery refuses.
+                let verdict = Verdict::Corrupt;
+                let hint = match prefix {
+                    Some(prefix) => format!(
+                        "; with walden: `walden repair --point-in-time` keeps only the records \
+                         before LSN {}",
+                        prefix.end_lsn
+                    ),
+                    None => String::new(),
+                };
+                finding(verdict, false, format!("{err}{hint}"));
+                None
+            }
+        };
+        if let Some(Recovery {
+            tail: Some(Tail { at, bytes, kind }),
+            ..
+        }) = recovery
+        {
+            let sealed = index < last || log.sealed_segment;
+            match kind {
+                TailKind::Zeroed => {}
+                TailKind::Torn(damage) if !sealed => finding(
+                    Verdict::TornTail,
+                    false,
+                    format!(
+                        "torn tail: {bytes} bytes at LSN {at} ({damage}), the last write was \
+                         interrupted; recovery cuts it on open, `walden repair` cuts it now and \
+                         keeps a backup"
+                    ),
+                ),
+                TailKind::Unsynced { damage, next_valid } if !sealed => finding(
+                    Verdict::TornTail,
+                    false,
+                    format!(
+                        "torn tail: {bytes} bytes at LSN {at} ({damage}; a record at LSN \
+                         {next_valid} landed out of order), an interrupted batch past the sync \
+                         mark that was never acknowledged; recovery cuts it on open, `walden \
+                         repair` cuts it now and keeps a backup"
+                    ),
+                ),
+                TailKind::Torn(damage)
+                | TailKind::Unsynced { damage, .. }
+                | TailKind::Discarded { damage, .. } => finding(
+                    Verdict::Corrupt,
+                    false,
+                    format!(
+                        "sealed segment is damaged at LSN {at} ({damage}, {bytes} bytes to its \
+                         end): it was synced whole before the next segment was created, so \
+                         these records were lost"
+                    ),
+                ),
+            }
+        }
+        segments.push(SegmentCheck {
+            header: Some(header),
+            recovery,
+            prefix,
+        });
+    }
+    check_salts(&segments, &mut findings);
+    check_continuity(&log, &segments, &mut findings);
+    findings.sort_by_key(|finding| (finding.segment, !finding.in_header));
+    Ok(LogCheck {
+        log,
+        segments,
+        findings,
+    })
+}
+
+/// A header error in a single file that is not a log, or of a newer format, is input the tool
+/// cannot judge; any other header error (and any in a directory's segment, named as a segment)
+/// is damage.
+pub(crate) fn header_verdict(err: HeaderError, kind: LogKind) -> Verdict {
+    match (err, kind) {
+        (HeaderError::NewerVersion { .. }, _) => Verdict::Unjudgeable,
+        (HeaderError::NotAWalFile { .. }, LogKind::File) => Verdict::Unjudgeable,
+        _ => Verdict::Corrupt,
+    }
+}
+
+/// Every segment must carry the log's salt.
+fn check_salts(segments: &[SegmentCheck], findings: &mut Vec<Finding>) {
+    let salts: Vec<Option<u64>> = segments
+        .iter()
+        .map(|segment| segment.header.map(|header| header.salt))
+        .collect();
+    let count = |salt: u64| salts.iter().filter(|s| **s == Some(salt)).count();
+    // The most common salt; on a tie, the earliest segment's.
+    let Some(log_salt) = salts
+        .iter()
+        .flatten()
+        .copied()
+        .fold(None, |best: Option<u64>, salt| match best {
+            Some(best) if count(best) >= count(salt) => Some(best),
+            _ => Some(salt),
+        })
+    else {
+        return;
+    };
+    for (index, salt) in salts.iter().enumerate() {
+        if matches!(salt, Some(salt) if *salt != log_salt) {
+            findings.push(Finding {
+                segment: index,
+                verdict: Verdict::Corrupt,
+                in_header: true,
+                what: String::from(
+                    "the segment belongs to another log (its salt differs from the other \
+                     segments')",
+                ),
+            });
+        }
+    }
+}
+
+/// Each sealed segment's records must end exactly where the next segment begins.
+fn check_continuity(log: &Log, segments: &[SegmentCheck], findings: &mut Vec<Finding>) {
+    for index in 0..segments.len().saturating_sub(1) {
+        let damaged = findings.iter().any(|finding| finding.segment == index);
+        let (Some(end), Some(next)) = (
+            segments[index].end(),
+            segments[index + 1].header.map(|header| header.base_lsn),
+        ) else {
+            continue;
+        };
+        if damaged || end == next {
+            continue;
+        }
+        let what = if end < next {
+            format!(
+                "the records end at LSN {end} but the next segment ({}) starts at LSN {next}: \
+                 {} bytes of records are missing from this sealed segment",
+                log.segments[index + 1].name(),
+                next.get() - end.get()
+            )
+        } else {
+            format!(
+                "the records run to LSN {end}, past the start of the next segment ({}) at LSN \
+                 {next}: the segments overlap",
+                log.segments[index + 1].name()
+            )
+        };
+        findings.push(Finding {
+            segment: index,
+            verdict: Verdict::Corrupt,
+            in_header: false,
+            what,
+        });
+    }
+}

@@ -1,0 +1,263 @@
+//! `walden stat PATH [--json]`: segments, LSN range, record count and payload size distribution.
+//!
+//! Counts the records a reader sees: the valid prefix of each segment, as recovery's scan finds
+//! it. Damage is summarised from the same check `verify` runs (`check.rs`); `verify` says more.
+//! Exits 0 when it could report; statting only reads.
+
+use crate::check::{check, LogCheck};
+use crate::error::CliError;
+use crate::exit::EXIT_OK;
+use crate::open::Log;
+use crate::outln;
+use crate::output::json_line;
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+use walden::walden_core::{Codec, FileHeader, Records, HEADER_LEN};
+
+/// Upper bounds (exclusive) of the payload size buckets, in bytes; the last bucket is open.
+const BUCKET_BOUNDS: [u64; 10] = [
+    1,
+    16,
+    64,
+    256,
+    1 << 10,
+    4 << 10,
+    16 << 10,
+    64 << 10,
+    256 << 10,
+    1 << 20,
+];
+
+/// One segment's line.
+#[derive(Serialize)]
+struct SegmentStat {
+    name: String,
+    base_lsn: Option<u64>,
+    end_lsn: Option<u64>,
+    file_bytes: u64,
+    records: u64,
+    status: String,
+}
+
+/// One size bucket.
+#[derive(Serialize)]
+struct Bucket {
+    /// Smallest payload length in the bucket.
+    min: u64,
+    /// Largest, or `None` for the open last bucket.
+    max: Option<u64>,
+    records: u64,
+}
+
+/// The whole report.
+#[derive(Serialize)]
+struct Stat {
+    path: String,
+    kind: String,
+    segments: Vec<SegmentStat>,
+    first_lsn: Option<u64>,
+    end_lsn: Option<u64>,
+    records: u64,
+    payload_bytes: u64,
+    payload_min: Option<u64>,
+    payload_p50: Option<u64>,
+    payload_p90: Option<u64>,
+    payload_p99: Option<u64>,
+    payload_max: Option<u64>,
+    payload_mean: Option<f64>,
+    buckets: Vec<Bucket>,
+    status: &'static str,
+    findings: usize,
+}
+
+/// Runs `stat`; returns the exit code.
+pub(crate) fn run(
+    path: &Path,
+    json: bool,
+    max_payload_len: u32,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let checked = check(Log::locate(path)?, max_payload_len)?;
+    let unreadable = checked
+        .segments
+        .iter()
+        .all(|segment| segment.header.is_none());
+    if let (true, Some(finding)) = (unreadable, checked.findings.first()) {
+        // Nothing could be read at all: that is an error, said in one line.
+        return Err(CliError::Refused {
+            reason: format!(
+                "{}: {}",
+                checked.log.segments[finding.segment].path.display(),
+                finding.what
+            ),
+            code: finding.verdict.exit_code(),
+        });
+    }
+    let mut sizes = Vec::new();
+    let mut segments = Vec::new();
+    for (index, segment) in checked.log.segments.iter().enumerate() {
+        let image = segment.read()?;
+        let mut records = 0u64;
+        let mut end = None;
+        if let Ok(header) = FileHeader::decode(&image) {
+            let codec = Codec::new(header.salt).with_max_payload_len(max_payload_len);
+            let mut iter = Records::new(codec, header.base_lsn, &image[HEADER_LEN..]);
+            for record in iter.by_ref() {
+                sizes.push(record.payload.len() as u64);
+                records += 1;
+            }
+            end = Some(iter.lsn().get());
+        }
+        segments.push(SegmentStat {
+            name: segment.name(),
+            base_lsn: checked.segments[index].header.map(|h| h.base_lsn.get()),
+            end_lsn: end,
+            file_bytes: image.len() as u64,
+            records,
+            status: segment_status(&checked, index),
+        });
+    }
+    sizes.sort_unstable();
+    let stat = summarise(&checked, segments, &sizes);
+    if json {
+        json_line(out, &stat)?;
+    } else {
+        print_text(&stat, out)?;
+    }
+    out.flush().map_err(CliError::io("writing to", "stdout"))?;
+    Ok(EXIT_OK)
+}
+
+fn segment_status(checked: &LogCheck, index: usize) -> String {
+    let findings = checked
+        .findings
+        .iter()
+        .filter(|finding| finding.segment == index)
+        .count();
+    let worst = checked
+        .findings
+        .iter()
+        .filter(|finding| finding.segment == index)
+        .map(|finding| finding.verdict)
+        .max();
+    match worst {
+        None => match checked.segments[index].recovery.and_then(|r| r.tail) {
+            Some(tail) => format!("ok, {} zero bytes preallocated", tail.bytes),
+            None => String::from("ok"),
+        },
+        Some(verdict) => format!(
+            "{} ({findings} finding{})",
+            verdict.word(),
+            if findings == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+fn summarise(checked: &LogCheck, segments: Vec<SegmentStat>, sizes: &[u64]) -> Stat {
+    // Nearest rank, as the bench's latency percentiles: the smallest size at or below which
+    // at least p% of the records fall.
+    let percentile = |p: usize| {
+        let rank = (sizes.len() * p).div_ceil(100).clamp(1, sizes.len().max(1));
+        sizes.get(rank - 1).copied()
+    };
+    let total: u64 = sizes.iter().sum();
+    let mut buckets = Vec::new();
+    let mut low = 0u64;
+    for &bound in BUCKET_BOUNDS.iter() {
+        buckets.push(Bucket {
+            min: low,
+            max: Some(bound - 1),
+            records: sizes.iter().filter(|&&s| s >= low && s < bound).count() as u64,
+        });
+        low = bound;
+    }
+    buckets.push(Bucket {
+        min: low,
+        max: None,
+        records: sizes.iter().filter(|&&s| s >= low).count() as u64,
+    });
+    let first_lsn = segments.iter().find_map(|segment| segment.base_lsn);
+    let end_lsn = segments.iter().rev().find_map(|segment| segment.end_lsn);
+    Stat {
+        path: checked.log.path.display().to_string(),
+        kind: checked.log.describe(),
+        first_lsn,
+        end_lsn,
+        records: sizes.len() as u64,
+        payload_bytes: total,
+        payload_min: sizes.first().copied(),
+        payload_p50: percentile(50),
+        payload_p90: percentile(90),
+        payload_p99: percentile(99),
+        payload_max: sizes.last().copied(),
+        payload_mean: (!sizes.is_empty()).then(|| total as f64 / sizes.len() as f64),
+        buckets,
+        status: checked.verdict().word(),
+        findings: checked.findings.len(),
+        segments,
+    }
+}
+
+fn print_text(stat: &Stat, out: &mut dyn Write) -> Result<(), CliError> {
+    let opt = |value: Option<u64>| value.map_or_else(|| String::from("-"), |v| v.to_string());
+    outln!(out, "log          {} ({})", stat.path, stat.kind)?;
+    outln!(
+        out,
+        "lsn range    {}..{} ({} bytes of frames)",
+        opt(stat.first_lsn),
+        opt(stat.end_lsn),
+        stat.end_lsn.unwrap_or(0) - stat.first_lsn.unwrap_or(0).min(stat.end_lsn.unwrap_or(0))
+    )?;
+    outln!(out, "records      {}", stat.records)?;
+    outln!(
+        out,
+        "payload      {} bytes in all; min {}, p50 {}, p90 {}, p99 {}, max {}, mean {}",
+        stat.payload_bytes,
+        opt(stat.payload_min),
+        opt(stat.payload_p50),
+        opt(stat.payload_p90),
+        opt(stat.payload_p99),
+        opt(stat.payload_max),
+        stat.payload_mean
+            .map_or_else(|| String::from("-"), |mean| format!("{mean:.1}"))
+    )?;
+    let buckets: Vec<String> = stat
+        .buckets
+        .iter()
+        .filter(|bucket| bucket.records > 0)
+        .map(|bucket| match bucket.max {
+            Some(max) if max == bucket.min => format!("{} B: {}", bucket.min, bucket.records),
+            Some(max) => format!("{}-{} B: {}", bucket.min, max, bucket.records),
+            None => format!(">= {} B: {}", bucket.min, bucket.records),
+        })
+        .collect();
+    outln!(
+        out,
+        "sizes        {}",
+        if buckets.is_empty() {
+            String::from("-")
+        } else {
+            buckets.join(" | ")
+        }
+    )?;
+    outln!(out, "segments     {}", stat.segments.len())?;
+    for segment in &stat.segments {
+        outln!(
+            out,
+            "  {}  LSN {}..{}  {} records  {} bytes  {}",
+            segment.name,
+            opt(segment.base_lsn),
+            opt(segment.end_lsn),
+            segment.records,
+            segment.file_bytes,
+            segment.status
+        )?;
+    }
+    let more = if stat.findings > 0 {
+        " (run `walden verify` for where and what)"
+    } else {
+        ""
+    };
+    outln!(out, "status       {}{more}", stat.status)
+}

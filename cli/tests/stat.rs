@@ -1,0 +1,86 @@
+//! `walden stat`: segments, LSN range, record count and payload size distribution.
+
+mod common;
+
+use common::{fresh_wal, golden, payload, walden};
+
+#[test]
+fn the_golden_directory_has_three_segments_and_eight_records() {
+    let run = walden(["stat".as_ref(), golden("segments").as_os_str()]);
+    run.code(0).quiet();
+    let expected = [
+        "lsn range    0..272 (272 bytes of frames)",
+        "records      8",
+        "payload      208 bytes in all; min 0, p50 15, p90 64, p99 64, max 64, mean 26.0",
+        "sizes        0 B: 1 | 1-15 B: 3 | 16-63 B: 3 | 64-255 B: 1",
+        "segments     3",
+        "  0000000000000000.wal  LSN 0..107  3 records  171 bytes  ok",
+        "status       clean",
+    ];
+    for line in expected {
+        assert!(
+            run.stdout.lines().any(|l| l == line),
+            "{line:?} in {run:#?}"
+        );
+    }
+}
+
+#[test]
+fn json_matches_a_fresh_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let lsns = fresh_wal(&log, 300, 2048);
+    let run = walden(["stat".as_ref(), log.as_os_str(), "--json".as_ref()]);
+    run.code(0).quiet();
+    let stat: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let sizes: Vec<u64> = (0..300).map(|i| payload(i).len() as u64).collect();
+    assert_eq!(stat["records"], 300);
+    assert_eq!(stat["first_lsn"], 0);
+    let end = lsns[299].get() + 8 + sizes[299];
+    assert_eq!(stat["end_lsn"], end);
+    assert_eq!(stat["payload_bytes"], sizes.iter().sum::<u64>());
+    assert_eq!(stat["payload_min"], *sizes.iter().min().unwrap());
+    assert_eq!(stat["payload_max"], *sizes.iter().max().unwrap());
+    assert_eq!(stat["status"], "clean");
+    let segments = stat["segments"].as_array().unwrap();
+    assert!(segments.len() > 2);
+    let counted: u64 = segments
+        .iter()
+        .map(|s| s["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 300);
+    let bucketed: u64 = stat["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!(bucketed, 300);
+}
+
+#[test]
+fn a_damaged_log_is_reported_in_the_status() {
+    let run = walden(["stat".as_ref(), golden("torn_tail.wal").as_os_str()]);
+    run.code(0).quiet();
+    assert!(run.stdout.contains("records      8"));
+    assert!(run
+        .stdout
+        .contains("status       torn tail (run `walden verify`"));
+    let run = walden([
+        "stat".as_ref(),
+        golden("mid_log_corruption.wal").as_os_str(),
+    ]);
+    run.code(0).quiet();
+    assert!(run.stdout.contains("records      3"), "the readable prefix");
+    assert!(run.stdout.contains("status       corrupt"));
+}
+
+#[test]
+fn a_file_that_is_not_a_log_is_one_line() {
+    walden(["stat".as_ref(), golden("not_a_wal.wal").as_os_str()])
+        .code(1)
+        .one_line_error("not a Walden log file");
+    walden(["stat".as_ref(), golden("truncated_header.wal").as_os_str()])
+        .code(3)
+        .one_line_error("truncated");
+}

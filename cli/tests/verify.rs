@@ -1,0 +1,265 @@
+//! `walden verify`: the verdict and exit code for every golden file and for fresh logs damaged
+//! in known ways, and what it says on stdout and stderr.
+
+mod common;
+
+use common::{append, flip, fresh_wal, golden, golden_copy, segments, walden};
+
+/// Guards the exit codes against drifting from recovery's decisions on the golden files (the
+/// table in tests/golden/README.md).
+#[test]
+fn each_golden_file_gets_recoverys_verdict() {
+    let cases: [(&str, i32, &str); 15] = [
+        ("clean.wal", 0, "clean: 8 records"),
+        ("zero_tail.wal", 0, "1024 zero bytes after the records"),
+        ("over_limit.wal", 0, "clean: 3 records"),
+        ("segments", 0, "clean: 8 records"),
+        ("torn_tail.wal", 2, "torn tail: 13 bytes at LSN 4368"),
+        (
+            "torn_tail_checksum.wal",
+            2,
+            "torn tail: 40 bytes at LSN 4368",
+        ),
+        ("other_salt.wal", 2, "torn tail: 203 bytes at LSN 4368"),
+        ("unsynced_hole.wal", 2, "torn tail: 76 bytes at LSN 4292"),
+        ("mid_log_corruption.wal", 3, "corrupt in the middle"),
+        (
+            "lost_below_sync_mark.wal",
+            3,
+            "lost records that were durable",
+        ),
+        ("truncated_header.wal", 3, "truncated"),
+        ("header_checksum.wal", 3, "header checksum mismatch"),
+        ("foreign_segment", 3, "belongs to another log"),
+        ("not_a_wal.wal", 1, "not a Walden log file"),
+        ("newer_version.wal", 1, "newer than this build supports"),
+    ];
+    for (name, code, text) in cases {
+        let run = walden(["verify".as_ref(), golden(name).as_os_str()]);
+        run.code(code).no_panic();
+        assert!(
+            run.stdout.contains(text),
+            "{name}: stdout has {text:?}; {run:#?}"
+        );
+        if code == 0 {
+            run.quiet();
+        } else {
+            run.one_line_error(text);
+        }
+    }
+}
+
+#[test]
+fn a_clean_log_prints_one_line_per_segment_and_the_verdict() {
+    let run = walden(["verify".as_ref(), golden("segments").as_os_str()]);
+    run.code(0).quiet();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{run:#?}");
+    assert!(lines[0].contains("(directory, 3 segments)"));
+    assert_eq!(lines[1], "0000000000000000.wal  LSN 0..107  3 records  ok");
+    assert_eq!(
+        lines[2],
+        "000000000000006b.wal  LSN 107..219  3 records  ok"
+    );
+    assert_eq!(
+        lines[3],
+        "00000000000000db.wal  LSN 219..272  2 records  ok"
+    );
+    assert_eq!(lines[4], "verdict: clean: 8 records");
+}
+
+#[test]
+fn the_mid_log_corruption_says_where_and_what_can_be_kept() {
+    let run = walden([
+        "verify".as_ref(),
+        golden("mid_log_corruption.wal").as_os_str(),
+    ]);
+    run.code(3)
+        .one_line_error("at LSN 4203, but a valid record follows at LSN 4275");
+    assert!(run
+        .stderr
+        .contains("`walden repair --point-in-time` keeps only the records before LSN 4203"));
+    assert!(run
+        .stdout
+        .contains("LSN 4096..4203  3 records before the damage"));
+}
+
+#[test]
+fn a_fresh_multi_segment_log_is_clean_with_zero_fill_in_sealed_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    fresh_wal(&log, 200, 1024);
+    assert!(segments(&log).len() > 3, "the log rotated");
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    run.code(0).quiet();
+    assert!(
+        run.stdout.contains("verdict: clean: 200 records"),
+        "{run:#?}"
+    );
+}
+
+/// Guards against treating damage in a sealed segment as a torn tail: sealing synced it whole,
+/// so it is lost data, whatever follows it in that file.
+#[test]
+fn damage_in_a_sealed_segment_is_corruption_even_at_its_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    fresh_wal(&log, 200, 1024);
+    let files = segments(&log);
+    // The last record of the first segment: its payload's last byte sits just before the zeros.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let last_nonzero = bytes.iter().rposition(|&b| b != 0).unwrap();
+    flip(&files[0], last_nonzero);
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    // Sealing moved the segment's sync mark to its end, so recovery's own words are "lost".
+    run.code(3).one_line_error("lost records that were durable");
+    assert!(
+        run.stderr.contains(&files[0].display().to_string()),
+        "{run:#?}"
+    );
+    // Without a sync mark (a log from before the mark), the damage is still corruption.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    bytes[32..44].fill(0); // no mark, no flag
+    let header = walden::walden_core::FileHeader::decode(&{
+        let mut fixed = bytes.clone();
+        let crc = crc_of(&fixed[..60]);
+        fixed[60..64].copy_from_slice(&crc.to_le_bytes());
+        fixed
+    })
+    .unwrap();
+    assert_eq!(header.sync_mark, None);
+    let crc = crc_of(&bytes[..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&files[0], &bytes).unwrap();
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    run.code(3).one_line_error("sealed segment is damaged");
+}
+
+/// CRC32 (IEEE), as the header checksum uses it (docs/format.md).
+fn crc_of(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_sealed_segment_cut_short_is_missing_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    fresh_wal(&log, 200, 1024);
+    let files = segments(&log);
+    let bytes = std::fs::read(&files[1]).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    // Cut whole records off the end (the file then ends cleanly on a frame boundary or inside
+    // one; either way records the next segment's base promises are missing).
+    std::fs::write(&files[1], &bytes[..end - 60]).unwrap();
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    run.code(3).no_panic();
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+}
+
+#[test]
+fn a_torn_tail_on_the_last_segment_of_a_directory_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    fresh_wal(&log, 50, 1024);
+    let last = segments(&log).pop().unwrap();
+    // Cut the preallocated zeros, then leave half a frame, as an interrupted write would.
+    let bytes = std::fs::read(&last).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    std::fs::write(&last, &bytes[..end]).unwrap();
+    append(&last, &[0x11, 0x22, 0x33, 0x44, 40, 0, 0, 0, 1, 2, 3]);
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    run.code(2).one_line_error("torn tail: 11 bytes");
+}
+
+#[test]
+fn a_segment_named_for_another_lsn_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = golden_copy(tmp.path(), "segments");
+    std::fs::rename(
+        log.join("000000000000006b.wal"),
+        log.join("000000000000006c.wal"),
+    )
+    .unwrap();
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    run.code(3).no_panic();
+    assert!(
+        run.stdout
+            .contains("the file is named for LSN 108 but its header says LSN 107"),
+        "{run:#?}"
+    );
+}
+
+/// Guards agreement with `WalWriter::open`, which starts a new log in an empty file.
+#[test]
+fn an_empty_file_is_a_log_with_no_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("empty.wal");
+    std::fs::write(&log, b"").unwrap();
+    let run = walden(["verify".as_ref(), log.as_os_str()]);
+    run.code(0).quiet();
+    assert!(run.stdout.contains("empty: no header yet"), "{run:#?}");
+    assert!(run.stdout.contains("verdict: clean: 0 records"), "{run:#?}");
+    walden(["stat".as_ref(), log.as_os_str()]).code(0).quiet();
+    walden(["dump".as_ref(), log.as_os_str()]).code(0).quiet();
+    walden(["repair".as_ref(), log.as_os_str()]).code(0).quiet();
+    assert_eq!(std::fs::read(&log).unwrap(), b"", "nothing was written");
+}
+
+/// Guards against calling a sealed segment's damage a torn tail when the segment is named on
+/// its own: a later segment beside it says it was sealed.
+#[test]
+fn a_sealed_segment_named_on_its_own_is_judged_as_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = golden_copy(tmp.path(), "segments");
+    let first = dir.join("0000000000000000.wal");
+    append(&first, b"\x01\x02\x03");
+    walden(["verify".as_ref(), first.as_os_str()])
+        .code(3)
+        .one_line_error("sealed segment is damaged");
+    let last = dir.join("00000000000000db.wal");
+    append(&last, b"\x01\x02\x03");
+    walden(["verify".as_ref(), last.as_os_str()])
+        .code(2)
+        .one_line_error("torn tail");
+}
+
+#[test]
+fn json_gives_the_verdict_and_every_finding() {
+    let run = walden([
+        "verify".as_ref(),
+        golden("foreign_segment").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    run.code(3).one_line_error("belongs to another log");
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(report["verdict"], "corrupt");
+    assert_eq!(report["exit_code"], 3);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1);
+    assert!(findings[0]["segment"]
+        .as_str()
+        .unwrap()
+        .ends_with("00000000000000db.wal"));
+    assert_eq!(findings[0]["verdict"], "corrupt");
+    let run = walden([
+        "verify".as_ref(),
+        golden("clean.wal").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    run.code(0).quiet();
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(report["verdict"], "clean");
+    assert_eq!(report["records"], 8);
+    assert_eq!(report["findings"].as_array().unwrap().len(), 0);
+}
