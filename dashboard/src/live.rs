@@ -3,10 +3,12 @@
 //! browser; "Crash" (the worker ends itself in the middle of a batch) and "Reopen" (recovery,
 //! and what it found). The session's phases:
 //!
-//! `Closed -> Opening -> Open <-> Running`, `Running -> Crashed -> Opening`, and any step can
-//! end in `Failed`. Writers stop at the next commit when asked, and at once (abandoned, their
-//! commits never answered) on a crash. Updates from writers and events are queued and applied
-//! to the model once per display frame, so a thousand commits a second cost one render each.
+//! `Closed -> Opening -> Open <-> Running`, `Open | Running -> [Tearing ->] Crashed -> Opening`,
+//! and any step can end in `Failed`. Writers stop after their current commit when asked; on a
+//! crash they are not stopped but keep committing until the worker dies under them, so it dies
+//! mid-batch and their last commits are never answered. Updates from writers and events are
+//! queued and applied to the model once per display frame, so thousands of commits a second
+//! cost one render a frame. The Recovery panel is `recovery_panel.rs`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,11 +20,12 @@ use walden_wasm::WaldenLog;
 
 use crate::frame_loop::{now_ms, on_every_frame};
 use crate::latency_histogram::LatencyHistogram;
-use crate::live_log::{self, Opened, Tear};
+use crate::live_log::{self, Opened};
 use crate::live_model::{LiveEvent, LiveModel, LIVE_BUCKET_US, LIVE_TIMELINE_BUCKETS};
 use crate::live_views::{LiveCounters, LiveFlush, LiveFlushChart, LiveLanes, LiveLsnBar};
 use crate::rate_charts::RateCharts;
 use crate::record_browser::{RecordBrowser, RecordRow};
+use crate::recovery_panel::{CrashReport, RecoveryPanel};
 use crate::slider::ChoiceSlider;
 use crate::timeline::Bucket;
 use crate::{format, sim::WRITERS_MAX};
@@ -73,31 +76,6 @@ impl Phase {
             }
             Phase::Failed(message) => format!("Failed: {message}"),
         }
-    }
-}
-
-/// What the last crash left behind, and what reopening found. The counts are taken when the
-/// log is reopened: by then the dead worker can answer nothing more, so they are final.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct CrashReport {
-    /// Commits acknowledged (durable) in this page session.
-    pub(crate) acknowledged: u64,
-    /// Where the last acknowledged record ends: everything below it was durable.
-    pub(crate) acknowledged_end: u64,
-    /// Commits sent and never answered: the batch the crash interrupted.
-    pub(crate) unanswered: u64,
-    /// The torn last write, if the crash tore one.
-    pub(crate) tear: Option<Tear>,
-    /// What reopening found, once it did.
-    pub(crate) reopened: Option<Opened>,
-}
-
-impl CrashReport {
-    /// Whether recovery kept every acknowledged record (records form a prefix, so the log's
-    /// recovered end reaching the last acknowledged record's end means all of them).
-    pub(crate) fn durable_survived(&self) -> Option<bool> {
-        self.reopened
-            .map(|opened| opened.end >= self.acknowledged_end)
     }
 }
 
@@ -461,151 +439,5 @@ pub(crate) fn LiveMode() -> impl IntoView {
                 <RecordBrowser records on_read=Callback::new(move |_: ()| read()) enabled=Signal::derive(has_log) />
             </div>
         </div>
-    }
-}
-
-/// What opening found, and after a crash whether every acknowledged record survived and what
-/// recovery cut off.
-#[component]
-fn RecoveryPanel(
-    opened: RwSignal<Option<Opened>>,
-    crash: RwSignal<Option<CrashReport>>,
-) -> impl IntoView {
-    let found = move || {
-        opened.get().map_or_else(
-            || "Open the log to recover it (or create it).".to_owned(),
-            |o| {
-                format!(
-                    "Opening found {} records ending at LSN {}, and cut off {} of torn tail.",
-                    format::grouped(o.recovered_records),
-                    format::grouped(o.end),
-                    format::bytes(o.truncated_bytes),
-                )
-            },
-        )
-    };
-    let truncated = move || opened.get().map(|o| o.truncated_bytes.to_string());
-    let crashed = move || {
-        crash.get().map(|report| {
-            let (text, survived) = crash_text(&report);
-            view! { <p data-testid="live-survived" data-value=survived>{text}</p> }
-        })
-    };
-    view! {
-        <section class="wd-recovery" aria-labelledby="wd-recovery-title" aria-live="polite">
-            <h2 id="wd-recovery-title">"Recovery"</h2>
-            <p data-testid="live-opened" data-value=truncated>{found}</p>
-            {crashed}
-        </section>
-    }
-}
-
-/// The crash report in plain words, and whether every acknowledged record survived (once the
-/// log was reopened).
-fn crash_text(report: &CrashReport) -> (String, Option<String>) {
-    let tear = report.tear.map_or_else(
-        || "It tore no write.".to_owned(),
-        |tear| {
-            format!(
-                "It tore the last write: only the first {} of a record at LSN {} reached the file.",
-                format::bytes(tear.bytes as u64),
-                format::grouped(tear.at)
-            )
-        },
-    );
-    let (Some(o), Some(survived)) = (report.reopened, report.durable_survived()) else {
-        return (
-            format!("The worker crashed mid-batch. {tear} Reopen to run recovery."),
-            None,
-        );
-    };
-    let before = format!(
-        "When the worker died, {} commits of its batch were never answered; {} commits had been acknowledged in this session, the last ending at LSN {}.",
-        report.unanswered,
-        format::grouped(report.acknowledged),
-        format::grouped(report.acknowledged_end),
-    );
-    let verdict = if !survived {
-        format!(
-            "Acknowledged records were lost: the recovered log ends at LSN {}, before {}.",
-            format::grouped(o.end),
-            format::grouped(report.acknowledged_end),
-        )
-    } else if o.end > report.acknowledged_end {
-        format!(
-            "Every acknowledged record survived: the recovered log ends at LSN {}, {} past the last acknowledged one (unanswered records the worker had written before it died).",
-            format::grouped(o.end),
-            format::bytes(o.end - report.acknowledged_end),
-        )
-    } else {
-        format!(
-            "Every acknowledged record survived: the recovered log ends at LSN {}.",
-            format::grouped(o.end)
-        )
-    };
-    let cut = if o.truncated_bytes > 0 {
-        let what = match report.tear {
-            Some(tear) if o.truncated_bytes > tear.bytes as u64 => format!(
-                " (the {} torn record and the zero-filled space preallocated after it)",
-                format::bytes(tear.bytes as u64)
-            ),
-            _ => String::new(),
-        };
-        format!(
-            "Recovery cut off the torn tail: {}{what}.",
-            format::bytes(o.truncated_bytes)
-        )
-    } else {
-        "There was no torn tail to cut off.".to_owned()
-    };
-    (
-        format!("{before} {tear} {verdict} {cut}"),
-        Some(survived.to_string()),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn survival_compares_the_recovered_end_with_the_last_acknowledged_record() {
-        let mut report = CrashReport {
-            acknowledged: 10,
-            acknowledged_end: 2_640,
-            unanswered: 4,
-            tear: None,
-            reopened: None,
-        };
-        assert_eq!(report.durable_survived(), None);
-        report.reopened = Some(Opened {
-            end: 2_640,
-            ..Opened::default()
-        });
-        assert_eq!(report.durable_survived(), Some(true));
-        report.reopened = Some(Opened {
-            end: 2_000,
-            ..Opened::default()
-        });
-        assert_eq!(report.durable_survived(), Some(false));
-        let (text, survived) = crash_text(&report);
-        assert_eq!(survived.as_deref(), Some("false"));
-        assert!(text.contains("were lost"), "{text}");
-        report.reopened = Some(Opened {
-            end: 2_904,
-            truncated_bytes: 132,
-            ..Opened::default()
-        });
-        report.tear = Some(Tear {
-            at: 2_904,
-            bytes: 132,
-        });
-        let (text, survived) = crash_text(&report);
-        assert_eq!(survived.as_deref(), Some("true"));
-        assert!(
-            text.contains("264 B past the last acknowledged one"),
-            "{text}"
-        );
-        assert!(text.contains("cut off the torn tail: 132 B"), "{text}");
     }
 }

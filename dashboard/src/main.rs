@@ -20,6 +20,7 @@
 //! | live mode: the real log (open, events, payloads, crash signal) | `live_log`, `live-worker.js` |
 //! | live mode: what the views draw, from real events | `live_model`, `live_views` |
 //! | live mode: the durable records | `record_browser` |
+//! | live mode: what recovery found after a crash | `recovery_panel` |
 //! | the core's events | `event_log` |
 //! | plain-words explanation | `explain` |
 
@@ -47,6 +48,7 @@ mod plot;
 mod prng;
 mod rate_charts;
 mod record_browser;
+mod recovery_panel;
 mod sim;
 mod slider;
 mod timeline;
