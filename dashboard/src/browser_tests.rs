@@ -13,6 +13,8 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, HtmlElement};
 
 use crate::counters::Counters;
+use crate::fsync_flight::FsyncInFlight;
+use crate::lanes::Lanes;
 use crate::latency_histogram::LatencyHistogram;
 use crate::live_log::{payload, sleep_ms};
 use crate::live_model::{LiveEvent, LiveModel};
@@ -228,4 +230,69 @@ async fn live_flush_chart_follows_real_flush_events() {
         text(&host, "p.muted"),
         "Mean 3.0 records per flush over the last 2 flushes; the last took 800 µs."
     );
+}
+
+#[wasm_bindgen_test]
+async fn lanes_and_the_flight_panel_mark_exactly_the_commits_the_fsync_carries() {
+    let sim = RwSignal::new(Sim::new(
+        Params {
+            writers: 64,
+            ..Params::default()
+        },
+        5,
+    ));
+    // Step until an fsync carrying several commits is in flight.
+    sim.update(|s| {
+        for _ in 0..100_000 {
+            s.step();
+            if s.sync_in_flight()
+                .is_some_and(|sync| sync.carries.len() > 4)
+            {
+                break;
+            }
+        }
+    });
+    let (leader, carries) = sim.with_untracked(|s| {
+        let sync = s.sync_in_flight().expect("an fsync is in flight");
+        (sync.leader, sync.carries.clone())
+    });
+    let host = mount(move || view! { <Lanes sim /> <FsyncInFlight sim /> });
+    assert_eq!(
+        host.query_selector_all(".wd-lanes-svg g")
+            .map(|l| l.length())
+            .ok(),
+        Some(64)
+    );
+    let visible_dots = host
+        .query_selector_all(".wd-carried[visibility=visible]")
+        .map(|l| l.length())
+        .ok();
+    assert_eq!(visible_dots, Some(carries.len() as u32));
+    assert_eq!(
+        host.query_selector_all(".wd-chip").map(|l| l.length()).ok(),
+        Some(carries.len() as u32)
+    );
+    assert_eq!(
+        text(&host, ".wd-chip-leader"),
+        crate::format::writer(leader)
+    );
+    // Once that fsync has ended, the dots follow the fsync then in flight, if any (with no
+    // commit delay the next one usually starts at the same instant, carrying other commits).
+    let started_us = sim.with_untracked(|s| s.sync_in_flight().map(|sync| sync.started_us));
+    sim.update(|s| {
+        for _ in 0..100_000 {
+            s.step();
+            if s.sync_in_flight().map(|sync| sync.started_us) != started_us {
+                break;
+            }
+        }
+    });
+    settle().await;
+    let still_carried =
+        sim.with_untracked(|s| s.sync_in_flight().map_or(0, |sync| sync.carries.len()));
+    let visible_dots = host
+        .query_selector_all(".wd-carried[visibility=visible]")
+        .map(|l| l.length())
+        .ok();
+    assert_eq!(visible_dots, Some(still_carried as u32));
 }
