@@ -1,8 +1,8 @@
 //! Taking a log's writer lock, so `repair` never changes a log that is open elsewhere.
 //!
 //! The lock is the one `walden` writers take, taken the same way, so each excludes the other:
-//! - a directory (`Wal`): an exclusive, non-blocking `flock` on `DIR/LOCK` (created if missing,
-//!   with a directory sync, as `FsDir::lock` does);
+//! - a directory (`Wal`): `FsDir::lock` itself, the writer's own code: an exclusive,
+//!   non-blocking `flock` on `DIR/LOCK` (created if missing, with a directory sync);
 //! - a single file (`WalWriter`): an exclusive, non-blocking `flock` on the file itself. (A
 //!   segment of a `Wal` directory is never repaired on its own: `repair.rs` refuses it.)
 //!
@@ -13,31 +13,42 @@
 use crate::error::CliError;
 use crate::open::{Log, LogKind};
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
 use std::path::Path;
+use walden::{DirLock, FsDir, SegmentDir};
 
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
-pub(crate) struct LogLock {
-    _file: File,
+pub(crate) enum LogLock {
+    /// A `Wal` directory's `LOCK`, taken by the writer's own code (`FsDir::lock`).
+    Dir {
+        /// Held for its `Drop`, which releases the lock.
+        _held: DirLock,
+    },
+    /// A single log file, locked as `WalWriter::open` locks it.
+    File {
+        /// Held for its `Drop`, which closes the file and releases the lock.
+        _held: File,
+    },
 }
 
 /// Takes the writer lock of `log` without waiting: [`CliError::Locked`] when it is held.
 pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
-    let (file, path) = match log.kind {
+    match log.kind {
         LogKind::Dir => {
             let path = log.path.join(walden::LOCK_FILE_NAME);
-            let existed = path.exists();
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(CliError::io("opening the lock file", &path))?;
-            if !existed {
-                walden::sync_dir(&log.path).map_err(CliError::io("syncing", &log.path))?;
+            let lock = FsDir::create_all(&log.path).and_then(|dir| dir.lock());
+            match lock {
+                Ok(lock) => Ok(LogLock::Dir { _held: lock }),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    Err(CliError::Locked { lock: path })
+                }
+                Err(source) => Err(CliError::Io {
+                    op: "locking",
+                    path,
+                    source,
+                }),
             }
-            (file, path)
         }
         LogKind::File => {
             let file = OpenOptions::new()
@@ -45,11 +56,10 @@ pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
                 .write(true)
                 .open(&log.path)
                 .map_err(CliError::io("opening", &log.path))?;
-            (file, log.path.clone())
+            try_lock(&file, &log.path)?;
+            Ok(LogLock::File { _held: file })
         }
-    };
-    try_lock(&file, &path)?;
-    Ok(LogLock { _file: file })
+    }
 }
 
 fn try_lock(file: &File, path: &Path) -> Result<(), CliError> {
