@@ -3,17 +3,18 @@
 //   node dashboard/tests/e2e.mjs [DIST_DIR]        (default: target/dashboard-dist)
 //
 // Serves DIST_DIR on 127.0.0.1 (a free port) with python3's http.server and, through the page's
-// real controls (found by their accessible labels, operated by keyboard):
+// real controls (found by their accessible names and test ids, the knobs and tabs operated by
+// keyboard):
 //   - simulation mode: sets 64 writers, checks that the durable LSN advances and that fsyncs
 //     carry more than one record each, measures frame times with requestAnimationFrame (median,
-//     p95, fps: printed, and bounded), pauses and single-steps from the keyboard, and saves a
-//     1280x800 screenshot;
-//   - live mode (a real OPFS log through walden-wasm): opens the log, starts 16 writers, checks
-//     that commits are acknowledged and flushes carry more than one record, measures frame
-//     times while they run, lists the records,
-//     crashes the worker mid-batch (tearing its last write), reopens it and checks that every
-//     acknowledged record survived and the torn tail was cut off, then reloads the page and
-//     checks the records are still there;
+//     p95, fps: printed, and bounded), pauses and single-steps from the keyboard, and saves
+//     screenshots (1280x800 and the whole page);
+//   - live mode (a real OPFS log through walden-wasm), reached with the arrow keys on the tabs:
+//     opens the log, starts 16 writers, checks that commits are acknowledged and flushes carry
+//     more than one record, measures frame times while they run, lists the records, crashes the
+//     worker mid-batch (tearing its last write), reopens it and checks that every acknowledged
+//     record survived and the torn tail was cut off, then reloads the page and checks the
+//     records are still there and a clean reopen cuts nothing; screenshots of it too;
 //   - fails on any console error or uncaught page error.
 // Screenshots go to target/screenshots/ (override with SCREENSHOT_DIR). Every wait is bounded;
 // the server and the browser are stopped on exit. Exit status 0 only if every check passed.
@@ -225,7 +226,7 @@ async function readRecords(page) {
   return valueOf(page, 'live-record-count');
 }
 
-async function liveMode(page, url) {
+async function liveMode(page) {
   // The mode tabs follow the ARIA tabs pattern: arrow keys move between them.
   await page.getByRole('tab', { name: 'Simulation' }).focus();
   await page.keyboard.press('ArrowRight');
@@ -313,7 +314,7 @@ async function main() {
     say('the dashboard rendered');
 
     await simulationMode(page);
-    await liveMode(page, url);
+    await liveMode(page);
 
     check(errors.length === 0, `no console errors (${errors.length ? errors.join('; ') : 'none'})`);
     say(`OK: every check passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
