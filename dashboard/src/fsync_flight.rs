@@ -26,12 +26,12 @@ pub(crate) fn FsyncInFlight(
     let headline = move || {
         sim.with(|s| match (s.sync_in_flight(), s.leader()) {
             (Some(sync), _) => format!(
-                "{} leads an fsync from LSN {} to {}: {} records, {} commits, done in {}.",
+                "{} leads an fsync from LSN {} to {}: {}, {}, done in {}.",
                 format::writer(sync.leader),
                 format::grouped(s.watermarks().durable().get()),
                 format::grouped(sync.upto.get()),
-                sync.records,
-                sync.carries.len(),
+                format::count(sync.records, "record"),
+                format::count(sync.carries.len() as u64, "commit"),
                 format::duration_us(sync.done_us.saturating_sub(s.now_us())),
             ),
             (None, Some((leader, _))) => format!(

@@ -116,18 +116,18 @@ pub(crate) fn LiveFlush(
         model.with(|m| {
             let now = match m.flush_in_flight() {
                 Some(flush) => format!(
-                    "A flush to LSN {} carrying {} commits is in flight.",
+                    "A flush to LSN {} carrying {} is in flight.",
                     format::grouped(flush.upto),
-                    flush.commits
+                    format::count(flush.commits as u64, "commit")
                 ),
                 None => "No flush in flight seen. The worker reports each flush's start and end in the message that carries its answers, so a flush is rarely seen while it runs."
                     .to_owned(),
             };
             let last = m.flushes().back().map_or_else(String::new, |flush| {
                 format!(
-                    " The last one made {} records durable for {} commits in {}.",
-                    flush.records,
-                    flush.commits,
+                    " The last one made {} durable for {} in {}.",
+                    format::count(flush.records, "record"),
+                    format::count(flush.commits as u64, "commit"),
                     format::duration_us(flush.elapsed_us)
                 )
             });
