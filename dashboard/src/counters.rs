@@ -1,5 +1,5 @@
-//! The counters strip: simulated time, fsyncs, commits, records per fsync, the three
-//! watermarks, the buffer's fill and commit latency. Every figure is read from the simulation as
+//! The counters strip: simulated time, fsyncs, commits, records per fsync, the reserved LSN and
+//! the three watermarks, the buffer's fill and commit latency. Every figure is read from the simulation as
 //! it stands; nothing is smoothed or estimated.
 
 use leptos::prelude::*;
@@ -21,11 +21,18 @@ fn Counter(
     /// Extra class for the value (colour).
     #[prop(optional)]
     tone: &'static str,
+    /// The figure as a plain number, in a `data-value` attribute for tests to read.
+    #[prop(optional, into)]
+    raw: Option<Signal<String>>,
 ) -> impl IntoView {
     view! {
         <div class="wd-counter">
             <dt>{label}</dt>
-            <dd class=format!("wd-counter-value {tone}") data-testid=testid>
+            <dd
+                class=format!("wd-counter-value {tone}")
+                data-testid=testid
+                data-value=move || raw.map(|raw| raw.get())
+            >
                 {value}
             </dd>
         </div>
@@ -48,6 +55,7 @@ pub(crate) fn Counters(
                     label="Durable LSN"
                     value=read(|s| format::grouped(s.watermarks().durable().get()))
                     testid="durable-lsn"
+                    raw=read(|s| s.watermarks().durable().get().to_string())
                     tone="wd-tone-durable"
                 />
                 <Counter
@@ -60,11 +68,22 @@ pub(crate) fn Counters(
                     value=read(|s| format::grouped(s.watermarks().current().get()))
                     tone="wd-tone-current"
                 />
-                <Counter label="Fsyncs" value=read(|s| format::grouped(s.fsyncs())) testid="fsyncs" />
+                <Counter
+                    label="Reserved LSN"
+                    value=read(|s| format::grouped(s.reserved().get()))
+                    tone="wd-tone-reserved"
+                />
+                <Counter
+                    label="Fsyncs"
+                    value=read(|s| format::grouped(s.fsyncs()))
+                    testid="fsyncs"
+                    raw=read(|s| s.fsyncs().to_string())
+                />
                 <Counter
                     label="Commits acknowledged"
                     value=read(|s| format::grouped(s.commits()))
                     testid="commits"
+                    raw=read(|s| s.commits().to_string())
                 />
                 <Counter
                     label="Commits waiting"
@@ -81,6 +100,7 @@ pub(crate) fn Counters(
                         }
                     })
                     testid="records-per-fsync"
+                    raw=read(|s| s.records_per_fsync().map_or_else(String::new, |mean| mean.to_string()))
                 />
                 <Counter
                     label="Records durable / appended"

@@ -1,5 +1,5 @@
-//! The explanation panel: what the pictures mean, in plain words, and what this page does not
-//! (yet) show.
+//! The explanation panel: what the simulation's pictures mean, in plain words (buffer,
+//! reservation, drain, leader, fsync, commit delay, durable watermark), and how it is made.
 
 use leptos::prelude::*;
 
@@ -14,7 +14,7 @@ pub(crate) fn Explanation() -> impl IntoView {
             <dl>
                 <dt>"Append and the buffer"</dt>
                 <dd>
-                    "A writer's record is copied into a user-space buffer and gets its LSN, its byte position in the log. Nothing in the buffer survives a crash."
+                    "A writer first reserves its record's LSN range (its byte position in the log), then copies the record into a user-space buffer. Records join the buffer in LSN order, so the appended (current) LSN trails the reserved one while copies are under way. Nothing in the buffer survives a crash."
                 </dd>
                 <dt>"Drain"</dt>
                 <dd>
@@ -46,7 +46,7 @@ pub(crate) fn Explanation() -> impl IntoView {
                 ", the same code the native log runs. Only the clock and the disk are simulated: appends cost 1 µs plus 1 µs per KiB, a drain costs nothing, an fsync takes the set latency plus seeded jitter, and no fsync fails."
             </p>
             <p class="muted">
-                "A live mode, watching a real log in this browser's private file system (OPFS), comes with the browser backend, which does not exist yet. Everything on this page is simulated."
+                "Everything on this tab is simulated. The Live (OPFS) tab runs a real log in this browser's private file system."
             </p>
         </section>
     }

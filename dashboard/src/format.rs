@@ -42,6 +42,35 @@ pub(crate) fn grouped(n: u64) -> String {
     out
 }
 
+/// A rate per second, short enough for a chart label: `3.5`, `850`, `12.3 k`, `250 k`, `1.2 M`.
+pub(crate) fn rate(per_s: f64) -> String {
+    let per_s = if per_s.is_finite() {
+        per_s.max(0.0)
+    } else {
+        0.0
+    };
+    if per_s < 10.0 {
+        format!("{per_s:.1}")
+    } else if per_s < 10_000.0 {
+        format!("{per_s:.0}")
+    } else if per_s < 100_000.0 {
+        format!("{:.1} k", per_s / 1_000.0)
+    } else if per_s < 1_000_000.0 {
+        format!("{:.0} k", per_s / 1_000.0)
+    } else {
+        format!("{:.1} M", per_s / 1_000_000.0)
+    }
+}
+
+/// `count noun`, with an `s` unless the count is one: `1 record`, `3 records`.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", grouped(n))
+    }
+}
+
 /// `value / unit` with up to two decimals and no trailing zeros: `1.25`, `1.5`, `2`.
 fn decimal(value: u64, unit: u64) -> String {
     let hundredths = (u128::from(value) * 100 + u128::from(unit) / 2) / u128::from(unit);
@@ -136,6 +165,23 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(64 * 1024), "64 KiB");
         assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(1, "record"), "1 record");
+        assert_eq!(count(0, "commit"), "0 commits");
+        assert_eq!(count(1_200, "commit"), "1\u{2009}200 commits");
+    }
+
+    #[test]
+    fn rates_stay_short() {
+        assert_eq!(rate(3.46), "3.5");
+        assert_eq!(rate(850.2), "850");
+        assert_eq!(rate(12_345.0), "12.3 k");
+        assert_eq!(rate(100_000.0), "100 k");
+        assert_eq!(rate(1_260_000.0), "1.3 M");
+        assert_eq!(rate(f64::NAN), "0.0");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The writer lanes: one horizontal strip per writer showing, over a sliding window of simulated
 //! time that ends now, what it was doing (appending, waiting, leading, acknowledged), with a
-//! vertical line at each completed fsync and a band over the fsync in flight. Group commit shows
-//! as many lanes turning "acknowledged" on the same line.
+//! vertical line at each completed fsync, a band over the fsync in flight, and a dot by each
+//! writer whose commit that fsync carries. Group commit shows as many lanes turning
+//! "acknowledged" on the same line.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -12,9 +13,9 @@ use crate::format;
 use crate::sim::{Params, Segment, Sim, WriterState};
 
 /// The SVG's user-space width, about its width on screen at 1280 px so text keeps its size.
-const WIDTH: f64 = 760.0;
+pub(crate) const WIDTH: f64 = 760.0;
 /// Room for the writer names on the left.
-const LABEL_WIDTH: f64 = 32.0;
+pub(crate) const LABEL_WIDTH: f64 = 32.0;
 /// Height the lanes aim to fill, whatever the writer count.
 const LANES_HEIGHT: f64 = 320.0;
 /// The lane labels' font size (set in the stylesheet), so the first label is not clipped.
@@ -27,12 +28,7 @@ const AXIS_HEIGHT: f64 = 18.0;
 
 /// The simulated time the lanes show: about four full commit cycles.
 pub(crate) fn window_us(params: &Params) -> u64 {
-    let cycle_us = params.fsync_latency_us
-        + params.fsync_jitter_us / 2
-        + params.commit_delay_us
-        + params.think_us
-        + params.append_us();
-    (4 * cycle_us).clamp(200, 10_000_000)
+    (4 * params.cycle_us()).clamp(200, 10_000_000)
 }
 
 /// The height of one lane for `writers` lanes.
@@ -44,20 +40,22 @@ pub(crate) fn lane_height(writers: usize) -> f64 {
 
 /// Maps simulated times to x positions in the window `[now - window, now]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct TimeScale {
+pub(crate) struct TimeScale {
     start_us: u64,
     window_us: u64,
 }
 
 impl TimeScale {
-    fn new(now_us: u64, window_us: u64) -> TimeScale {
+    /// The window of `window_us` that ends at `now_us`.
+    pub(crate) fn new(now_us: u64, window_us: u64) -> TimeScale {
         TimeScale {
             start_us: now_us.saturating_sub(window_us),
             window_us: window_us.max(1),
         }
     }
 
-    fn x(&self, us: u64) -> f64 {
+    /// The x position of `us`, clamped to the window.
+    pub(crate) fn x(&self, us: u64) -> f64 {
         let offset = us.saturating_sub(self.start_us).min(self.window_us);
         LABEL_WIDTH + offset as f64 / self.window_us as f64 * (WIDTH - LABEL_WIDTH)
     }
@@ -65,7 +63,7 @@ impl TimeScale {
 
 /// An SVG path of rectangles, one per segment of `history` in `state` that overlaps the window,
 /// in the lane whose top is `y` and whose height is `h`.
-fn lane_path(
+pub(crate) fn lane_path(
     history: &VecDeque<Segment>,
     state: WriterState,
     now_us: u64,
@@ -151,6 +149,14 @@ pub(crate) fn Lanes(
                         })
                     }
                 };
+                // A dot left of the lane while the fsync in flight carries this writer's commit.
+                let carried = move || {
+                    sim.with(|s| {
+                        s.sync_in_flight()
+                            .is_some_and(|sync| sync.carries.contains(&index))
+                    })
+                };
+                let dot_r = (h / 2.0 - 0.5).clamp(1.5, 3.5);
                 let label = (index.is_multiple_of(label_every) || index + 1 == count).then(|| {
                     view! {
                         <text class="wd-lane-label" x="0" y=(y + h / 2.0).max(LABEL_FONT_PX / 2.0) dominant-baseline="middle">
@@ -188,6 +194,13 @@ pub(crate) fn Lanes(
                             })
                             .collect_view()}
                         {label}
+                        <circle
+                            class="wd-carried"
+                            cx=LABEL_WIDTH - dot_r - 1.0
+                            cy=y + inner_h / 2.0
+                            r=dot_r
+                            visibility=move || if carried() { "visible" } else { "hidden" }
+                        ></circle>
                     </g>
                 }
             })
@@ -228,6 +241,10 @@ pub(crate) fn Lanes(
                 <li>
                     <span class="wd-swatch wd-swatch-line"></span>
                     "an fsync completed"
+                </li>
+                <li>
+                    <span class="wd-swatch wd-swatch-dot"></span>
+                    "carried by the fsync in flight"
                 </li>
             </ul>
             <svg

@@ -1,7 +1,7 @@
-//! The LSN bar: a window onto the log's byte stream ending just past the current LSN, showing
-//! what is durable, what was handed to the kernel but is not durable yet, what still sits in the
-//! user-space buffer, and the range the fsync in flight will make durable. Below it, the buffer's
-//! fill as a meter.
+//! The LSN bar: a window onto the log's byte stream ending just past the reserved LSN, showing
+//! what is durable, what was handed to the kernel but is not durable yet, what sits in the
+//! user-space buffer, what is reserved by copies still under way, and the range the fsync in
+//! flight will make durable. Below it, the buffer's fill as a meter.
 
 use leptos::prelude::*;
 
@@ -60,29 +60,15 @@ pub(crate) fn LsnBar(
     sim: RwSignal<Sim>,
 ) -> impl IntoView {
     let span = move || sim.with(|s| span_bytes(&s.params()));
-    let scale = move || sim.with(|s| Scale::new(s.watermarks().current().get(), span()));
+    let scale = move || sim.with(|s| Scale::new(s.reserved().get(), span()));
     let at = move |pick: fn(&Sim) -> u64| move || scale().x(sim.with(pick));
     let durable_x = at(|s| s.watermarks().durable().get());
     let written_x = at(|s| s.watermarks().written().get());
     let current_x = at(|s| s.watermarks().current().get());
+    let reserved_x = at(|s| s.reserved().get());
     let sync_to_x = move || sim.with(|s| s.sync_in_flight().map(|sync| scale().x(sync.upto.get())));
     let width_between = move |a: f64, b: f64| (b - a).max(0.0);
 
-    let sync_text = move || {
-        sim.with(|s| match (s.sync_in_flight(), s.leader()) {
-            (Some(sync), _) => format!(
-                "fsync in flight: {} is making LSN {} durable, done in {}.",
-                format::writer(sync.leader),
-                format::grouped(sync.upto.get()),
-                format::duration_us(sync.done_us.saturating_sub(s.now_us())),
-            ),
-            (None, Some((leader, _))) => format!(
-                "{} leads and waits out the commit delay before draining.",
-                format::writer(leader)
-            ),
-            (None, None) => "No fsync in flight.".to_owned(),
-        })
-    };
     let hidden_back = move || sim.with(|s| s.watermarks().durable().get() < scale().left());
 
     view! {
@@ -92,7 +78,7 @@ pub(crate) fn LsnBar(
                 class="wd-lsn-svg"
                 viewBox=format!("0 0 {WIDTH} 62")
                 role="img"
-                aria-label="LSN bar: durable, written and current positions"
+                aria-label="LSN bar: durable, written, appended and reserved positions"
             >
                 <rect class="wd-lsn-track" x=MARGIN y="18" width=WIDTH - 2.0 * MARGIN height="26" rx="3"></rect>
                 <rect class="wd-fill-durable" x=MARGIN y="18" width=move || width_between(MARGIN, durable_x()) height="26"></rect>
@@ -111,6 +97,13 @@ pub(crate) fn LsnBar(
                     height="26"
                 ></rect>
                 <rect
+                    class="wd-fill-reserved"
+                    x=current_x
+                    y="18"
+                    width=move || width_between(current_x(), reserved_x())
+                    height="26"
+                ></rect>
+                <rect
                     class="wd-fill-sync"
                     x=durable_x
                     y="6"
@@ -121,6 +114,7 @@ pub(crate) fn LsnBar(
                 <line class="wd-mark-durable" x1=durable_x x2=durable_x y1="14" y2="48"></line>
                 <line class="wd-mark-written" x1=written_x x2=written_x y1="14" y2="48"></line>
                 <line class="wd-mark-current" x1=current_x x2=current_x y1="14" y2="48"></line>
+                <line class="wd-mark-reserved" x1=reserved_x x2=reserved_x y1="14" y2="48"></line>
                 <text class="wd-axis" x=MARGIN y="58">
                     {move || format!("LSN {}", format::grouped(scale().left()))}
                 </text>
@@ -143,13 +137,14 @@ pub(crate) fn LsnBar(
                     "appended: still in the user-space buffer"
                 </li>
                 <li>
+                    <span class="wd-swatch wd-fill-reserved"></span>
+                    "reserved: copies under way (about a µs for small records, so rarely seen)"
+                </li>
+                <li>
                     <span class="wd-swatch wd-fill-sync"></span>
                     "range the fsync in flight will make durable"
                 </li>
             </ul>
-            <p class="wd-sync-status" aria-live="off">
-                {sync_text}
-            </p>
             <div class="wd-field wd-buffer">
                 <label for="wd-buffer-meter">"Buffer fill"</label>
                 <meter

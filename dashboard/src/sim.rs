@@ -5,10 +5,15 @@
 //!
 //! The model, in simulated microseconds:
 //! - Each writer loops: it works on its next record (the *think* time, drawn from the seeded
-//!   generator), appends it to the user-space buffer (`1 µs + 1 µs per KiB`, a memcpy and a
-//!   CRC), asks the core for durability up to the record's end LSN, and waits for the answer.
-//! - Appends are serialised (the native backend holds a writer lock), so the reserved LSN always
-//!   equals the current LSN here and is not tracked separately.
+//!   generator), reserves the record's LSN range (the *reserved* LSN moves at once, as the native
+//!   backend's atomic reservation does), copies it into the user-space buffer (`1 µs + 1 µs per
+//!   KiB`, a memcpy and a CRC), asks the core for durability up to the record's end LSN, and
+//!   waits for the answer.
+//! - A copy that finished is *appended* (the current LSN moves past it) only once every record
+//!   reserved before it is appended too: records join the buffer in LSN order, as the native
+//!   backend's ordered queue makes them. So `current <= reserved`, and the gap between them is
+//!   the copies under way. Every copy takes the same time here, so the gap lasts about one copy
+//!   (a microsecond for small records, tens of them for large ones).
 //! - An append that would overflow the buffer first drains it into the kernel (`written`
 //!   catches up with `current`); nothing becomes durable by that.
 //! - The leader the core names waits out the optional commit delay, drains the buffer
@@ -27,7 +32,9 @@ use walden_core::{
     frame_len, Decision, Event, GroupCommit, Lead, Lsn, WaitStatus, WaiterId, Watermarks,
 };
 
+use crate::histogram::quantile;
 use crate::prng::SplitMix64;
+use crate::timeline::Timeline;
 
 /// The most writers a simulation runs.
 pub(crate) const WRITERS_MAX: usize = 64;
@@ -41,6 +48,8 @@ pub(crate) const FSYNC_HISTORY_LEN: usize = 32;
 pub(crate) const LATENCY_SAMPLES_LEN: usize = 512;
 /// State segments kept per writer for its lane.
 pub(crate) const LANE_HISTORY_LEN: usize = 64;
+/// Buckets the rate charts keep: their sliding window is this many buckets wide.
+pub(crate) const TIMELINE_BUCKETS: usize = 40;
 /// A bound on the instants one [`Sim::advance`] processes, so a huge step cannot freeze the page.
 /// When it is reached the simulated clock stops at the last instant processed.
 const INSTANTS_PER_ADVANCE_MAX: usize = 100_000;
@@ -101,6 +110,22 @@ impl Params {
     /// How long appending one record takes.
     pub(crate) fn append_us(&self) -> u64 {
         APPEND_FIXED_US + self.frame_bytes() / APPEND_BYTES_PER_US
+    }
+
+    /// About how long one writer's round takes (append, commit, a typical fsync, think): the
+    /// time scale the lanes and the rate charts are drawn at.
+    pub(crate) fn cycle_us(&self) -> u64 {
+        self.fsync_latency_us
+            + self.fsync_jitter_us / 2
+            + self.commit_delay_us
+            + self.think_us
+            + self.append_us()
+    }
+
+    /// The width of one rate-chart bucket: two rounds, so most buckets see an fsync, within
+    /// bounds that keep the window between a few milliseconds and a few minutes.
+    pub(crate) fn timeline_bucket_us(&self) -> u64 {
+        (2 * self.cycle_us()).clamp(100, 5_000_000)
     }
 }
 
@@ -212,8 +237,18 @@ impl Writer {
     }
 }
 
-/// The fsync in flight.
+/// A record whose LSN range is reserved and whose copy into the buffer is under way or done but
+/// waits for an earlier record's copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reservation {
+    writer: usize,
+    /// Where the record ends: the LSN its writer will ask to see durable.
+    end: Lsn,
+    copied: bool,
+}
+
+/// The fsync in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SyncInFlight {
     /// The leading writer's index.
     pub(crate) leader: usize,
@@ -224,7 +259,10 @@ pub(crate) struct SyncInFlight {
     /// When it will finish.
     pub(crate) done_us: u64,
     /// Records it covers that were not durable before.
-    records: u64,
+    pub(crate) records: u64,
+    /// The writers whose commits it carries (their records end at or before `upto`), by index,
+    /// the leader included. Exactly these are acknowledged when it succeeds.
+    pub(crate) carries: Vec<usize>,
 }
 
 /// One completed fsync.
@@ -269,6 +307,8 @@ pub(crate) struct Sim {
     rng: SplitMix64,
     now_us: u64,
     marks: Watermarks,
+    reserved: Lsn,
+    reservations: VecDeque<Reservation>,
     core: GroupCommit<Vec<Event>>,
     writers: Vec<Writer>,
     sync: Option<SyncInFlight>,
@@ -279,6 +319,7 @@ pub(crate) struct Sim {
     buffer_full_drains: u64,
     fsync_history: VecDeque<FsyncSample>,
     latencies_us: VecDeque<u64>,
+    timeline: Timeline,
     log: VecDeque<LogEntry>,
     log_seq: u64,
 }
@@ -293,6 +334,8 @@ impl Sim {
             rng: SplitMix64::new(seed),
             now_us: 0,
             marks: Watermarks::new(Lsn::ZERO),
+            reserved: Lsn::ZERO,
+            reservations: VecDeque::with_capacity(params.writers),
             core: GroupCommit::with_events(Lsn::ZERO, Vec::new()),
             writers: (0..params.writers).map(|_| Writer::new()).collect(),
             sync: None,
@@ -303,6 +346,7 @@ impl Sim {
             buffer_full_drains: 0,
             fsync_history: VecDeque::with_capacity(FSYNC_HISTORY_LEN),
             latencies_us: VecDeque::with_capacity(LATENCY_SAMPLES_LEN),
+            timeline: Timeline::new(params.timeline_bucket_us(), TIMELINE_BUCKETS),
             log: VecDeque::with_capacity(EVENT_LOG_LEN),
             log_seq: 0,
         };
@@ -329,6 +373,7 @@ impl Sim {
                 Some(at_us) if at_us <= until_us => self.process_instant(at_us),
                 _ => {
                     self.now_us = until_us;
+                    self.timeline.roll_to(until_us);
                     return processed;
                 }
             }
@@ -356,6 +401,17 @@ impl Sim {
         self.marks
     }
 
+    /// The end of the LSN ranges writers have reserved: at or past the current LSN, and past it
+    /// while copies are under way.
+    pub(crate) fn reserved(&self) -> Lsn {
+        self.reserved
+    }
+
+    /// Commits and fsyncs per bucket of simulated time, for the rate charts.
+    pub(crate) fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
     /// Bytes appended but not yet drained into the kernel.
     pub(crate) fn buffered_bytes(&self) -> u64 {
         self.marks
@@ -379,8 +435,8 @@ impl Sim {
     }
 
     /// The fsync in flight, if any.
-    pub(crate) fn sync_in_flight(&self) -> Option<SyncInFlight> {
-        self.sync
+    pub(crate) fn sync_in_flight(&self) -> Option<&SyncInFlight> {
+        self.sync.as_ref()
     }
 
     /// Committers the core has waiting, the leader not included.
@@ -428,20 +484,14 @@ impl Sim {
     }
 
     /// The last `LATENCY_SAMPLES_LEN` commit latencies (request to acknowledgement), oldest first.
-    #[cfg(test)]
     pub(crate) fn latencies_us(&self) -> &VecDeque<u64> {
         &self.latencies_us
     }
 
     /// The commit latency at quantile `q` (0.0..=1.0) of the kept samples, by nearest rank.
     pub(crate) fn latency_quantile_us(&self, q: f64) -> Option<u64> {
-        if self.latencies_us.is_empty() {
-            return None;
-        }
-        let mut sorted: Vec<u64> = self.latencies_us.iter().copied().collect();
-        sorted.sort_unstable();
-        let rank = (q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64).round() as usize;
-        sorted.get(rank).copied()
+        let (front, back) = self.latencies_us.as_slices();
+        quantile(&[front, back].concat(), q)
     }
 
     /// The recent core events, oldest first.
@@ -486,11 +536,8 @@ impl Sim {
     fn wake(&mut self, index: usize) {
         let writer = &self.writers[index];
         match (writer.state, writer.lead) {
-            (WriterState::Acknowledged, _) => {
-                self.set_state(index, WriterState::Appending);
-                self.writers[index].wake_at_us = Some(self.now_us + self.params.append_us());
-            }
-            (WriterState::Appending, _) => self.append_and_commit(index),
+            (WriterState::Acknowledged, _) => self.reserve(index),
+            (WriterState::Appending, _) => self.copy_done(index),
             (WriterState::Leading, Some((lead, LeadPhase::Delaying))) => {
                 self.drain_and_sync(index, lead)
             }
@@ -513,9 +560,48 @@ impl Sim {
         self.writers[index].wake_at_us = Some(self.now_us + drawn_us);
     }
 
-    /// Appends the writer's record (draining first if the buffer would overflow) and asks the
-    /// core for its durability.
-    fn append_and_commit(&mut self, index: usize) {
+    /// The writer reserves its record's LSN range and starts copying it into the buffer.
+    fn reserve(&mut self, index: usize) {
+        self.reserved = Lsn::new(
+            self.reserved
+                .get()
+                .checked_add(self.params.frame_bytes())
+                .expect("a simulation cannot reserve 2^64 bytes"),
+        );
+        debug_assert!(self.reservations.iter().all(|r| r.writer != index));
+        self.reservations.push_back(Reservation {
+            writer: index,
+            end: self.reserved,
+            copied: false,
+        });
+        self.set_state(index, WriterState::Appending);
+        self.writers[index].wake_at_us = Some(self.now_us + self.params.append_us());
+    }
+
+    /// The writer's copy is done. Every record at the front of the reservation queue whose copy
+    /// is done is appended, in LSN order, and its writer commits.
+    fn copy_done(&mut self, index: usize) {
+        let reservation = self
+            .reservations
+            .iter_mut()
+            .find(|reservation| reservation.writer == index)
+            .expect("a writer that copies holds a reservation");
+        reservation.copied = true;
+        while self
+            .reservations
+            .front()
+            .is_some_and(|reservation| reservation.copied)
+        {
+            let Some(ready) = self.reservations.pop_front() else {
+                break;
+            };
+            self.append_and_commit(ready.writer, ready.end);
+        }
+    }
+
+    /// Appends the writer's record, which ends at `end` (draining first if the buffer would
+    /// overflow), and asks the core for its durability.
+    fn append_and_commit(&mut self, index: usize, end: Lsn) {
         let frame_bytes = self.params.frame_bytes();
         let buffered = self.buffered_bytes();
         if buffered > 0 && buffered + frame_bytes > self.params.buffer_bytes {
@@ -535,6 +621,11 @@ impl Sim {
                 .expect("written never passes current");
         }
         let target = self.marks.current();
+        assert_eq!(
+            target, end,
+            "a record is appended at the LSN range it reserved (seed {})",
+            self.seed
+        );
         let decision = self.core.request(target);
         self.drain_core_events(Some(index));
         let request = Request {
@@ -590,12 +681,20 @@ impl Sim {
         self.drain_core_events(None);
         let jitter_us = self.rng.up_to(self.params.fsync_jitter_us);
         let done_us = self.now_us + self.params.fsync_latency_us + jitter_us;
+        let carries = (0..self.writers.len())
+            .filter(|&writer| {
+                self.writers[writer]
+                    .request
+                    .is_some_and(|request| request.target <= upto)
+            })
+            .collect();
         self.sync = Some(SyncInFlight {
             leader: index,
             upto,
             started_us: self.now_us,
             done_us,
             records: self.records_appended - self.records_durable,
+            carries,
         });
         let writer = &mut self.writers[index];
         writer.lead = Some((lead, LeadPhase::Syncing));
@@ -621,6 +720,7 @@ impl Sim {
             .expect("a syncing leader has a sync in flight");
         self.fsyncs += 1;
         self.records_durable += sync.records;
+        self.timeline.record_fsync(self.now_us, sync.records);
         push_bounded(
             &mut self.fsync_history,
             FSYNC_HISTORY_LEN,
@@ -637,7 +737,7 @@ impl Sim {
             },
         );
 
-        let mut acknowledged = 0;
+        let mut acknowledged = Vec::new();
         let mut elected = None;
         for waker in 0..self.writers.len() {
             let Some(Request {
@@ -656,7 +756,7 @@ impl Sim {
                 WaitStatus::Waiting => {}
                 WaitStatus::Durable => {
                     self.acknowledge(waker);
-                    acknowledged += 1;
+                    acknowledged.push(waker);
                 }
                 WaitStatus::Lead(next) => elected = Some((waker, next)),
                 WaitStatus::Failed(poisoned) => {
@@ -666,9 +766,15 @@ impl Sim {
         }
         // The core's own account and what the waiters learned by polling must agree.
         assert_eq!(
-            acknowledged,
+            acknowledged.len(),
             completion.covered.len(),
             "covered commits (seed {})",
+            self.seed
+        );
+        // And the fsync carried exactly the commits it was shown to carry.
+        assert_eq!(
+            acknowledged, sync.carries,
+            "carried commits (seed {})",
             self.seed
         );
         assert_eq!(
@@ -694,6 +800,7 @@ impl Sim {
             self.now_us - request.at_us,
         );
         self.commits += 1;
+        self.timeline.record_commit(self.now_us);
         self.writers[index].acknowledged += 1;
         self.begin_thinking(index);
     }
@@ -822,6 +929,14 @@ mod tests {
             let marks = sim.watermarks();
             assert!(marks.durable() <= marks.written(), "seed {}", sim.seed());
             assert!(marks.written() <= marks.current(), "seed {}", sim.seed());
+            assert!(marks.current() <= sim.reserved(), "seed {}", sim.seed());
+            if sim
+                .writers()
+                .iter()
+                .all(|writer| writer.state() != WriterState::Appending)
+            {
+                assert_eq!(marks.current(), sim.reserved(), "seed {}", sim.seed());
+            }
             assert!(marks.durable() >= durable, "seed {}", sim.seed());
             assert!(
                 sim.buffered_bytes() <= sim.params().buffer_bytes.max(sim.params().frame_bytes())
@@ -846,6 +961,78 @@ mod tests {
             assert!(sim.watermarks().durable() > Lsn::ZERO, "seed {seed}");
             assert!(sim.commits() > sim.fsyncs(), "seed {seed}");
         }
+    }
+
+    #[test]
+    fn reserved_runs_ahead_of_current_while_large_records_are_copied() {
+        // 64 KiB records take 65 µs to copy: with many writers, some copy at most instants.
+        let mut sim = Sim::new(
+            Params {
+                record_bytes: RECORD_BYTES_MAX,
+                buffer_bytes: 1024 * 1024,
+                ..busy(32)
+            },
+            2,
+        );
+        let mut ahead = 0;
+        for _ in 0..2_000 {
+            sim.step();
+            let gap = sim
+                .reserved()
+                .checked_distance_from(sim.watermarks().current())
+                .expect("current never passes reserved");
+            let copying = sim
+                .writers()
+                .iter()
+                .filter(|writer| writer.state() == WriterState::Appending)
+                .count() as u64;
+            // The gap is whole frames, at most one per writer copying.
+            assert_eq!(gap % sim.params().frame_bytes(), 0);
+            assert!(gap <= copying * sim.params().frame_bytes());
+            ahead += usize::from(gap > 0);
+        }
+        assert!(ahead > 100, "reserved ran ahead at only {ahead} instants");
+    }
+
+    #[test]
+    fn the_fsync_in_flight_names_the_commits_it_carries() {
+        // `finish_sync` asserts that exactly the carried commits are acknowledged; this checks
+        // that the list is worth showing: the leader is on it, and with 64 writers it holds many.
+        let mut sim = Sim::new(busy(64), 6);
+        let mut largest = 0;
+        for _ in 0..20_000 {
+            sim.step();
+            if let Some(sync) = sim.sync_in_flight() {
+                assert!(sync.carries.contains(&sync.leader));
+                assert!(sync.carries.windows(2).all(|pair| pair[0] < pair[1]));
+                assert_eq!(sync.carries.len() as u64, sync.records);
+                largest = largest.max(sync.carries.len());
+            }
+        }
+        assert!(largest > 8, "the largest fsync carried {largest} commits");
+    }
+
+    #[test]
+    fn the_timeline_counts_what_the_counters_count() {
+        let mut sim = Sim::new(busy(64), 8);
+        sim.advance(200_000);
+        let timeline = sim.timeline();
+        let buckets: Vec<_> = timeline.completed(sim.now_us()).copied().collect();
+        // The window keeps `TIMELINE_BUCKETS`, the newest still running.
+        assert_eq!(buckets.len(), TIMELINE_BUCKETS - 1);
+        // Its counts are at most the totals, and busy.
+        let commits: u64 = buckets.iter().map(|b| b.commits).sum();
+        let fsyncs: u64 = buckets.iter().map(|b| b.fsyncs).sum();
+        assert!(commits > 0 && commits <= sim.commits());
+        assert!(fsyncs > 0 && fsyncs <= sim.fsyncs());
+        assert!(buckets
+            .iter()
+            .filter_map(|b| b.records_per_fsync())
+            .all(|per| per >= 1.0));
+        assert!(buckets
+            .iter()
+            .filter_map(|b| b.records_per_fsync())
+            .any(|per| per > 1.0));
     }
 
     #[test]
