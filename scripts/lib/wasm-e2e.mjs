@@ -171,6 +171,38 @@ async function main() {
     check(dropped === "reopened with 1 record(s)", `a freed log: ${dropped}`);
     say(`a log freed without close(): ${dropped}`);
 
+    // truncate() through the page API: the commit issued just before it is durable first, the
+    // records are gone after it, and LSNs go on from the new base, across a reopen.
+    const truncated = await page.evaluate(async () => {
+      const { WaldenLog } = await import("./pkg/walden_wasm.js");
+      const encode = (text) => new TextEncoder().encode(text);
+      const log = await WaldenLog.open("truncated.wal");
+      await log.commit(encode("before the snapshot"));
+      const last = log.commit(encode("issued just before truncate"));
+      const base = await log.truncate();
+      const lastLsn = await last;
+      const oldRead = await log.read(0n).then(() => "allowed", (error) => error.kind);
+      const next = await log.commit(encode("after the snapshot"));
+      await log.close();
+      const again = await WaldenLog.open("truncated.wal");
+      const records = await again.read(base);
+      const stats = await again.stats();
+      await again.close();
+      return {
+        ordered: lastLsn < base,
+        next: next === base,
+        oldRead,
+        baseKept: stats.baseLsn === base,
+        payloads: records.map((r) => new TextDecoder().decode(r.payload)),
+      };
+    });
+    check(truncated.ordered && truncated.next && truncated.baseKept,
+      `truncate() did not keep LSNs growing: ${JSON.stringify(truncated)}`);
+    check(truncated.oldRead === "badRequest", `a read from before the base should be refused, got ${truncated.oldRead}`);
+    check(JSON.stringify(truncated.payloads) === JSON.stringify(["after the snapshot"]),
+      `after truncate() and a reopen the log should hold only the later record: ${JSON.stringify(truncated.payloads)}`);
+    say("truncate(): the earlier commit answered first, the records dropped, LSNs kept growing across a reopen");
+
     // Commits issued from separate page tasks (one message each) that pile up while a flush
     // runs share the next flush: the worker's event loop is the group-commit window.
     const separate = await page.evaluate(async () => {

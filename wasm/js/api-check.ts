@@ -25,6 +25,7 @@ export async function exercise(): Promise<void> {
   const stats: WaldenStats = await log.stats();
   const flushMs: number = stats.flushMsTotal;
   const durable: bigint = log.durableLsn;
+  const base: bigint = await log.truncate();
   log.onEvent((event: WaldenEvent) => {
     const kind: string = event.type;
     void kind;
@@ -43,5 +44,5 @@ export async function exercise(): Promise<void> {
   const wrong: number = await log.commit(new Uint8Array());
   // @ts-expect-error there is no durability option
   const bad: OpenOptions = { durability: "buffered" };
-  void [flushMs, version, appended, limited, payload, stats, durable, persisted, closed, wrong, bad];
+  void [flushMs, version, appended, limited, payload, stats, durable, base, persisted, closed, wrong, bad];
 }

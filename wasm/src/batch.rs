@@ -29,6 +29,7 @@ const KIND_READ: u8 = 3;
 const KIND_STATS: u8 = 4;
 const KIND_OBSERVE: u8 = 5;
 const KIND_CLOSE: u8 = 6;
+const KIND_TRUNCATE: u8 = 7;
 
 /// One op of a batch, borrowing its payload from the batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,7 @@ pub(crate) enum BatchOp<'a> {
     Stats,
     Observe(bool),
     Close,
+    Truncate,
 }
 
 /// Ops in issue order, as columns. Built by the page, decoded by the worker.
@@ -107,6 +109,10 @@ impl OpBatch {
         self.push(KIND_CLOSE, id, 0, 0);
     }
 
+    pub(crate) fn push_truncate(&mut self, id: RequestId) {
+        self.push(KIND_TRUNCATE, id, 0, 0);
+    }
+
     /// Checks that the columns agree and the payloads fit, so that [`OpBatch::ops`] can slice.
     pub(crate) fn validate(&self) -> Result<(), LogError> {
         let n = self.kinds.len();
@@ -151,6 +157,7 @@ impl OpBatch {
                 KIND_STATS => Ok(BatchOp::Stats),
                 KIND_OBSERVE => Ok(BatchOp::Observe(self.args[i] != 0)),
                 KIND_CLOSE => Ok(BatchOp::Close),
+                KIND_TRUNCATE => Ok(BatchOp::Truncate),
                 other => Err(bad(&format!("unknown op kind {other}"))),
             };
             (id, op)
@@ -252,7 +259,8 @@ mod tests {
         batch.push_payload(true, 4, b"committed");
         batch.push_observe(5, true);
         batch.push_stats(6);
-        batch.push_close(7);
+        batch.push_truncate(7);
+        batch.push_close(8);
         assert!(batch.validate().is_ok());
         let ops: Vec<(RequestId, BatchOp<'_>)> = batch
             .ops()
@@ -273,7 +281,8 @@ mod tests {
                 (4, BatchOp::Commit(b"committed")),
                 (5, BatchOp::Observe(true)),
                 (6, BatchOp::Stats),
-                (7, BatchOp::Close),
+                (7, BatchOp::Truncate),
+                (8, BatchOp::Close),
             ]
         );
     }

@@ -245,6 +245,16 @@ impl WaldenLog {
         }
     }
 
+    /// Discards every record, for an app that has saved what it needs of them (a snapshot):
+    /// flushes what waits, then empties the file while LSNs keep growing. Resolves to the new
+    /// base LSN (`bigint`), where the next record starts; reads from an older LSN are refused.
+    /// Ops issued before it are applied before it, so a snapshot of the state they built is
+    /// exactly what it discards.
+    #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
+    pub fn truncate(&self) -> Promise {
+        self.client.issue(|batch, id| batch.push_truncate(id))
+    }
+
     /// Flushes what waits, closes the log (releasing its lock) and ends the worker. Resolves
     /// to the final durable LSN.
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]

@@ -192,6 +192,14 @@ impl WorkerState {
                 log.set_observing(on);
                 answers.value(id, JsValue::UNDEFINED);
             }
+            BatchOp::Truncate => {
+                let (report, truncated) = log.truncate(&now_ms);
+                answers.flush(&report);
+                match truncated {
+                    Ok(base) => answers.lsn(id, base),
+                    Err(err) => answers.error(id, &err),
+                }
+            }
             BatchOp::Close => {
                 if let Some(log) = guard.take() {
                     let (report, closed) = log.close(&now_ms);

@@ -441,6 +441,42 @@ where
         &mut self.writer
     }
 
+    /// Discards every record, keeping LSNs growing: for an app that has saved what it needs of
+    /// them (a snapshot), so the file and the next recovery stay small. Flushes what waits
+    /// (answering those commits), then the core writer's `truncate` syncs everything appended,
+    /// rewrites the header with the current LSN as its base, and cuts the file to the header (a
+    /// crash in between leaves old frames whose LSNs no longer match the header: recovery drops
+    /// them as a torn tail). Returns the flush's answers and the new base LSN, where the next
+    /// record starts. A poisoned log refuses, and nothing is discarded.
+    pub fn truncate(&mut self, clock_ms: &dyn Fn() -> f64) -> (FlushReport, Result<Lsn, LogError>) {
+        let mut report = self.flush(clock_ms);
+        // One flush covers every commit appended so far (the worker is single-threaded, so none
+        // arrive meanwhile); this loop only guards that nothing is left waiting if that ever
+        // changes. Each pass either covers every waiter or fails and poisons: it ends.
+        while self.flush_due() {
+            let more = self.flush(clock_ms);
+            report.answers.extend(more.answers);
+            report.durable = more.durable;
+        }
+        // A failed flush poisoned the writer too, so `truncate` refuses with `Poisoned`.
+        match self.writer.truncate() {
+            Ok(_) => {
+                let base = self.writer.base_lsn();
+                // Nothing waits, so the state machine starts over at the new durable LSN (the
+                // base), keeping its event log.
+                let events = core::mem::take(self.group.events_mut());
+                self.group = GroupCommit::with_events(base, events);
+                report.durable = base;
+                (report, Ok(base))
+            }
+            Err(err) => {
+                let err = LogError::from(err);
+                self.poison_cause.get_or_insert_with(|| err.to_string());
+                (report, Err(err))
+            }
+        }
+    }
+
     /// Flushes what waits, then closes the writer (which syncs everything appended and moves
     /// the sync mark) and returns the storage with the final durable LSN.
     pub fn close(

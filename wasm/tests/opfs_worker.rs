@@ -263,3 +263,33 @@ async fn a_new_log_starts_with_a_header() {
     assert!(log.writer().storage().size().expect("size") > HEADER_LEN as u64);
     close(log);
 }
+
+/// Guards `truncate` on real OPFS: the file shrinks to its header (OPFS `truncate` and the
+/// header rewrite both reach the file), and after a reopen the log starts at the new base with
+/// only what was committed after it.
+#[wasm_bindgen_test]
+async fn truncate_empties_the_file_and_lsns_keep_growing_across_a_reopen() {
+    let name = "walden-test-truncate.wal";
+    drop(fresh(name).await);
+    let mut log = open_log(name).await.expect("create the log");
+    for id in 0..3u64 {
+        commit_and_flush(&mut log, id, format!("before {id}").as_bytes());
+    }
+    let (_, truncated) = log.truncate(&clock);
+    let base = truncated.expect("truncate");
+    assert!(base > Lsn::ZERO);
+    assert_eq!(
+        log.writer().storage().size().expect("size"),
+        HEADER_LEN as u64,
+        "only the header is left in the OPFS file"
+    );
+    let after = commit_and_flush(&mut log, 3, b"after");
+    assert_eq!(after, base);
+    close(log);
+    let log = open_log(name).await.expect("reopen the log");
+    assert_eq!(log.stats().base_lsn, base);
+    assert_eq!(log.stats().recovered_records, 1);
+    let records = log.read(base, usize::MAX).expect("read back");
+    assert_eq!(records, vec![(base, b"after".to_vec())]);
+    close(log);
+}

@@ -319,3 +319,98 @@ fn corruption_mid_log_is_reported_not_truncated() {
         Ok(_) => panic!("a log corrupt in the middle opened"),
     }
 }
+
+/// Guards `truncate`, the browser log's only way to stay small: the commits waiting when it
+/// runs are made durable and answered first, every record is then discarded (in the file, not
+/// just hidden), LSNs keep growing across it and across a reopen, and reads from before the new
+/// base are refused rather than answered with nothing.
+#[test]
+fn truncate_answers_waiting_commits_then_discards_every_record_and_lsns_keep_growing() {
+    let mut log = open(MemStorage::new(), FlushPolicy::Grouped);
+    queued(log.commit(1, b"flushed earlier"));
+    log.flush(&clock);
+    let waiting = queued(log.commit(2, b"waiting when truncate runs"));
+    let appended = match log.append(b"appended, never committed") {
+        Ok(lsn) => lsn,
+        Err(err) => panic!("append failed: {err}"),
+    };
+    let (report, truncated) = log.truncate(&clock);
+    let answers: Vec<(RequestId, Lsn)> = report
+        .answers
+        .iter()
+        .map(|(id, answer)| match answer {
+            Ok(lsn) => (*id, *lsn),
+            Err(err) => panic!("commit {id} failed: {err}"),
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(2, waiting)],
+        "the waiting commit is answered first"
+    );
+    let base = match truncated {
+        Ok(base) => base,
+        Err(err) => panic!("truncate failed: {err}"),
+    };
+    assert!(
+        base > appended,
+        "the new base is past every record: {base} vs {appended}"
+    );
+    assert_eq!(report.durable, base);
+    assert_eq!(log.durable_lsn(), base);
+    assert_eq!(log.stats().base_lsn, base);
+    assert!(payloads_from(&log, base).is_empty());
+    assert!(matches!(
+        log.read(Lsn::ZERO, usize::MAX),
+        Err(LogError::BadRequest { .. })
+    ));
+    let image = log.writer().storage().durable_image().to_vec();
+    assert_eq!(
+        image.len(),
+        walden_core::HEADER_LEN,
+        "only the header is left"
+    );
+
+    let next = queued(log.commit(3, b"after the truncate"));
+    assert_eq!(next, base, "the next record starts at the new base");
+    log.flush(&clock);
+    let (_, closed) = log.close(&clock);
+    let storage = match closed {
+        Ok((_, storage)) => storage,
+        Err(err) => panic!("close failed: {err}"),
+    };
+    let log = open(
+        MemStorage::from_durable(storage.durable_image().to_vec()),
+        FlushPolicy::Grouped,
+    );
+    assert_eq!(log.stats().base_lsn, base, "the base survives a reopen");
+    assert_eq!(
+        payloads_from(&log, base),
+        vec![b"after the truncate".to_vec()]
+    );
+}
+
+/// Guards poisoning across `truncate`: after a failed flush nothing is discarded and the
+/// refusal says the log is poisoned.
+#[test]
+fn a_poisoned_log_refuses_truncate_and_keeps_its_records() {
+    let mut log = open(MemStorage::new(), FlushPolicy::Grouped);
+    queued(log.commit(1, b"durable"));
+    log.flush(&clock);
+    queued(log.commit(2, b"lost"));
+    log.writer_mut().storage_mut().fail_next_sync();
+    let (report, truncated) = log.truncate(&clock);
+    assert!(matches!(report.answers.as_slice(), [(2, Err(_))]));
+    match truncated {
+        Err(err @ LogError::Poisoned { .. }) => assert_eq!(err.kind(), "poisoned"),
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+    assert_eq!(payloads(&log), vec![b"durable".to_vec()]);
+}
+
+fn payloads_from(log: &WorkerLog<MemStorage>, from: Lsn) -> Vec<Vec<u8>> {
+    match log.read(from, usize::MAX) {
+        Ok(records) => records.into_iter().map(|(_, payload)| payload).collect(),
+        Err(err) => panic!("read from {from} failed: {err}"),
+    }
+}
