@@ -39,9 +39,13 @@ fn queued(outcome: CommitOutcome) -> Lsn {
 }
 
 fn payloads(log: &WorkerLog<MemStorage>) -> Vec<Vec<u8>> {
-    match log.read(Lsn::ZERO, usize::MAX) {
+    payloads_from(log, Lsn::ZERO)
+}
+
+fn payloads_from(log: &WorkerLog<MemStorage>, from: Lsn) -> Vec<Vec<u8>> {
+    match log.read(from, usize::MAX) {
         Ok(records) => records.into_iter().map(|(_, payload)| payload).collect(),
-        Err(err) => panic!("read failed: {err}"),
+        Err(err) => panic!("read from {from} failed: {err}"),
     }
 }
 
@@ -406,11 +410,4 @@ fn a_poisoned_log_refuses_truncate_and_keeps_its_records() {
         other => panic!("expected Poisoned, got {other:?}"),
     }
     assert_eq!(payloads(&log), vec![b"durable".to_vec()]);
-}
-
-fn payloads_from(log: &WorkerLog<MemStorage>, from: Lsn) -> Vec<Vec<u8>> {
-    match log.read(from, usize::MAX) {
-        Ok(records) => records.into_iter().map(|(_, payload)| payload).collect(),
-        Err(err) => panic!("read from {from} failed: {err}"),
-    }
 }
