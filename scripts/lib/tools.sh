@@ -180,6 +180,16 @@ ensure_wasm_pack() {
   tools_log "installed wasm-pack $WALDEN_WASM_PACK_VERSION (was: ${was:-none}) in $((SECONDS - start))s"
 }
 
+# _tools_npm_ci LOG_NAME: installs every package pinned in tools/package-lock.json into
+# tools/node_modules (npm ci), installing Debian's nodejs and npm first if npm is missing.
+_tools_npm_ci() {
+  if ! command -v npm >/dev/null 2>&1; then
+    tools_log "npm missing: installing Debian's nodejs and npm first"
+    _tools_apt_install nodejs npm || return
+  fi
+  _tools_run_logged "$1" npm ci --prefix "$WALDEN_ROOT/tools" --no-audit --no-fund
+}
+
 ensure_wasm_opt() {
   local bin="$WALDEN_ROOT/tools/node_modules/.bin/wasm-opt" want="version_$WALDEN_WASM_OPT_VERSION"
   local have=""
@@ -188,12 +198,8 @@ ensure_wasm_opt() {
     tools_log "wasm-opt $want (npm binaryen, tools/node_modules) present (skipped)"
     return 0
   fi
-  if ! command -v npm >/dev/null 2>&1; then
-    tools_log "npm missing: installing Debian's nodejs and npm first"
-    _tools_apt_install nodejs npm || return
-  fi
   local start=$SECONDS
-  _tools_run_logged npm-ci npm ci --prefix "$WALDEN_ROOT/tools" --no-audit --no-fund || return
+  _tools_npm_ci npm-ci || return
   have="$(_tools_version_of "$bin")"
   if [[ "$have" != *"($want)"* ]]; then
     tools_log "after npm ci, $bin reports '${have:-nothing}', wanted $want" >&2
@@ -217,12 +223,8 @@ ensure_js_test_tools() {
     tools_log "playwright-core $have_pw and typescript $have_ts (tools/node_modules) present (skipped)"
     return 0
   fi
-  if ! command -v npm >/dev/null 2>&1; then
-    tools_log "npm missing: installing Debian's nodejs and npm first"
-    _tools_apt_install nodejs npm || return
-  fi
   local start=$SECONDS
-  _tools_run_logged npm-ci-js-test-tools npm ci --prefix "$WALDEN_ROOT/tools" --no-audit --no-fund || return
+  _tools_npm_ci npm-ci-js-test-tools || return
   tools_log "installed playwright-core $WALDEN_PLAYWRIGHT_CORE_VERSION and typescript $WALDEN_TYPESCRIPT_VERSION with npm ci into tools/node_modules in $((SECONDS - start))s"
 }
 
