@@ -15,7 +15,7 @@ use crate::open::{Log, LogKind};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::Path;
-use walden::{DirLock, FsDir, SegmentDir};
+use walden::backend::{DirLock, FsDir, SegmentDir};
 
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ pub(crate) enum LogLock {
 pub(crate) fn lock(log: &Log) -> Result<LogLock, CliError> {
     match log.kind {
         LogKind::Dir => {
-            let path = log.path.join(walden::LOCK_FILE_NAME);
+            let path = log.path.join(walden::backend::LOCK_FILE_NAME);
             let lock = FsDir::create_all(&log.path).and_then(|dir| dir.lock());
             match lock {
                 Ok(lock) => Ok(LogLock::Dir { _held: lock }),

@@ -2,7 +2,7 @@
 //! and reading one segment's bytes.
 //!
 //! Invariants: the segments of a directory are exactly the files whose names parse as
-//! `{base:016x}.wal` (what `walden::FsDir` lists), in increasing base order; every other name
+//! `{base:016x}.wal` (what `walden::backend::FsDir` lists), in increasing base order; every other name
 //! (`LOCK`, `.creating` leftovers, backups) is ignored and never touched. A single file is one
 //! segment with no name-derived base. Locating only reads the directory.
 
@@ -89,7 +89,10 @@ impl Log {
         for entry in entries {
             let entry = entry.map_err(CliError::io("listing", path))?;
             let name = entry.file_name();
-            let Some(base) = name.to_str().and_then(walden::parse_segment_file_name) else {
+            let Some(base) = name
+                .to_str()
+                .and_then(walden::backend::parse_segment_file_name)
+            else {
                 continue;
             };
             segments.push(Segment {
@@ -128,17 +131,17 @@ impl Log {
 /// directory holds the `LOCK` file or other segments.
 pub(crate) fn enclosing_wal_dir(file: &Path) -> Option<PathBuf> {
     let name = file.file_name()?.to_str()?;
-    walden::parse_segment_file_name(name)?;
+    walden::backend::parse_segment_file_name(name)?;
     let dir = match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let has_lock = dir.join(walden::LOCK_FILE_NAME).is_file();
+    let has_lock = dir.join(walden::backend::LOCK_FILE_NAME).is_file();
     let has_siblings = || {
         std::fs::read_dir(dir).is_ok_and(|entries| {
             entries.flatten().any(|entry| {
                 entry.file_name().to_str().is_some_and(|other| {
-                    other != name && walden::parse_segment_file_name(other).is_some()
+                    other != name && walden::backend::parse_segment_file_name(other).is_some()
                 })
             })
         })
@@ -151,7 +154,7 @@ fn is_sealed_segment(file: &Path) -> bool {
     let Some(base) = file
         .file_name()
         .and_then(|name| name.to_str())
-        .and_then(walden::parse_segment_file_name)
+        .and_then(walden::backend::parse_segment_file_name)
     else {
         return false;
     };
@@ -164,7 +167,7 @@ fn is_sealed_segment(file: &Path) -> bool {
             entry
                 .file_name()
                 .to_str()
-                .and_then(walden::parse_segment_file_name)
+                .and_then(walden::backend::parse_segment_file_name)
                 .is_some_and(|other| other > base)
         })
     })

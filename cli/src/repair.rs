@@ -322,13 +322,13 @@ fn execute(log: &Log, plan: &Plan) -> Result<(), CliError> {
                 .and_then(|()| file.sync_all())
                 .map_err(CliError::io("writing the backup", &cut.backup))?;
             let dir = parent_of(&cut.backup);
-            walden::sync_dir(dir).map_err(CliError::io("syncing", dir))?;
+            walden::backend::sync_dir(dir).map_err(CliError::io("syncing", dir))?;
         }
     }
     for (from, to) in &plan.discard {
         std::fs::rename(from, to).map_err(CliError::io("moving aside", from))?;
         let dir = parent_of(from);
-        walden::sync_dir(dir).map_err(CliError::io("syncing", dir))?;
+        walden::backend::sync_dir(dir).map_err(CliError::io("syncing", dir))?;
     }
     if let Some(cut) = &plan.cut {
         let path = &log.segments[cut.segment].path;

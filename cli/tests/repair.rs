@@ -207,7 +207,8 @@ fn point_in_time_in_a_sealed_segment_moves_later_segments_aside() {
     // Damage the second segment's third record's payload.
     let second = std::fs::read(&files[1]).unwrap();
     let base =
-        walden::parse_segment_file_name(files[1].file_name().unwrap().to_str().unwrap()).unwrap();
+        walden::backend::parse_segment_file_name(files[1].file_name().unwrap().to_str().unwrap())
+            .unwrap();
     let third = lsns.iter().filter(|lsn| **lsn >= base).nth(2).unwrap();
     let offset = 64 + (third.get() - base.get()) as usize + 10;
     flip(&files[1], offset);

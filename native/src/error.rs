@@ -80,10 +80,29 @@ pub enum Error {
         /// The first LSN the log still holds.
         first: Lsn,
     },
-    /// The lock-free append queue refused or lost a range: a writer abandoned the range it
-    /// reserved (its encoder failed or panicked), a drain failed, or the LSN space is
-    /// exhausted. The log is poisoned where records could be missing: reopen it.
-    Queue(crate::append_queue::QueueError),
+    /// An append's bytes were lost before they reached the log: the appending thread abandoned
+    /// the range it reserved (its encoder panicked), or an earlier drain failed. The LSNs after
+    /// it can never be filled, so the log is poisoned: reopen it to recover.
+    AppendLost {
+        /// Where the lost range starts (nothing from here on can be written).
+        at: Lsn,
+        /// What happened.
+        reason: String,
+    },
+    /// The log's LSN space is used up: appending `len` more bytes at `lsn` would pass the
+    /// largest LSN the log can hold. Nothing was appended; start a new log.
+    LsnExhausted {
+        /// The end of what was appended.
+        lsn: Lsn,
+        /// The bytes asked for.
+        len: u64,
+    },
+    /// The log was shut down ([`crate::Wal::shutdown`] or `close`): nothing more can be appended,
+    /// and nothing past `durable` will become durable through it. Reopen the log to write again.
+    Closed {
+        /// The durable LSN when the log was shut down.
+        durable: Lsn,
+    },
     /// Reading was asked to start at an LSN where no record starts.
     NotARecordBoundary {
         /// The LSN asked for.
@@ -157,7 +176,21 @@ impl fmt::Display for Error {
                 f,
                 "LSN {requested} was removed by a checkpoint; the log now starts at LSN {first}"
             ),
-            Error::Queue(err) => write!(f, "append queue: {err}"),
+            Error::AppendLost { at, reason } => write!(
+                f,
+                "an append was lost at LSN {at}: {reason}; the log is poisoned. Reopen it to \
+                 recover"
+            ),
+            Error::LsnExhausted { lsn, len } => write!(
+                f,
+                "cannot append {len} bytes at LSN {lsn}: the log's LSN space is used up; nothing \
+                 was appended. Start a new log"
+            ),
+            Error::Closed { durable } => write!(
+                f,
+                "the log was shut down (durable up to LSN {durable}); nothing more can be \
+                 appended or made durable through it. Reopen it to write again"
+            ),
             Error::NotARecordBoundary { lsn } => write!(
                 f,
                 "no record starts at LSN {lsn}: read from an LSN returned by append or commit"
@@ -180,7 +213,86 @@ impl std::error::Error for Error {
             Error::Encode(err) => Some(err),
             Error::Watermark(err) => Some(err),
             Error::GroupCommit(err) => Some(err),
-            Error::Queue(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of failure an [`Error`] is, for code that decides what to do about it (retry,
+/// reopen, alert an operator) without matching every variant. New kinds may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An I/O operation failed (a full disk, a failed write or sync). If it was a write or
+    /// sync, the log is now poisoned and later calls return [`ErrorKind::Poisoned`].
+    Io,
+    /// The file is not a Walden log, was written by a newer format version, or its header is
+    /// damaged. Nothing was changed.
+    Format,
+    /// Records the log must hold are damaged or missing (corruption in the middle, a sealed
+    /// segment cut short, a segment from another log). Nothing was changed.
+    Corrupt,
+    /// A record is over the payload limit. Nothing was appended.
+    RecordTooLarge,
+    /// The call itself was wrong for the log's state: a read from an LSN where no record
+    /// starts or that a checkpoint removed, bytes that are not whole frames, an LSN never
+    /// appended, a change that needs an empty log. Nothing was changed.
+    InvalidInput,
+    /// An earlier failure poisoned the log: nothing more is reported durable until it is
+    /// reopened and recovered.
+    Poisoned,
+    /// Another writer has the log open. Nothing was changed.
+    Locked,
+    /// This process may not write where the log lives. Nothing was changed.
+    NotWritable,
+    /// The log was shut down.
+    Closed,
+    /// The log's LSN space is used up.
+    LsnExhausted,
+    /// A bug in Walden (a broken internal invariant); please report it.
+    Bug,
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Header(_) => ErrorKind::Format,
+            Error::Recovery(RecoveryError::Header(_)) => ErrorKind::Format,
+            Error::Recovery(RecoveryError::RecordOverLimit { .. }) => ErrorKind::RecordTooLarge,
+            Error::Recovery(_) | Error::SegmentMismatch { .. } | Error::Corrupt { .. } => {
+                ErrorKind::Corrupt
+            }
+            Error::Encode(EncodeError::PayloadTooLarge { .. }) => ErrorKind::RecordTooLarge,
+            Error::Encode(EncodeError::LsnOverflow { .. }) => ErrorKind::LsnExhausted,
+            Error::Encode(_) => ErrorKind::Bug,
+            Error::InvalidFrames { .. }
+            | Error::BeyondCurrent { .. }
+            | Error::NotEmpty { .. }
+            | Error::Checkpointed { .. }
+            | Error::NotARecordBoundary { .. } => ErrorKind::InvalidInput,
+            Error::Watermark(_) | Error::GroupCommit(_) => ErrorKind::Bug,
+            Error::Poisoned { .. } | Error::AppendLost { .. } => ErrorKind::Poisoned,
+            Error::Locked { .. } => ErrorKind::Locked,
+            Error::NotWritable { .. } => ErrorKind::NotWritable,
+            Error::Closed { .. } => ErrorKind::Closed,
+            Error::LsnExhausted { .. } => ErrorKind::LsnExhausted,
+        }
+    }
+
+    /// Whether this error says the log is poisoned: an earlier write or sync failed, so
+    /// nothing past [`Error::durable_lsn`] can be trusted durable until the log is reopened.
+    /// (The failure itself comes back once as its own error, e.g. [`ErrorKind::Io`]; every
+    /// later call gets a poisoned one.)
+    pub fn is_poisoned(&self) -> bool {
+        self.kind() == ErrorKind::Poisoned
+    }
+
+    /// The durable LSN the error reports, where it has one (a poisoned or shut-down log).
+    pub fn durable_lsn(&self) -> Option<Lsn> {
+        match self {
+            Error::Poisoned { durable, .. } | Error::Closed { durable } => Some(*durable),
             _ => None,
         }
     }

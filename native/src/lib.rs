@@ -1,32 +1,43 @@
 //! `walden`: the Walden write-ahead log on native files.
 //!
 //! - [`Wal`]: the shared, thread-safe log over a directory of segment files, with group commit
-//!   driven by the core's state machine: `commit` returns once durable, sharing one fsync among
-//!   concurrent committers; `commit_async` returns a [`CommitFuture`] that resolves once
-//!   durable, for any executor, without ever blocking it on an fsync. `read_from` and `tail` read durable records back; `checkpoint`
-//!   removes whole segments that are no longer needed.
-//! - [`SegmentedWriter`]: the segments under a `Wal` (rotation, sealing, checkpoint), over any
-//!   [`SegmentDir`] ([`FsDir`] for a real directory).
+//!   driven by the core's state machine. [`Wal::append`] returns an [`Appended`] receipt;
+//!   [`Wal::wait_durable`] on it returns once that record is durable, sharing one fsync among
+//!   concurrent committers; [`Wal::commit`] does both. [`Wal::commit_async`] and
+//!   [`Wal::wait_durable_async`] return a [`CommitFuture`] for any executor, without ever
+//!   blocking it on an fsync. `read_from` and `tail` read durable records back; `checkpoint`
+//!   removes whole segments that are no longer needed; [`Wal::recovery`] says what opening found
+//!   and cut; [`Wal::shutdown`] closes it through an `Arc`.
 //! - [`WalWriter`]: one log file, one writer, over any [`walden_core::Storage`] (a file by
 //!   default): append, drain, sync, recovery on open, poisoning after a failed write or sync.
-//! - [`FileStorage`]: the core's `Storage` contract over a file, and [`sync_dir`].
+//! - [`backend`]: what a custom segment directory or storage implements ([`backend::SegmentDir`],
+//!   [`backend::SharedSync`]) and the file implementations ([`backend::FsDir`],
+//!   [`backend::FileStorage`]).
+//!
+//! What survives what: a record is durable (survives a power loss) once a `wait_durable`,
+//! `commit`, `sync` or `shutdown` covered it. Dropping a `Wal` or `WalWriter` without `close`
+//! hands every appended record to the OS, like a `BufWriter`: it then survives the process
+//! ending or crashing, but not a power loss. A failed write or sync poisons the log: no later
+//! call reports durability until it is reopened.
 //!
 //! ```
 //! # fn main() -> Result<(), walden::Error> {
 //! let dir = tempfile::tempdir().expect("a temporary directory");
-//! let wal = walden::Wal::open(&dir.path().join("orders"))?; // a directory of segments
+//! let wal = walden::Wal::open(dir.path().join("orders"))?; // a directory of segments
 //! let first = wal.commit(b"order 1: 3 apples")?; // returns once durable
-//! wal.commit(b"order 2: 1 pear")?;
-//! let orders: Vec<_> = wal.read_from(first)?.collect::<Result<_, _>>()?;
+//! let second = wal.append(b"order 2: 1 pear")?; // not durable yet...
+//! wal.wait_durable(second)?; // ...now it is
+//! let orders: Vec<_> = wal.read_from(first.lsn())?.collect::<Result<_, _>>()?;
 //! assert_eq!(orders[1].payload, b"order 2: 1 pear");
-//! wal.checkpoint(first)?; // nothing below `first` is needed any more
+//! assert!(wal.recovery().is_clean());
+//! wal.checkpoint(first.lsn())?; // nothing below `first` is needed any more
 //! wal.close()?;
 //!
 //! // One file, one writer, no threads:
-//! let mut log = walden::WalWriter::open(&dir.path().join("single.wal"))?;
-//! let lsn = log.append(b"order 3: 2 plums")?;
-//! log.flush_until(log.current_lsn())?; // drain, fdatasync, publish
-//! assert!(log.durable_lsn() > lsn);
+//! let mut log = walden::WalWriter::open(dir.path().join("single.wal"))?;
+//! let record = log.append(b"order 3: 2 plums")?;
+//! log.wait_durable(record)?; // drain, fdatasync, publish
+//! assert!(record.is_durable_at(log.durable_lsn()));
 //! log.close()?;
 //! # Ok(())
 //! # }
@@ -34,12 +45,15 @@
 
 #![deny(unsafe_code)]
 
+// Public items in it are reachable only with `bench-internals` (see `internals` below).
+#[cfg_attr(not(feature = "bench-internals"), allow(unreachable_pub, dead_code))]
 mod append_queue;
 mod async_commit;
 mod error;
 mod file_storage;
 mod options;
 mod reader;
+mod recovery;
 mod segment_dir;
 mod segments;
 mod shared_sync;
@@ -48,29 +62,48 @@ mod tail;
 mod wal;
 mod writer;
 
-// The `Wal`'s lock-free append path; public only so that `benches/append_queue.rs` can
-// measure it on its own. Not part of the supported API.
-#[doc(hidden)]
-pub use append_queue::{
-    AppendQueue, Blocked, DrainError, Drainer, QueueError, QueueState, Reservation, Reserved,
-    LSN_LIMIT, RESERVATION_BYTES_MAX,
-};
 pub use async_commit::{CommitFuture, FLUSHER_THREAD_NAME};
-pub use error::Error;
-pub use file_storage::{sync_dir, FileStorage};
+pub use error::{Error, ErrorKind};
 pub use options::{
     WalOptions, DEFAULT_BUFFER_BYTES, DEFAULT_PREALLOCATE_BYTES, DEFAULT_SEGMENT_BYTES,
 };
 pub use reader::{LogRecord, WalIter};
-pub use segment_dir::{
-    parse_segment_file_name, segment_file_name, DirLock, FsDir, SegmentDir, LOCK_FILE_NAME,
-    SEGMENT_SUFFIX,
-};
-pub use segments::SegmentedWriter;
-pub use shared_sync::SharedSync;
+pub use recovery::{Cut, SegmentRecovery, WalRecovery};
 pub use stats::{StatsSnapshot, RECORDS_PER_FSYNC_BUCKETS};
 pub use tail::Tail;
 pub use wal::Wal;
 /// The core this crate builds on, re-exported so users need only one dependency.
 pub use walden_core;
+pub use walden_core::{Appended, Durability, Lsn, RecoveryMode, SyncMode, TailKind};
 pub use writer::{WalWriter, SYNC_MARK_STEP_BYTES};
+
+/// What a custom place for a log implements, and the implementations for real files.
+///
+/// A [`Wal`] keeps its segments in a [`SegmentDir`] ([`FsDir`] for a directory on disk); each
+/// segment is a [`walden_core::Storage`] whose sync a group-commit leader can run outside the
+/// writer lock ([`SharedSync`]). Tests use these to put a log on a simulated or faulty disk.
+pub mod backend {
+    pub use crate::file_storage::{sync_dir, FileStorage};
+    pub use crate::segment_dir::{
+        parse_segment_file_name, segment_file_name, DirLock, FsDir, SegmentDir, LOCK_FILE_NAME,
+        SEGMENT_SUFFIX,
+    };
+    pub use crate::shared_sync::SharedSync;
+}
+
+/// The lock-free append queue, for the project's own benchmarks only (`--features
+/// bench-internals`); not part of the supported API and may change in any release.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::append_queue::{
+        AppendQueue, Blocked, DrainError, Drainer, QueueError, QueueState, Reservation, Reserved,
+        LSN_LIMIT, RESERVATION_BYTES_MAX,
+    };
+}
+
+/// The README's examples (the core's and this crate's), compiled and run as doctests so they
+/// cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

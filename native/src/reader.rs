@@ -32,6 +32,13 @@ pub struct LogRecord {
     pub payload: Vec<u8>,
 }
 
+impl LogRecord {
+    /// Where the record's frame ends: the LSN of the record after it.
+    pub fn end_lsn(&self) -> Lsn {
+        Lsn::new(self.lsn.get() + walden_core::frame_len(self.payload.len()) as u64)
+    }
+}
+
 /// An iterator over records from an LSN up to a bound. See the module documentation.
 #[derive(Debug)]
 pub struct WalIter<D: SegmentDir> {

@@ -26,6 +26,7 @@
 
 use crate::error::{io, Error};
 use crate::options::WalOptions;
+use crate::recovery::WalRecovery;
 use crate::segment_dir::{segment_file_name, SegmentDir};
 use crate::shared_sync::SharedSync;
 use crate::writer::{random_salt, WalWriter};
@@ -33,7 +34,7 @@ use walden_core::{FileHeader, Lsn, Storage, SyncMode, HEADER_LEN};
 
 /// A log over the segment files of `D`. See the module documentation.
 #[derive(Debug)]
-pub struct SegmentedWriter<D: SegmentDir> {
+pub(crate) struct SegmentedWriter<D: SegmentDir> {
     dir: D,
     options: WalOptions,
     /// Base LSNs of the sealed segments, oldest first.
@@ -48,19 +49,24 @@ pub struct SegmentedWriter<D: SegmentDir> {
 impl<D: SegmentDir> SegmentedWriter<D> {
     /// Opens the log in `dir`, creating its first segment if there is none. Checks every
     /// segment's header against its name and recovers the active segment (see
-    /// [`WalWriter::recover`]).
-    pub fn open(dir: D, options: WalOptions) -> Result<SegmentedWriter<D>, Error> {
+    /// [`WalWriter::recover`]); returns it with the report of what recovery found and cut.
+    pub(crate) fn open(
+        dir: D,
+        options: WalOptions,
+    ) -> Result<(SegmentedWriter<D>, WalRecovery), Error> {
         let mut bases = dir.list().map_err(io("listing the log's segments"))?;
         let Some(last) = bases.pop() else {
             let active = create_segment(&dir, Lsn::ZERO, random_salt(), options)?;
-            return Ok(SegmentedWriter {
+            let recovery = WalRecovery::new(&[], active.recovery(), false);
+            let writer = SegmentedWriter {
                 dir,
                 options,
                 sealed: Vec::new(),
                 active,
                 records_sealed: 0,
                 sync_in_flight: false,
-            });
+            };
+            return Ok((writer, recovery));
         };
         let (storage, active_header) = open_segment(&dir, last)?;
         for &base in &bases {
@@ -72,30 +78,28 @@ impl<D: SegmentDir> SegmentedWriter<D> {
             // one sync makes it durable, so readers (who see only durable records) see it.
             active.sync()?;
         }
-        Ok(SegmentedWriter {
+        let zero_fill_kept = options.preallocate_bytes > 0;
+        let recovery = WalRecovery::new(&bases, active.recovery(), zero_fill_kept);
+        let writer = SegmentedWriter {
             dir,
             options,
             sealed: bases,
             active,
             records_sealed: 0,
             sync_in_flight: false,
-        })
-    }
-
-    /// The directory holding the segments.
-    pub fn dir(&self) -> &D {
-        &self.dir
+        };
+        Ok((writer, recovery))
     }
 
     /// The base LSN of every segment, oldest first, the active one last.
-    pub fn segments(&self) -> Vec<Lsn> {
+    pub(crate) fn segments(&self) -> Vec<Lsn> {
         let mut bases = self.sealed.clone();
         bases.push(self.active.base_lsn());
         bases
     }
 
     /// The first LSN the log holds (the oldest segment's base).
-    pub fn first_lsn(&self) -> Lsn {
+    pub(crate) fn first_lsn(&self) -> Lsn {
         self.sealed
             .first()
             .copied()
@@ -103,63 +107,51 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     }
 
     /// The active segment's writer.
-    pub fn active(&self) -> &WalWriter<D::Storage> {
+    pub(crate) fn active(&self) -> &WalWriter<D::Storage> {
         &self.active
     }
 
     /// The end of what was appended.
-    pub fn current_lsn(&self) -> Lsn {
+    pub(crate) fn current_lsn(&self) -> Lsn {
         self.active.current_lsn()
     }
 
     /// The end of what was handed to the OS.
-    pub fn written_lsn(&self) -> Lsn {
+    pub(crate) fn written_lsn(&self) -> Lsn {
         self.active.written_lsn()
     }
 
     /// The end of what is durable.
-    pub fn durable_lsn(&self) -> Lsn {
+    pub(crate) fn durable_lsn(&self) -> Lsn {
         self.active.durable_lsn()
     }
 
     /// Records appended since opening.
-    pub fn records_appended(&self) -> u64 {
+    pub(crate) fn records_appended(&self) -> u64 {
         self.records_sealed + self.active.records_appended()
-    }
-
-    /// Appends one record (starting a new segment first if the active one is full); returns its
-    /// LSN.
-    pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, Error> {
-        self.rotate_if_full()?;
-        self.active.append(payload)
     }
 
     /// Appends frames encoded at the current LSN (see [`WalWriter::append_bytes`]), starting a
     /// new segment first if the active one is full; returns the LSN of the first.
-    pub fn append_bytes(&mut self, frames: &[u8]) -> Result<Lsn, Error> {
+    pub(crate) fn append_bytes(&mut self, frames: &[u8]) -> Result<Lsn, Error> {
         self.rotate_if_full()?;
         self.active.append_bytes(frames)
     }
 
-    /// Drains and syncs; returns the durable LSN.
-    pub fn sync(&mut self) -> Result<Lsn, Error> {
-        self.active.sync()
-    }
-
     /// Makes everything up to `target` durable (see [`WalWriter::flush_until`]).
-    pub fn flush_until(&mut self, target: Lsn) -> Result<Lsn, Error> {
+    pub(crate) fn flush_until(&mut self, target: Lsn) -> Result<Lsn, Error> {
         self.active.flush_until(target)
     }
 
     /// Publishes `lsn` as durable after a group-commit leader's sync; stale values (including
     /// ones from a segment sealed since) are no-ops.
-    pub fn mark_durable(&mut self, lsn: Lsn) -> Result<bool, Error> {
+    pub(crate) fn mark_durable(&mut self, lsn: Lsn) -> Result<bool, Error> {
         self.sync_in_flight = false;
         self.active.mark_durable(lsn)
     }
 
     /// Reports a failed sync done outside the writer: poisons it.
-    pub fn mark_sync_failed(&mut self, err: std::io::Error) -> Error {
+    pub(crate) fn mark_sync_failed(&mut self, err: std::io::Error) -> Error {
         self.sync_in_flight = false;
         self.active.mark_sync_failed(err)
     }
@@ -175,16 +167,22 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         self.active.poisoned_error()
     }
 
-    /// Drains and syncs, then closes; returns the durable LSN.
-    pub fn close(self) -> Result<Lsn, Error> {
-        self.active.close()
+    /// Hands the active segment's buffer to the OS, without syncing; returns the written LSN.
+    pub(crate) fn drain(&mut self) -> Result<Lsn, Error> {
+        self.active.drain()
+    }
+
+    /// Drains and syncs the active segment, and moves its sync mark to the end (see
+    /// [`WalWriter::seal`]); it stays the active segment. Returns the durable LSN.
+    pub(crate) fn seal_active(&mut self) -> Result<Lsn, Error> {
+        self.active.seal()
     }
 
     /// Removes every sealed segment that holds only records below `lsn` (the caller no longer
     /// needs them, e.g. after a checkpoint of its own state), oldest first, each removal synced.
     /// The active segment is never removed. Returns the log's new first LSN. A poisoned log is
     /// refused with [`Error::Poisoned`], and nothing is removed.
-    pub fn checkpoint(&mut self, lsn: Lsn) -> Result<Lsn, Error> {
+    pub(crate) fn checkpoint(&mut self, lsn: Lsn) -> Result<Lsn, Error> {
         if let Some(err) = self.poisoned_error() {
             return Err(err);
         }
@@ -238,7 +236,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     /// (see [`WalWriter::drain_with_handle`]). The caller must report the outcome with
     /// [`SegmentedWriter::mark_durable`] or [`SegmentedWriter::mark_sync_failed`]; until then the
     /// active segment is not sealed.
-    pub fn drain_with_handle(
+    pub(crate) fn drain_with_handle(
         &mut self,
     ) -> Result<(Lsn, <D::Storage as SharedSync>::Handle), Error> {
         let drained = self.active.drain_with_handle()?;
@@ -247,7 +245,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     }
 
     /// The sync a group-commit leader performs on the handle.
-    pub fn sync_mode(&self) -> SyncMode {
+    pub(crate) fn sync_mode(&self) -> SyncMode {
         self.active.sync_mode()
     }
 }

@@ -37,6 +37,7 @@ use crate::async_commit::AsyncCommit;
 use crate::error::{lock_error, not_writable_or, Error};
 use crate::options::WalOptions;
 use crate::reader::WalIter;
+use crate::recovery::WalRecovery;
 use crate::segment_dir::{FsDir, SegmentDir};
 use crate::segments::SegmentedWriter;
 use crate::shared_sync::SharedSync;
@@ -48,7 +49,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 use walden_core::{
-    Codec, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus, FRAME_HEADER_LEN,
+    Appended, Codec, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus, FRAME_HEADER_LEN,
 };
 
 /// The most times a leader yields to let in-progress appends join its sync (see `Wal::gather`).
@@ -65,6 +66,11 @@ pub struct Wal<D: SegmentDir = FsDir> {
     codec: Codec,
     /// Set once the log is poisoned (shared with `Locked`): appends refuse without a lock.
     poisoned: Arc<AtomicBool>,
+    /// Set by `shutdown` (never cleared): appends refuse with `Error::Closed`, and `Drop` has
+    /// nothing left to hand to the OS.
+    closed: AtomicBool,
+    /// What recovery found and did when this log was opened.
+    recovery: WalRecovery,
     /// The segments' directory, for readers (they open their own handles).
     dir: D,
     options: WalOptions,
@@ -103,13 +109,14 @@ thread_local! {
 
 impl Wal<FsDir> {
     /// Opens (creating if missing) and recovers the log in directory `path` with default
-    /// options.
-    pub fn open(path: &Path) -> Result<Wal<FsDir>, Error> {
+    /// options. What recovery found and cut is in [`Wal::recovery`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Wal<FsDir>, Error> {
         Wal::open_with(path, WalOptions::default())
     }
 
     /// Opens (creating if missing) and recovers the log in directory `path`.
-    pub fn open_with(path: &Path, options: WalOptions) -> Result<Wal<FsDir>, Error> {
+    pub fn open_with(path: impl AsRef<Path>, options: WalOptions) -> Result<Wal<FsDir>, Error> {
+        let path = path.as_ref();
         let dir = FsDir::create_all(path).map_err(not_writable_or(
             "opening the log directory",
             path.display().to_string(),
@@ -126,7 +133,7 @@ impl<D: SegmentDir> Wal<D> {
     pub fn open_in(dir: D, options: WalOptions) -> Result<Wal<D>, Error> {
         let _span = tracing::info_span!("walden.open", path = %dir.describe()).entered();
         let lock = dir.lock().map_err(lock_error(dir.describe()))?;
-        let writer = SegmentedWriter::open(dir.clone(), options)?;
+        let (writer, recovery) = SegmentedWriter::open(dir.clone(), options)?;
         let durable = writer.durable_lsn();
         let codec = writer.active().codec();
         let (queue, drainer) =
@@ -139,6 +146,8 @@ impl<D: SegmentDir> Wal<D> {
                 poisoned: Arc::clone(&poisoned),
             }),
             poisoned,
+            closed: AtomicBool::new(false),
+            recovery,
             queue,
             codec,
             dir,
@@ -155,17 +164,40 @@ impl<D: SegmentDir> Wal<D> {
         })
     }
 
-    /// Appends a record without waiting; returns its LSN. Durable once a later commit, `sync` or
-    /// `wait_durable` covers it.
-    pub fn append(&self, payload: &[u8]) -> Result<Lsn, Error> {
-        self.append_with_end(payload).map(|(lsn, _)| lsn)
-    }
-
-    /// Appends a record; returns its LSN and the LSN just past it. Takes no lock unless the
-    /// queue is full (then it drains the queue itself, or sleeps until a drain makes room).
-    pub(crate) fn append_with_end(&self, payload: &[u8]) -> Result<(Lsn, Lsn), Error> {
+    /// Appends a record without waiting, and returns where it lies. It is not durable yet:
+    /// hand the receipt to [`Wal::wait_durable`] (or call [`Wal::sync`]) to make it so, or use
+    /// [`Wal::commit`] to do both. Takes no lock unless the queue is full (then it drains the
+    /// queue itself, or sleeps until a drain makes room).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), walden::Error> {
+    /// # let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let wal = walden::Wal::open(dir.path())?;
+    /// let record = wal.append(b"set x = 1")?;
+    /// wal.wait_durable(record)?; // that record, and everything before it, is durable now
+    /// assert!(record.is_durable_at(wal.durable_lsn()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A bare LSN is not a receipt, so the classic mistake (waiting on where the record
+    /// *starts*, which returns at once) does not compile:
+    ///
+    /// ```compile_fail
+    /// # fn main() -> Result<(), walden::Error> {
+    /// # let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let wal = walden::Wal::open(dir.path())?;
+    /// let record = wal.append(b"set x = 1")?;
+    /// wal.wait_durable(record.lsn())?; // expected `Appended`, found `Lsn`
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn append(&self, payload: &[u8]) -> Result<Appended, Error> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(self.poisoned_error());
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
         }
         // Checked before reserving: a reserved range must be completed, and encoding at an LSN
         // can then fail only past the largest LSN, which the queue refuses to reserve.
@@ -182,14 +214,13 @@ impl<D: SegmentDir> Wal<D> {
                 }
             }
         };
-        let lsn = reservation.lsn();
-        let end = reservation.end();
+        let appended = Appended::new(reservation.lsn(), reservation.end());
         ENCODE_BUFFER.with_borrow_mut(|frame| {
             frame.clear();
-            self.codec.encode_append(lsn, payload, frame)?;
+            self.codec.encode_append(appended.lsn(), payload, frame)?;
             reservation.complete(frame).map_err(queue_error)
         })?;
-        Ok((lsn, end))
+        Ok(appended)
     }
 
     /// What the log has done: appends, fsyncs, records per fsync, fsync latency.
@@ -197,18 +228,42 @@ impl<D: SegmentDir> Wal<D> {
         self.stats.snapshot()
     }
 
-    /// Appends a record and returns its LSN once it is durable (with `Durability::Buffered`:
-    /// once it is handed to the OS).
-    pub fn commit(&self, payload: &[u8]) -> Result<Lsn, Error> {
-        let (lsn, end) = self.append_with_end(payload)?;
-        self.wait_durable(end)?;
-        Ok(lsn)
+    /// Appends a record and returns where it lies once it is durable (with
+    /// `Durability::Buffered`: once it is handed to the OS), sharing the sync with concurrent
+    /// committers.
+    pub fn commit(&self, payload: &[u8]) -> Result<Appended, Error> {
+        let appended = self.append(payload)?;
+        self.wait_durable(appended)?;
+        Ok(appended)
     }
 
-    /// Makes everything up to `target` durable, sharing the sync with concurrent committers.
-    /// Returns the durable LSN (at least `target`). A target past [`Wal::current_lsn`] is
-    /// [`Error::BeyondCurrent`] (the log is not poisoned).
-    pub fn wait_durable(&self, target: Lsn) -> Result<Lsn, Error> {
+    /// Makes `record` (and everything appended before it) durable, sharing the sync with
+    /// concurrent committers; returns the durable LSN (at least `record.end()`). Returns at once
+    /// when it already is. With `Durability::Buffered` it only hands the record to the OS.
+    ///
+    /// After [`Wal::shutdown`], a record the shutdown made durable still returns `Ok`; any
+    /// other gets [`Error::Closed`].
+    pub fn wait_durable(&self, record: Appended) -> Result<Lsn, Error> {
+        self.wait_durable_through(record.end())
+    }
+
+    /// [`Wal::wait_durable`] for an end position (the flusher's highest target).
+    pub(crate) fn wait_durable_through(&self, target: Lsn) -> Result<Lsn, Error> {
+        let durable = self.durable_lsn();
+        if target <= durable {
+            return Ok(durable);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
+        self.durable_through(target)
+    }
+
+    /// Makes everything up to `target` (an end position: a record's end, or the current LSN)
+    /// durable, sharing the sync with concurrent committers. Returns the durable LSN (at least
+    /// `target`). A target past [`Wal::current_lsn`] is [`Error::BeyondCurrent`] (the log is
+    /// not poisoned).
+    pub(crate) fn durable_through(&self, target: Lsn) -> Result<Lsn, Error> {
         let current = self.current_lsn();
         if target > current {
             return Err(Error::BeyondCurrent { target, current });
@@ -276,10 +331,19 @@ impl<D: SegmentDir> Wal<D> {
         }
     }
 
-    /// Makes everything appended so far durable.
+    /// Makes everything appended so far durable; returns the durable LSN.
     pub fn sync(&self) -> Result<Lsn, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
         let current = self.current_lsn();
-        self.wait_durable(current)
+        self.durable_through(current)
+    }
+
+    /// What recovery found when this log was opened, segment by segment: what it kept, what
+    /// it cut (where, how many bytes, and why), and what it only checked.
+    pub fn recovery(&self) -> &WalRecovery {
+        &self.recovery
     }
 
     /// The durable LSN, without taking a lock.
@@ -316,6 +380,9 @@ impl<D: SegmentDir> Wal<D> {
         // A poisoned log changes nothing on disk until it is reopened and recovered.
         if self.poisoned.load(Ordering::Acquire) {
             return Err(self.poisoned_error());
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
         }
         self.queue.wait_complete(lsn).map_err(queue_error)?;
         self.drain_queue()?;
@@ -381,16 +448,43 @@ impl<D: SegmentDir> Wal<D> {
         }
     }
 
-    /// Drains and syncs everything appended, then closes the log; returns the durable LSN. On
-    /// error, says what was not made durable.
+    /// Shuts the log down through a shared reference (an `Arc<Wal>` that other threads or
+    /// [`Wal::commit_async`] futures still hold): refuses every later append with
+    /// [`Error::Closed`], makes everything appended before it durable (sharing the sync with
+    /// committers in flight), and moves the active segment's sync mark to the end. Returns the
+    /// durable LSN. Calling it again returns the same. Readers keep working.
+    ///
+    /// An append racing the shutdown either is refused, or is appended and then covered by the
+    /// shutdown's sync, or is appended after it: such a record is handed to the OS when the log
+    /// is dropped, and waiting on it returns [`Error::Closed`].
+    pub fn shutdown(&self) -> Result<Lsn, Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
+        self.closed.store(true, Ordering::Release);
+        let reserved = self.current_lsn();
+        self.durable_through(reserved)?;
+        let sealed = {
+            let mut writer = self.writer();
+            writer.drain_queue(&self.stats)?;
+            writer.log.seal_active()
+        };
+        let sealed = sealed.inspect_err(|_| self.wake_after_failure())?;
+        // With `Durability::Buffered` the seal's sync is the first to cover the records (group
+        // commit never ran); with a syncing mode it covers nothing new.
+        {
+            let _group = self.group();
+            self.durable.fetch_max(sealed.get(), Ordering::AcqRel);
+            self.committed.fetch_max(sealed.get(), Ordering::AcqRel);
+        }
+        self.woken.notify_all();
+        Ok(self.durable_lsn())
+    }
+
+    /// Shuts the log down ([`Wal::shutdown`]) and closes it; returns the durable LSN. On error,
+    /// says what was not made durable.
     pub fn close(self) -> Result<Lsn, Error> {
-        // `self` is owned: no append is in progress, so every reserved range is completed.
-        let mut writer = self
-            .writer
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        writer.drain_queue(&self.stats)?;
-        writer.log.close()
+        self.shutdown()
     }
 
     /// Leads one sync: drain under the writer lock, sync the shared handle with no lock held,
@@ -461,8 +555,22 @@ impl<D: SegmentDir> Wal<D> {
             // before waiting cannot miss the wake-up.
             let mut group = self.group();
             let completion = group.sync_succeeded(lead).map_err(Error::GroupCommit)?;
-            self.durable
+            // durable <= written <= current <= reserved: the sync covered only drained bytes.
+            assert!(
+                completion.durable >= upto && upto <= self.current_lsn(),
+                "durable {} must cover the sync ({upto}) and stay within what was reserved ({})",
+                completion.durable,
+                self.current_lsn()
+            );
+            let before = self
+                .durable
                 .fetch_max(completion.durable.get(), Ordering::AcqRel);
+            // The mirror only ever holds what the core published; only the leader raises it.
+            assert!(
+                before <= completion.durable.get(),
+                "the durable mirror ({before}) ran ahead of the core ({})",
+                completion.durable
+            );
             self.committed
                 .fetch_max(completion.durable.get(), Ordering::AcqRel);
             completion
@@ -514,6 +622,12 @@ impl<D: SegmentDir> Wal<D> {
         self.woken.notify_all();
     }
 
+    fn closed_error(&self) -> Error {
+        Error::Closed {
+            durable: self.durable_lsn(),
+        }
+    }
+
     fn poisoned_error(&self) -> Error {
         self.writer()
             .log
@@ -536,6 +650,36 @@ impl<D: SegmentDir> Wal<D> {
         self.group
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What a `Wal` dropped without [`Wal::close`] does, as a `BufWriter` would: every record
+/// appended is handed to the OS (the queue drained into the segment, the segment's buffer
+/// written), so it survives this process ending or crashing afterwards. Nothing is synced: a
+/// record no commit, `wait_durable`, `sync` or `shutdown` covered may be lost in a power loss
+/// or an OS crash. A poisoned or shut-down log writes nothing more. A failure is reported
+/// through `tracing` (a destructor cannot return it); call [`Wal::close`] to see it.
+impl<D: SegmentDir> Drop for Wal<D> {
+    fn drop(&mut self) {
+        if self.poisoned.load(Ordering::Acquire) {
+            return;
+        }
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // `&mut self`: no append is in progress, so every reserved range is completed or was
+        // abandoned (which the drain reports).
+        let handed = writer
+            .drain_queue(&self.stats)
+            .and_then(|_| writer.log.drain());
+        if let Err(err) = handed {
+            tracing::error!(
+                error = %err,
+                durable_lsn = self.durable.load(Ordering::Acquire),
+                "walden: dropping the log could not hand its last appends to the OS"
+            );
+        }
     }
 }
 
@@ -608,6 +752,20 @@ fn queue_error(err: QueueError) -> Error {
             target,
             current: reserved,
         },
-        other => Error::Queue(other),
+        QueueError::LsnExhausted { lsn, len } => Error::LsnExhausted { lsn, len },
+        QueueError::Abandoned { lsn, .. } | QueueError::LengthMismatch { lsn, .. } => {
+            Error::AppendLost {
+                at: lsn,
+                reason: err.to_string(),
+            }
+        }
+        QueueError::DrainFailed { drained } => Error::AppendLost {
+            at: drained,
+            reason: err.to_string(),
+        },
+        QueueError::InvalidLength { .. } => Error::AppendLost {
+            at: Lsn::ZERO,
+            reason: err.to_string(),
+        },
     }
 }

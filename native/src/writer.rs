@@ -27,7 +27,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 pub use walden_core::SYNC_MARK_STEP_BYTES;
-use walden_core::{Codec, FileHeader, LogWriter, Lsn, Recovery, Storage, SyncMode, WriterError};
+use walden_core::{
+    Appended, Codec, FileHeader, LogWriter, Lsn, Recovery, Storage, SyncMode, WriterError,
+};
 
 /// A single-writer log over storage `S`. See the module documentation.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ pub struct WalWriter<S: Storage = FileStorage> {
 
 impl WalWriter<FileStorage> {
     /// Opens the log file at `path` with default options, creating it if it does not exist.
-    pub fn open(path: &Path) -> Result<WalWriter<FileStorage>, Error> {
+    pub fn open(path: impl AsRef<Path>) -> Result<WalWriter<FileStorage>, Error> {
         WalWriter::open_with(path, WalOptions::default())
     }
 
@@ -48,7 +50,11 @@ impl WalWriter<FileStorage> {
     /// A new file is written under a temporary name, synced, renamed into place and its directory
     /// synced, so a crash never leaves a log file with a partial header. The file is locked
     /// (`flock`) for as long as the writer lives: a second writer gets [`Error::Locked`].
-    pub fn open_with(path: &Path, options: WalOptions) -> Result<WalWriter<FileStorage>, Error> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: WalOptions,
+    ) -> Result<WalWriter<FileStorage>, Error> {
+        let path = path.as_ref();
         let _span = tracing::info_span!("walden.open", path = %path.display()).entered();
         let log = || path.display().to_string();
         if !path.exists() {
@@ -81,14 +87,14 @@ where
     S::Error: Into<std::io::Error>,
 {
     /// [`WalWriter::drain_for_group_sync`] for any storage with a shared sync handle.
-    pub fn drain_with_handle(&mut self) -> Result<(Lsn, S::Handle), Error> {
+    pub(crate) fn drain_with_handle(&mut self) -> Result<(Lsn, S::Handle), Error> {
         let drained = self.log.drain();
         let written = self.lift(drained)?;
         Ok((written, self.log.storage().sync_handle()))
     }
 
     /// The sync a group-commit leader performs on the handle, per the durability mode.
-    pub fn sync_mode(&self) -> SyncMode {
+    pub(crate) fn sync_mode(&self) -> SyncMode {
         self.log.sync_mode()
     }
 }
@@ -174,10 +180,24 @@ where
         self.log.storage_mut()
     }
 
-    /// Appends one record and returns its LSN. Not durable until a sync covers it.
-    pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, Error> {
+    /// Appends one record and returns where it lies. It is not durable yet: hand the receipt
+    /// to [`WalWriter::wait_durable`], or call [`WalWriter::sync`].
+    pub fn append(&mut self, payload: &[u8]) -> Result<Appended, Error> {
         let appended = self.log.append(payload);
         self.lift(appended)
+    }
+
+    /// Makes `record` (and everything appended before it) durable: a no-op when it already is,
+    /// otherwise a drain and a sync. Returns the durable LSN (with `Durability::Buffered`, which
+    /// only drains: the written LSN).
+    pub fn wait_durable(&mut self, record: Appended) -> Result<Lsn, Error> {
+        self.flush_until(record.end())
+    }
+
+    /// Hands the buffer to the OS without syncing; returns the written LSN.
+    pub(crate) fn drain(&mut self) -> Result<Lsn, Error> {
+        let drained = self.log.drain();
+        self.lift(drained)
     }
 
     /// Appends frames already encoded at the current LSN (the group-commit drain path encodes
@@ -195,8 +215,10 @@ where
         self.lift(synced)
     }
 
-    /// Makes everything up to `target` durable: a no-op when it already is, otherwise a drain
-    /// and a sync. With `Durability::Buffered` it drains only, and returns the written LSN.
+    /// Makes everything up to `target`, an end position such as [`WalWriter::current_lsn`],
+    /// durable: a no-op when it already is, otherwise a drain and a sync. With
+    /// `Durability::Buffered` it drains only, and returns the written LSN. For one record you
+    /// appended, [`WalWriter::wait_durable`] takes its receipt instead.
     pub fn flush_until(&mut self, target: Lsn) -> Result<Lsn, Error> {
         let flushed = self.log.flush_until(target);
         self.lift(flushed)
@@ -250,6 +272,11 @@ where
         self.seal()
     }
 
+    /// Whether the writer is poisoned (a write or sync failed).
+    pub fn is_poisoned(&self) -> bool {
+        self.log.poisoned().is_some()
+    }
+
     /// The header's sync mark as this writer last wrote it (perhaps not yet synced).
     pub fn sync_mark(&self) -> Option<Lsn> {
         self.log.sync_mark()
@@ -288,6 +315,26 @@ where
                 "walden: log poisoned; reopen it to recover"
             );
             self.poison_reported = true;
+        }
+    }
+}
+
+/// What a `WalWriter` dropped without [`WalWriter::close`] does, as a `BufWriter` would: the
+/// buffer is handed to the OS, so every record appended survives this process ending or
+/// crashing afterwards. Nothing is synced: a record no `sync`, `flush_until` or `wait_durable`
+/// covered may be lost in a power loss or an OS crash. A poisoned writer writes nothing more. A
+/// failure is reported through `tracing` (a destructor cannot return it); call `close` to see it.
+impl<S: Storage> Drop for WalWriter<S> {
+    fn drop(&mut self) {
+        if self.log.poisoned().is_some() || self.log.written_lsn() == self.log.current_lsn() {
+            return;
+        }
+        if let Err(err) = self.log.drain() {
+            tracing::error!(
+                error = %err,
+                durable_lsn = self.log.durable_lsn().get(),
+                "walden: dropping the log could not hand its last appends to the OS"
+            );
         }
     }
 }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{faulty_wal, records};
-use walden::{Error, SegmentDir, Wal, WalOptions, FLUSHER_THREAD_NAME};
+use walden::backend::SegmentDir;
+use walden::{Error, Wal, WalOptions, FLUSHER_THREAD_NAME};
 use walden_core::{Durability, Lsn};
 
 /// Holds every test in this file to one at a time (see the module documentation).
@@ -61,9 +62,12 @@ fn spawn_async_committers<D: SegmentDir>(
                 let mut acks = Vec::new();
                 for i in 0..commits {
                     let payload = format!("task {task} record {i}").into_bytes();
-                    let lsn = wal.commit_async(&payload).await.expect("commit_async");
-                    assert!(wal.durable_lsn() > lsn, "resolved before durable");
-                    acks.push((lsn, payload));
+                    let committed = wal.commit_async(&payload).await.expect("commit_async");
+                    assert!(
+                        committed.is_durable_at(wal.durable_lsn()),
+                        "resolved before durable"
+                    );
+                    acks.push((committed.lsn(), payload));
                 }
                 acks
             })
@@ -183,7 +187,7 @@ fn commit_async_from_many_tasks_and_sync_commits_share_group_commit() {
                 (0..COMMITS)
                     .map(|i| {
                         let payload = format!("thread {thread} record {i}").into_bytes();
-                        let lsn = wal.commit(&payload).expect("commit");
+                        let lsn = wal.commit(&payload).expect("commit").lsn();
                         (lsn, payload)
                     })
                     .collect::<Vec<_>>()
@@ -336,7 +340,10 @@ fn buffered_commit_async_is_ready_at_once_without_a_flusher_or_fsync() {
     let polled = future
         .as_mut()
         .poll(&mut Context::from_waker(Waker::noop()));
-    assert!(matches!(polled, Poll::Ready(Ok(Lsn::ZERO))), "{polled:?}");
+    assert!(
+        matches!(polled, Poll::Ready(Ok(appended)) if appended.lsn() == Lsn::ZERO),
+        "{polled:?}"
+    );
     assert_eq!(faults.syncs(), 0);
     assert_eq!(flusher_threads(), before);
     assert_eq!(records(&path).len(), 1, "the record reached the file");
@@ -400,8 +407,8 @@ fn commit_async_needs_no_runtime_and_its_waker_is_always_called() {
     let mut acks = Vec::new();
     for i in 0..50 {
         let payload = format!("record {i}").into_bytes();
-        let lsn = block_on(wal.commit_async(&payload)).expect("commit_async");
-        acks.push((lsn, payload));
+        let committed = block_on(wal.commit_async(&payload)).expect("commit_async");
+        acks.push((committed.lsn(), payload));
     }
     let sync_threads = faults.sync_threads.lock().unwrap().clone();
     assert_eq!(
@@ -465,7 +472,7 @@ fn open_recovery_group_syncs_and_poisoning_are_traced() {
     let capture = Arc::new(Capture::default());
     let (wal, faults) = tracing::subscriber::with_default(Arc::clone(&capture), || {
         let wal = Wal::open(&path).unwrap();
-        let lsn = wal.commit(b"two").unwrap();
+        let lsn = wal.commit(b"two").unwrap().lsn();
         drop(wal);
         let (wal, faults) = faulty_wal(&path, WalOptions::default());
         faults.fail_next_sync.store(true, Ordering::Release);

@@ -28,7 +28,8 @@ use std::time::Duration;
 mod common;
 
 use common::{open_faulty, records, Faults, FaultyDir, Syncs, WriteFault, Writes, EIO, ENOSPC};
-use walden::{Error, SegmentDir, Wal, WalOptions, WalWriter};
+use walden::backend::SegmentDir;
+use walden::{Appended, Error, Wal, WalOptions, WalWriter};
 use walden_core::{
     scan_file, Codec, Durability, FileHeader, Lsn, RecoveryMode, Storage, SyncMode,
     FRAME_HEADER_LEN, HEADER_LEN,
@@ -303,26 +304,30 @@ fn attempt(
     match op {
         Op::Commit => {
             let bytes = next();
-            Ok(vec![(wal.commit(&bytes)?, bytes)])
+            Ok(vec![(wal.commit(&bytes)?.lsn(), bytes)])
         }
         Op::CommitAsync => {
             let bytes = next();
-            Ok(vec![(runtime.block_on(wal.commit_async(&bytes))?, bytes)])
+            Ok(vec![(
+                runtime.block_on(wal.commit_async(&bytes))?.lsn(),
+                bytes,
+            )])
         }
         Op::AppendThenSync => {
             let mut appended = Vec::new();
             for _ in 0..3 {
                 let bytes = next();
-                appended.push((wal.append(&bytes)?, bytes));
+                appended.push((wal.append(&bytes)?.lsn(), bytes));
             }
             wal.sync()?;
             Ok(appended)
         }
         Op::AppendThenWaitDurable => {
             let bytes = next();
-            let lsn = wal.append(&bytes)?;
-            wal.wait_durable(end_of(lsn, &bytes))?;
-            Ok(vec![(lsn, bytes)])
+            let appended = wal.append(&bytes)?;
+            assert_eq!(appended.end(), end_of(appended.lsn(), &bytes));
+            wal.wait_durable(appended)?;
+            Ok(vec![(appended.lsn(), bytes)])
         }
     }
 }
@@ -418,7 +423,10 @@ fn run_case(case: Case, crash: Crash) {
     let mut expected = recovered.clone();
     for i in 0..RECORDS_AFTER {
         let bytes = format!("after reopening {i}").into_bytes();
-        expected.push((wal.commit(&bytes).expect("commit after reopening"), bytes));
+        expected.push((
+            wal.commit(&bytes).expect("commit after reopening").lsn(),
+            bytes,
+        ));
     }
     drop(wal);
     if crash == Crash::PowerLoss && !buffered {
@@ -450,7 +458,11 @@ fn assert_poisoned(
                 .map(drop),
         ),
         ("sync", wal.sync().map(drop)),
-        ("wait_durable", wal.wait_durable(current).map(drop)),
+        (
+            "wait_durable",
+            wal.wait_durable(Appended::new(Lsn::ZERO, current))
+                .map(drop),
+        ),
         ("checkpoint", wal.checkpoint(wal.durable_lsn()).map(drop)),
     ];
     let mut claimed = Lsn::ZERO;
@@ -583,7 +595,7 @@ impl Committer {
         let (done, outcome) = mpsc::channel();
         let wal = Arc::clone(wal);
         let thread = std::thread::spawn(move || {
-            let _ = done.send(wal.commit(&bytes));
+            let _ = done.send(wal.commit(&bytes).map(|committed| committed.lsn()));
         });
         Committer { outcome, thread }
     }
@@ -610,7 +622,7 @@ fn every_blocked_waiter_gets_the_error(fault: LeaderFault) {
     let wal = Arc::new(open_faulty(&path, &faults, small_steps()).expect("open the log"));
     let before = b"before the fault".to_vec();
     let mut acked = vec![(
-        wal.commit(&before).expect("commit before the fault"),
+        wal.commit(&before).expect("commit before the fault").lsn(),
         before,
     )];
     let durable_before = wal.durable_lsn();
@@ -722,13 +734,13 @@ fn enospc_creating_a_new_logs_first_segment_fails_the_open_and_leaves_nothing_be
     let left: Vec<_> = std::fs::read_dir(&path)
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
-        .filter(|name| name != walden::LOCK_FILE_NAME)
+        .filter(|name| name != walden::backend::LOCK_FILE_NAME)
         .collect();
     assert_eq!(left.len(), 1, "the partial file: {left:?}");
 
     let wal = open_faulty(&path, &faults, WalOptions::default()).unwrap();
     assert_no_leftovers(&path, "reopened");
-    let lsn = wal.commit(b"first").unwrap();
+    let lsn = wal.commit(b"first").unwrap().lsn();
     drop(wal);
     faults.power_loss(&path);
     let wal = open_faulty(&path, &faults, WalOptions::default()).unwrap();
@@ -748,7 +760,7 @@ fn a_failed_fsync_while_recovering_fails_the_open_and_the_next_open_recovers() {
     let faults = Arc::new(Faults::default());
     let wal = open_faulty(&path, &faults, small_steps()).unwrap();
     let acked: Vec<_> = (0..10)
-        .map(|i| (wal.commit(&payload(i)).unwrap(), payload(i)))
+        .map(|i| (wal.commit(&payload(i)).unwrap().lsn(), payload(i)))
         .collect();
     let end = wal.current_lsn();
     drop(wal);
@@ -826,7 +838,7 @@ fn a_single_writer_is_poisoned_by_every_fault_and_recovers_on_reopen() {
                 let bytes = payload(attempted.len());
                 attempted.push(bytes.clone());
                 match writer.append(&bytes) {
-                    Ok(lsn) => pending.push((lsn, bytes)),
+                    Ok(appended) => pending.push((appended.lsn(), bytes)),
                     Err(err) => break err,
                 }
                 if attempted.len() % 2 == 1 {
@@ -878,7 +890,7 @@ fn a_single_writer_is_poisoned_by_every_fault_and_recovers_on_reopen() {
             assert_eq!(rescan.end_lsn, writer.current_lsn(), "{context}");
             let mut expected = recovered;
             let bytes = b"after reopening".to_vec();
-            expected.push((writer.append(&bytes).unwrap(), bytes));
+            expected.push((writer.append(&bytes).unwrap().lsn(), bytes));
             writer.sync().unwrap();
             drop(writer);
             if crash == Crash::PowerLoss {
@@ -950,7 +962,7 @@ fn a_waiting_tail_gets_the_error_when_an_appenders_drain_fails() {
     };
     let faults = Arc::new(Faults::default());
     let wal = Arc::new(open_faulty(&dir.path().join("log"), &faults, options).unwrap());
-    let first = wal.commit(b"durable").unwrap();
+    let first = wal.commit(b"durable").unwrap().lsn();
     let reader = {
         let wal = Arc::clone(&wal);
         std::thread::spawn(move || {
@@ -1030,14 +1042,14 @@ fn buffered_mode_refuses_appends_waits_and_tails_after_a_failed_write() {
     };
     let faults = Arc::new(Faults::default());
     let wal = open_faulty(&dir.path().join("log"), &faults, options).unwrap();
-    let first = wal.commit(b"handed to the OS").unwrap();
+    let first = wal.commit(b"handed to the OS").unwrap().lsn();
     faults.fail_write(WriteFault::default());
     let err = wal.commit(b"never written").unwrap_err();
     assert!(matches!(err, Error::Io { op: "write", .. }), "{err:?}");
     assert!(matches!(wal.append(b"x"), Err(Error::Poisoned { .. })));
     let current = wal.current_lsn();
     assert!(matches!(
-        wal.wait_durable(current),
+        wal.wait_durable(Appended::new(first, current)),
         Err(Error::Poisoned { .. })
     ));
     let mut tail = wal.tail(first).unwrap();
@@ -1095,14 +1107,14 @@ fn a_reopen_after_a_failed_fsync_in_the_same_boot_keeps_later_commits_after_a_po
     let path = dir.path().join("log");
     let faults = Arc::new(Faults::default());
     let wal = open_faulty(&path, &faults, small_steps()).unwrap();
-    let mut acked = vec![(wal.commit(b"durable").unwrap(), b"durable".to_vec())];
+    let mut acked = vec![(wal.commit(b"durable").unwrap().lsn(), b"durable".to_vec())];
     faults.fail_sync(Syncs::Shared, 0);
     assert!(wal.commit(b"lost by the failed fsync").is_err());
     drop(wal);
 
     let wal = open_faulty(&path, &faults, small_steps()).unwrap();
     let after = b"committed after the reopen".to_vec();
-    acked.push((wal.commit(&after).unwrap(), after));
+    acked.push((wal.commit(&after).unwrap().lsn(), after));
     drop(wal);
     faults.power_loss(&path);
 
@@ -1132,7 +1144,7 @@ fn a_segment_sealed_while_the_leaders_fsync_fails_reads_back_whole_after_a_power
     let faults = Arc::new(Faults::default());
     let wal = Arc::new(open_faulty(&path, &faults, options).unwrap());
     let acked: Vec<_> = (0..5)
-        .map(|i| (wal.commit(&payload(i)).unwrap(), payload(i)))
+        .map(|i| (wal.commit(&payload(i)).unwrap().lsn(), payload(i)))
         .collect();
 
     faults.hold(Syncs::Shared);

@@ -17,7 +17,7 @@ fn a_second_wal_on_the_same_directory_is_refused_until_the_first_closes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     let first = Wal::open(&path).unwrap();
-    let lsn = first.commit(b"kept").unwrap();
+    let lsn = first.commit(b"kept").unwrap().lsn();
     let before = common::dir_contents(&path);
 
     let err = Wal::open(&path).unwrap_err();

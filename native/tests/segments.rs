@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use walden::{segment_file_name, Error, LogRecord, Wal, WalOptions};
+use walden::backend::segment_file_name;
+use walden::{Error, LogRecord, Wal, WalOptions};
 use walden_core::{FileHeader, Lsn, TailKind, HEADER_LEN};
 
 /// Small segments (and preallocation steps) so a few hundred records span many files.
@@ -22,7 +23,7 @@ fn payload(i: usize) -> Vec<u8> {
 /// Commits `count` numbered records; returns their LSNs.
 fn commit_numbered(wal: &Wal, from: usize, count: usize) -> Vec<Lsn> {
     (from..from + count)
-        .map(|i| wal.commit(&payload(i)).expect("commit"))
+        .map(|i| wal.commit(&payload(i)).expect("commit").lsn())
         .collect()
 }
 
@@ -41,7 +42,7 @@ fn segment_files(path: &Path) -> Vec<String> {
             let name = entry.expect("a directory entry").file_name();
             name.into_string().expect("a UTF-8 name")
         })
-        .filter(|name| name != walden::LOCK_FILE_NAME)
+        .filter(|name| name != walden::backend::LOCK_FILE_NAME)
         .collect();
     names.sort();
     names
@@ -85,7 +86,7 @@ fn records_span_segments_named_by_base_lsn_and_survive_reopen_in_order() {
 #[test]
 fn reading_starts_at_any_record_and_refuses_other_lsns() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open_with(&dir.path().join("log"), small_segments()).unwrap();
+    let wal = Wal::open_with(dir.path().join("log"), small_segments()).unwrap();
     let lsns = commit_numbered(&wal, 0, 120);
     for start in [0, 1, 37, 64, 119] {
         let records = read_all(&wal, lsns[start]);
@@ -105,7 +106,7 @@ fn reading_starts_at_any_record_and_refuses_other_lsns() {
 #[test]
 fn readers_see_only_committed_records() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open_with(&dir.path().join("log"), small_segments()).unwrap();
+    let wal = Wal::open_with(dir.path().join("log"), small_segments()).unwrap();
     commit_numbered(&wal, 0, 3);
     wal.append(b"not yet durable").unwrap();
     assert_eq!(read_all(&wal, Lsn::ZERO).len(), 3);
@@ -147,7 +148,7 @@ fn checkpoint_removes_whole_segments_below_the_lsn() {
     ));
     drop(wal);
     let wal = Wal::open_with(&path, small_segments()).unwrap();
-    let lsn = wal.commit(b"after the checkpoint").unwrap();
+    let lsn = wal.commit(b"after the checkpoint").unwrap().lsn();
     assert!(lsn > lsns[149]);
 }
 
@@ -258,7 +259,7 @@ fn the_active_segment_keeps_its_preallocation_across_reopen() {
 #[test]
 fn a_tail_follows_commits_as_they_become_durable() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Arc::new(Wal::open_with(&dir.path().join("log"), small_segments()).unwrap());
+    let wal = Arc::new(Wal::open_with(dir.path().join("log"), small_segments()).unwrap());
     commit_numbered(&wal, 0, 5);
     let writer = {
         let wal = Arc::clone(&wal);
@@ -300,7 +301,7 @@ fn concurrent_commits_across_rotations_are_all_read_back_in_order_without_gaps()
                 (0..COMMITS)
                     .map(|i| {
                         let payload = format!("{thread}/{i}").into_bytes();
-                        (wal.commit(&payload).expect("commit"), payload)
+                        (wal.commit(&payload).expect("commit").lsn(), payload)
                     })
                     .collect::<Vec<_>>()
             })

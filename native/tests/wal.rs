@@ -7,7 +7,7 @@ use std::time::Duration;
 mod common;
 
 use common::{faulty_wal, records, FaultyDir};
-use walden::{Error, Wal, WalOptions};
+use walden::{Appended, Error, Wal, WalOptions};
 use walden_core::{Durability, Lsn};
 
 /// Runs `threads` closures and fails the test instead of hanging if they do not all finish.
@@ -62,9 +62,12 @@ fn concurrent_commits_are_all_present_in_lsn_order_without_gaps_and_share_fsyncs
         (0..COMMITS)
             .map(|i| {
                 let payload = format!("thread {thread} record {i}").into_bytes();
-                let lsn = shared.commit(&payload).expect("commit");
-                assert!(shared.durable_lsn() > lsn, "acknowledged before durable");
-                (lsn, payload)
+                let committed = shared.commit(&payload).expect("commit");
+                assert!(
+                    shared.durable_lsn() >= committed.end(),
+                    "acknowledged before durable"
+                );
+                (committed.lsn(), payload)
             })
             .collect::<Vec<_>>()
     });
@@ -158,10 +161,11 @@ fn a_failed_fsync_fails_every_waiter_and_poisons_the_log_until_reopened() {
 fn waiting_for_an_lsn_that_is_already_durable_does_not_sync() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, faults) = faulty_wal(&dir.path().join("wal"), WalOptions::default());
-    let lsn = wal.commit(b"one").unwrap();
+    let committed = wal.commit(b"one").unwrap();
     let syncs = faults.syncs.load(Ordering::Relaxed);
-    assert!(wal.wait_durable(lsn).unwrap() > lsn);
-    assert!(wal.wait_durable(wal.durable_lsn()).is_ok());
+    assert!(wal.wait_durable(committed).unwrap() >= committed.end());
+    assert!(wal.wait_durable(committed).is_ok());
+    assert_eq!(wal.sync().unwrap(), committed.end(), "nothing more to sync");
     assert_eq!(faults.syncs.load(Ordering::Relaxed), syncs);
 }
 
@@ -190,7 +194,7 @@ fn a_waiting_tail_gets_the_error_when_a_sync_fails() {
     let reader = {
         let wal = Arc::clone(&wal);
         std::thread::spawn(move || {
-            let mut tail = wal.tail(first).unwrap();
+            let mut tail = wal.tail(first.lsn()).unwrap();
             let record = tail.next().unwrap().unwrap();
             assert_eq!(record.payload, b"durable");
             // Blocks: nothing else is durable until the failed sync poisons the log.
@@ -227,7 +231,7 @@ fn appends_through_a_tiny_queue_from_many_threads_without_commits_all_land() {
         (0..APPENDS)
             .map(|i| {
                 let payload = format!("{thread}/{i}").into_bytes();
-                (shared.append(&payload).expect("append"), payload)
+                (shared.append(&payload).expect("append").lsn(), payload)
             })
             .collect::<Vec<_>>()
     });
@@ -244,9 +248,10 @@ fn appends_through_a_tiny_queue_from_many_threads_without_commits_all_land() {
 #[test]
 fn waiting_past_the_current_lsn_is_refused_without_poisoning() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(&dir.path().join("wal")).unwrap();
+    let wal = Wal::open(dir.path().join("wal")).unwrap();
     wal.commit(b"one").unwrap();
-    let beyond = Lsn::new(wal.current_lsn().get() + 100);
+    let current = wal.current_lsn();
+    let beyond = Appended::new(current, Lsn::new(current.get() + 100));
     assert!(matches!(
         wal.wait_durable(beyond),
         Err(Error::BeyondCurrent { .. })

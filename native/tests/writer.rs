@@ -316,7 +316,7 @@ fn truncate_discards_records_but_keeps_lsns_growing_across_reopen() {
     let cut = log.truncate().unwrap();
     assert_eq!(log.base_lsn(), cut);
     let next = log.append(b"new").unwrap();
-    assert_eq!(next, cut);
+    assert_eq!(next.lsn(), cut);
     log.close().unwrap();
 
     let log = WalWriter::open(&path).unwrap();
@@ -358,7 +358,7 @@ fn a_crash_between_the_header_rewrite_and_the_truncation_drops_the_old_records()
 #[test]
 fn drain_for_group_sync_hands_out_a_handle_that_makes_the_drained_bytes_durable() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = WalWriter::open(&dir.path().join("wal")).unwrap();
+    let mut log = WalWriter::open(dir.path().join("wal")).unwrap();
     log.append(b"grouped").unwrap();
     let (written, file) = log.drain_for_group_sync().unwrap();
     assert_eq!(written, log.current_lsn());
@@ -412,7 +412,7 @@ fn append_bytes_takes_whole_frames_encoded_at_the_current_lsn() {
 fn set_current_lsn_moves_an_empty_log_forward_only() {
     let mut log = mem_writer();
     log.set_current_lsn(Lsn::new(5000)).unwrap();
-    assert_eq!(log.append(b"x").unwrap(), Lsn::new(5000));
+    assert_eq!(log.append(b"x").unwrap().lsn(), Lsn::new(5000));
     assert!(matches!(
         log.set_current_lsn(Lsn::new(9000)),
         Err(Error::NotEmpty { .. })
@@ -460,10 +460,12 @@ fn a_hole_in_an_unsynced_batch_is_truncated_and_synced_records_stay() {
     // More than a sync-mark step, so the next drain moves the mark.
     let count = SYNC_MARK_STEP_BYTES / 108 + 1;
     let synced: Vec<Lsn> = (0..count)
-        .map(|i| log.append(&[i as u8; 100]).unwrap())
+        .map(|i| log.append(&[i as u8; 100]).unwrap().lsn())
         .collect();
     let durable = log.sync().unwrap();
-    let unsynced: Vec<Lsn> = (0..5u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
+    let unsynced: Vec<Lsn> = (0..5u8)
+        .map(|i| log.append(&[i; 100]).unwrap().lsn())
+        .collect();
     // The second batch was drained but never synced; "lose" its first record's write.
     assert_eq!(log.written_lsn(), log.current_lsn());
     assert_eq!(log.sync_mark(), Some(durable), "the drain carries the mark");
@@ -495,7 +497,9 @@ fn a_closed_log_cut_short_is_lost_data_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wal");
     let mut log = WalWriter::open(&path).unwrap();
-    let lsns: Vec<Lsn> = (0..5u8).map(|i| log.append(&[i; 100]).unwrap()).collect();
+    let lsns: Vec<Lsn> = (0..5u8)
+        .map(|i| log.append(&[i; 100]).unwrap().lsn())
+        .collect();
     let end = log.close().unwrap();
     let cut = HEADER_LEN as u64 + lsns[3].get() + 20;
     std::fs::OpenOptions::new()

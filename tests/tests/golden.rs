@@ -95,7 +95,7 @@ fn copy_as_segment(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = dir.path().join("log");
     std::fs::create_dir(&log).expect("create the log directory");
-    let segment = log.join(walden::segment_file_name(BASE));
+    let segment = log.join(walden::backend::segment_file_name(BASE));
     std::fs::copy(golden_dir().join(name), &segment).expect("copy a golden file");
     (dir, log, segment)
 }
@@ -123,7 +123,7 @@ fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
         })
         // Opening takes the writer's lock first, which creates the empty LOCK file: the one
         // trace a refused open leaves, and not part of the log.
-        .filter(|(name, _)| name != walden::LOCK_FILE_NAME)
+        .filter(|(name, _)| name != walden::backend::LOCK_FILE_NAME)
         .collect();
     files.sort();
     files
@@ -177,7 +177,7 @@ fn clean_log_recovers_every_record_in_every_mode() {
     let mut writer = WalWriter::open(&path).unwrap();
     assert_eq!(writer.recovery().records, 8);
     assert_eq!(writer.current_lsn(), END);
-    let lsn = writer.append(b"appended to the golden log").unwrap();
+    let lsn = writer.append(b"appended to the golden log").unwrap().lsn();
     assert_eq!(lsn, END);
     writer.close().unwrap();
     let mut expected = clean_records();
@@ -637,7 +637,7 @@ fn segmented_log_reads_back_across_its_segments() {
     let expected: Vec<_> = lsns.iter().map(|&l| Lsn::new(l)).zip(payloads()).collect();
     assert_eq!(read, expected);
     assert_eq!(
-        wal.commit(b"after the golden segments").unwrap(),
+        wal.commit(b"after the golden segments").unwrap().lsn(),
         Lsn::new(272)
     );
     drop(wal);
@@ -645,7 +645,10 @@ fn segmented_log_reads_back_across_its_segments() {
     assert_eq!(wal.read_from(Lsn::ZERO).unwrap().count(), 9);
 
     for (i, base) in bases.iter().enumerate() {
-        let name = format!("segments/{}", walden::segment_file_name(Lsn::new(*base)));
+        let name = format!(
+            "segments/{}",
+            walden::backend::segment_file_name(Lsn::new(*base))
+        );
         let (header, recovery) = scan(&name, RecoveryMode::AbsoluteConsistency).unwrap();
         assert_eq!(header.salt, SALT);
         let next = bases.get(i + 1).copied().unwrap_or(272);

@@ -3,7 +3,7 @@
 //! recovery (the reddb bug).
 
 use std::io::Write;
-use walden::FileStorage;
+use walden::backend::FileStorage;
 use walden_core::{Lsn, MemStorage, Storage, SyncMode, TailKind};
 use walden_tests::{payloads, read_all, Appender};
 

@@ -167,7 +167,7 @@ where
 
     /// Appends a record without waiting for durability; returns its LSN.
     pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, LogError> {
-        let lsn = self.writer.append(payload)?;
+        let lsn = self.writer.append(payload)?.lsn();
         self.stats.appends += 1;
         self.records_since_flush += 1;
         let current = self.writer.current_lsn();
@@ -182,13 +182,12 @@ where
     /// Appends a record for `request` and registers it for the next flush. See
     /// [`CommitOutcome`]. With [`FlushPolicy::PerCommit`] the caller flushes at once.
     pub fn commit(&mut self, request: RequestId, payload: &[u8]) -> CommitOutcome {
-        let lsn = match self.writer.append(payload) {
-            Ok(lsn) => lsn,
+        let (lsn, target) = match self.writer.append(payload) {
+            Ok(appended) => (appended.lsn(), appended.end()),
             Err(err) => return CommitOutcome::Failed(err.into()),
         };
         self.stats.commits += 1;
         self.records_since_flush += 1;
-        let target = self.writer.current_lsn();
         self.events().push(LogEvent::Appended {
             lsn,
             current: target,

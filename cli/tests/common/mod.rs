@@ -137,7 +137,7 @@ pub(crate) fn fresh_wal(path: &Path, records: usize, segment_bytes: u64) -> Vec<
     let wal = Wal::open_with(path, options).unwrap();
     // A commit each, so the segments rotate at their size as in service.
     let lsns = (0..records)
-        .map(|i| wal.commit(&payload(i)).unwrap())
+        .map(|i| wal.commit(&payload(i)).unwrap().lsn())
         .collect();
     wal.close().unwrap();
     lsns

@@ -25,9 +25,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use walden::{
-    segment_file_name, Error, FileStorage, FsDir, SegmentDir, SharedSync, Wal, WalOptions,
-};
+use walden::backend::{segment_file_name, FileStorage, FsDir, SegmentDir, SharedSync};
+use walden::{Error, Wal, WalOptions};
 use walden_core::{Codec, FileHeader, Lsn, Records, Storage, SyncMode, HEADER_LEN};
 
 /// Linux's `EIO`: the device reported an I/O error.
@@ -546,8 +545,8 @@ impl FaultyDir {
 
 impl SegmentDir for FaultyDir {
     type Storage = FaultyFile;
-    type Lock = walden::DirLock;
-    fn lock(&self) -> io::Result<walden::DirLock> {
+    type Lock = walden::backend::DirLock;
+    fn lock(&self) -> io::Result<walden::backend::DirLock> {
         self.inner.lock()
     }
     fn list(&self) -> io::Result<Vec<Lsn>> {

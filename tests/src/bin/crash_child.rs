@@ -71,7 +71,11 @@ fn commit_loop(wal: &Wal, cycle: u64, thread: u32, started: Instant) {
         }
         let id = RecordId { cycle, thread, seq };
         match wal.commit(&id.payload()) {
-            Ok(lsn) => print_line(&ChildLine::Ack(Ack { lsn, thread, seq })),
+            Ok(committed) => print_line(&ChildLine::Ack(Ack {
+                lsn: committed.lsn(),
+                thread,
+                seq,
+            })),
             Err(err) => {
                 eprintln!("crash_child: committing {id}: {err}");
                 std::process::exit(1);

@@ -285,7 +285,7 @@ pub(crate) fn scan_image(image: &Image, cache: &mut ScanCache) -> Result<Scanned
     };
     let mut segments = image.iter().peekable();
     while let Some((&base, bytes)) = segments.next() {
-        let name = walden::segment_file_name(base);
+        let name = walden::backend::segment_file_name(base);
         let successor = segments.peek().map(|(&next, _)| next);
         let scan = match (successor, cache.sealed.get(&base)) {
             (Some(_), Some((cached, scan))) if cached == bytes => Ok(scan.clone()),

@@ -30,7 +30,7 @@ use super::disk::{apply, write_into, Disk, FileState, PendingOp};
 use super::{DiskBug, SimConfig, Trace};
 use crate::Rng;
 use std::collections::BTreeMap;
-use walden::segment_file_name;
+use walden::backend::segment_file_name;
 use walden_core::{FileHeader, Lsn, HEADER_LEN};
 
 /// How many writes of one crash image met each fate.

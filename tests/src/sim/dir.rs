@@ -15,7 +15,7 @@ use super::disk::{Disk, Inode};
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
-use walden::{SegmentDir, SharedSync};
+use walden::backend::{SegmentDir, SharedSync};
 use walden_core::{Lsn, Storage, SyncMode};
 
 /// The simulated disk, shared by a directory, its files and their sync handles.

@@ -23,7 +23,7 @@ use crate::sim::Trace;
 use crate::Rng;
 use std::collections::BTreeMap;
 use std::io;
-use walden::segment_file_name;
+use walden::backend::segment_file_name;
 use walden_core::Lsn;
 
 /// Identifies a file independently of its name, so a removed file's open handles stay valid.

@@ -4,7 +4,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `disk.rs` | `Disk`: durable image, live image and pending operations per file; the directory; the crash point that freezes everything |
-//! | `dir.rs` | [`SimDir`] / [`SimFile`]: `walden::SegmentDir`, `Storage` and `SharedSync` over that disk |
+//! | `dir.rs` | [`SimDir`] / [`SimFile`]: `walden::backend::SegmentDir`, `Storage` and `SharedSync` over that disk |
 //! | `crash.rs` | the post-crash image: the fate of each pending write (whole, torn, garbage, lost, misdirected) |
 //! | `check.rs` | the property, on the reopened `Wal` and on the raw images (`walden_core::scan_file`) |
 //! | `workload.rs` | one seed: options, generations of workload and crash, recovery checks, the final append |

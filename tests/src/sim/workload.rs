@@ -27,7 +27,9 @@ use super::{DiskBug, SimConfig, Trace};
 use crate::Rng;
 use std::sync::{Arc, Mutex};
 use walden::{Error, Wal, WalOptions};
-use walden_core::{scan_file, Codec, Durability, Lsn, RecoveryError, RecoveryMode, TailKind};
+use walden_core::{
+    scan_file, Appended, Codec, Durability, Lsn, RecoveryError, RecoveryMode, TailKind,
+};
 
 /// The most generations (open, workload, power loss) a seed runs before its final check.
 const GENERATIONS_MAX: u64 = 3;
@@ -165,13 +167,15 @@ impl Sim {
         };
         let payload = self.payload();
         let expected = wal.current_lsn();
-        let lsn = wal
+        let committed = wal
             .commit(&payload)
             .map_err(|err| unexpected(format!("commit after recovery failed: {err}")))?;
+        let lsn = committed.lsn();
+        // Checked against the model's own arithmetic, not the receipt's.
         let end = record_end(lsn, payload.len());
         self.trace
             .note(|| format!("commit {} B at LSN {lsn} after recovery", payload.len()));
-        if lsn != expected || wal.durable_lsn() < end {
+        if lsn != expected || committed.end() != end || wal.durable_lsn() < end {
             return Err(unexpected(format!(
                 "commit after recovery: LSN {lsn} (expected {expected}), durable LSN {} (the \
                  record ends at {end})",
@@ -459,12 +463,15 @@ impl Sim {
     fn landed(
         &mut self,
         expected: Lsn,
-        got: Option<&Lsn>,
+        got: Option<&Appended>,
         payload: Vec<u8>,
     ) -> Result<(), Violation> {
-        if let Some(&lsn) = got.filter(|&&lsn| lsn != expected) {
+        let end = record_end(expected, payload.len());
+        if let Some(got) = got.filter(|got| got.lsn() != expected || got.end() != end) {
             return Err(unexpected(format!(
-                "a record was appended at LSN {lsn}, but the log's current LSN was {expected}"
+                "a record was appended at {got}, but the log's current LSN was {expected} (the \
+                 record of {} B ends at {end})",
+                payload.len()
             )));
         }
         self.model.appended(expected, payload)
