@@ -115,6 +115,13 @@ def main():
     write("roundtrip", "random_512", bytes(rng.randrange(256) for _ in range(512)))
     write("roundtrip", "text", b"".join(payloads[:4]) * 4)
 
+    # header: bytes read by `arbitrary` into (salt, base LSN and sync mark fields, flags,
+    # reserved bytes, options, payloads, zeros, raw bytes); the target recomputes the header CRC.
+    write("header", "empty", b"")
+    write("header", "ones", b"\xff" * 96)
+    write("header", "random_64", bytes(rng.randrange(256) for _ in range(64)))
+    write("header", "random_512", bytes(rng.randrange(256) for _ in range(512)))
+
 
 if __name__ == "__main__":
     main()

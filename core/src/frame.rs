@@ -62,8 +62,11 @@ impl Record<'_> {
     /// The LSN just past this record's frame: where the next record starts.
     pub fn end_lsn(&self) -> Lsn {
         // A decoded frame fits in a slice, so its length fits in u64, and the LSN of its end
-        // was checked not to overflow when the frame was decoded.
-        Lsn::new(self.lsn.get() + self.frame_len() as u64)
+        // was checked not to overflow when the frame was decoded. A hand-built record past the
+        // end of the LSN space ends at `Lsn::MAX` rather than wrapping.
+        self.lsn
+            .checked_add(self.frame_len() as u64)
+            .unwrap_or(Lsn::MAX)
     }
 }
 

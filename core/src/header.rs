@@ -25,6 +25,11 @@
 //! Invariant: [`FileHeader::decode`] checks the magic before anything else and the version before
 //! the checksum, so a foreign file is reported as foreign and a file from a newer release as newer,
 //! never as "corrupt". Decoding never modifies anything: callers leave such files untouched.
+//!
+//! Any base LSN and sync mark in `0..=u64::MAX` decodes (a mark below the base reads as the base).
+//! Whether the file's bytes fit the LSN space the base leaves is the scan's decision
+//! ([`crate::RecoveryError::BaseLsnTooHigh`]); every reader does its arithmetic on these fields
+//! checked.
 
 use crate::Lsn;
 use core::fmt;

@@ -133,9 +133,16 @@ impl<S: Storage> LogWriter<S> {
         // in this boot) left clean in the page cache but never wrote: they read back fine, and a
         // sync would skip them. Writing them again dirties those pages, so this process's next
         // sync really persists them. Usually one batch; nothing after a clean close.
+        // The mark comes from disk: decoding keeps it at or above the base, but it may lie
+        // anywhere up to `Lsn::MAX` (a salvage open accepts a mark past the records), so its file
+        // offset is computed without overflow; past the records it means nothing to rewrite.
         let mark = header.sync_mark.unwrap_or(header.base_lsn);
-        let unmarked = (HEADER_LEN as u64 + (mark.get() - header.base_lsn.get()))
-            .min(recovery.valid_file_len());
+        let unmarked = mark
+            .checked_distance_from(header.base_lsn)
+            .and_then(|distance| distance.checked_add(HEADER_LEN as u64))
+            .map_or(recovery.valid_file_len(), |offset| {
+                offset.min(recovery.valid_file_len())
+            });
         if unmarked < recovery.valid_file_len() {
             let range = usize::try_from(unmarked).unwrap_or(usize::MAX)
                 ..usize::try_from(recovery.valid_file_len()).unwrap_or(usize::MAX);
@@ -453,7 +460,7 @@ impl<S: Storage> LogWriter<S> {
             self.write_sync_mark(durable)?;
         }
         let offset = self.file_offset(self.marks.written());
-        self.preallocate(offset + self.buffer.len() as u64)?;
+        self.preallocate(offset.saturating_add(self.buffer.len() as u64))?;
         if let Err(err) = self.storage.write_at(offset, &self.buffer) {
             return Err(self.poison_with("write", err));
         }
@@ -503,8 +510,13 @@ impl<S: Storage> LogWriter<S> {
         Ok(())
     }
 
+    /// The file offset of `lsn`, one of this writer's watermarks (never below the base, and at
+    /// most the records recovered plus those appended since past it, so in memory: neither the
+    /// distance nor the sum can fail for one). Saturates rather than wrapping all the same: a
+    /// wrapped offset would write over the header.
     fn file_offset(&self, lsn: Lsn) -> u64 {
-        HEADER_LEN as u64 + (lsn.get() - self.base_lsn.get())
+        let distance = lsn.checked_distance_from(self.base_lsn).unwrap_or(0);
+        (HEADER_LEN as u64).saturating_add(distance)
     }
 
     /// Counts the frames in `frames`, checking they tile it exactly and that each passes the

@@ -113,3 +113,25 @@ fn frame_len_field(bytes: &[u8]) -> usize {
         None => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{Codec, InvalidFrame};
+
+    /// Prevents the search from wrapping past `Lsn::MAX` and "finding" a frame at LSN 0, before
+    /// the damage (the `recovery` fuzz target found it; `scan_body` now refuses such a body before
+    /// searching, so this calls the search directly).
+    #[test]
+    fn the_search_stops_at_the_end_of_the_lsn_space() {
+        let codec = Codec::new(0x5eed);
+        let base = Lsn::new(u64::MAX - 7);
+        let mut body = alloc::vec![0xAA; 8];
+        // At body offset 8, an empty frame valid for LSN 0: `base + 8` wrapped.
+        codec
+            .encode_append(Lsn::ZERO, b"", &mut body)
+            .expect("fits at LSN 0");
+        let damage = Damage::Invalid(InvalidFrame::LsnOverflow);
+        assert_eq!(find_next_valid(&codec, base, &body, 0, damage), None);
+    }
+}

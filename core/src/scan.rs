@@ -16,6 +16,9 @@
 //!   [`RecoveryError::SyncedDataLost`] when none do).
 //! - Zero-filled space after the valid prefix (preallocation, or a write that never reached the
 //!   media) is unwritten space in every mode: a frame's length field is never zero.
+//! - LSNs never wrap. No frame ends past `Lsn::MAX`, so a body with non-zero bytes at or past
+//!   `Lsn::MAX - base_lsn` bytes in has a header that does not describe it: every mode refuses it
+//!   ([`RecoveryError::BaseLsnTooHigh`]) rather than cutting it as a torn tail.
 //! - The cost of a scan is linear in the valid prefix; classifying damage costs what
 //!   [`crate::resync`] documents (near-linear in the tail).
 
@@ -124,12 +127,17 @@ pub struct Recovery {
 impl Recovery {
     /// Bytes of body (after the header) in the valid prefix.
     pub fn valid_body_len(&self) -> u64 {
-        self.end_lsn.get() - self.base_lsn.get()
+        // A scan never ends below its base; a hand-built value that does holds no body.
+        self.end_lsn
+            .checked_distance_from(self.base_lsn)
+            .unwrap_or(0)
     }
 
     /// The file length to truncate to so that only the header and the valid prefix remain.
     pub fn valid_file_len(&self) -> u64 {
-        HEADER_LEN as u64 + self.valid_body_len()
+        // A scanned prefix lies in memory, so this cannot saturate for one; a hand-built value
+        // spanning the whole LSN space gets `u64::MAX` rather than a wrapped length.
+        (HEADER_LEN as u64).saturating_add(self.valid_body_len())
     }
 }
 
@@ -167,6 +175,18 @@ pub enum RecoveryError {
         sync_mark: Lsn,
         /// What is wrong at `at` (`None`: the file simply ends there).
         damage: Option<Damage>,
+    },
+    /// The file holds data where no record can be: its header's base LSN leaves room for only
+    /// `room` bytes of records before `Lsn::MAX`, but non-zero bytes run on to `data_bytes` bytes
+    /// after the header. No writer can put a byte there (a frame never ends past `Lsn::MAX`), so
+    /// the header does not describe these bytes. Refused in every mode, before anything is cut.
+    BaseLsnTooHigh {
+        /// The header's base LSN.
+        base_lsn: Lsn,
+        /// Bytes of records the LSN space holds after `base_lsn`: `Lsn::MAX - base_lsn`.
+        room: u64,
+        /// Bytes after the header up to and including the last non-zero byte.
+        data_bytes: u64,
     },
     /// [`RecoveryMode::AbsoluteConsistency`] only: the log ends in a torn tail.
     TornTail {
@@ -224,6 +244,18 @@ impl fmt::Display for RecoveryError {
                      the records before LSN {at}"
                 )
             }
+            RecoveryError::BaseLsnTooHigh {
+                base_lsn,
+                room,
+                data_bytes,
+            } => write!(
+                f,
+                "log header's base LSN {base_lsn} leaves room for only {room} bytes of records \
+                 before the largest LSN, but the file holds data up to {data_bytes} bytes after \
+                 the header: no record can lie there, so the header does not belong to these \
+                 bytes (it was damaged, or written by another tool); nothing was changed. \
+                 Restore from a replica or backup"
+            ),
             RecoveryError::TornTail { at, bytes, damage } => write!(
                 f,
                 "log ends in a torn tail of {bytes} bytes at LSN {at} ({damage}); recovery in \
@@ -329,6 +361,7 @@ pub fn scan_body(
     mode: RecoveryMode,
     sync_mark: Option<Lsn>,
 ) -> Result<Recovery, RecoveryError> {
+    check_room(base_lsn, body)?;
     let mut records = Records::new(*codec, base_lsn, body);
     let count = records.by_ref().count() as u64;
     let end = records.offset();
@@ -414,6 +447,31 @@ pub fn scan_body(
     Ok(recovery)
 }
 
+/// Refuses a body with data where no record can be: at or past `Lsn::MAX - base_lsn` bytes in
+/// (a frame never ends past `Lsn::MAX`). Zero fill may lie there: a writer whose base LSN is near
+/// the top preallocates ahead of its records like any other. Costs nothing unless the body
+/// reaches that far.
+fn check_room(base_lsn: Lsn, body: &[u8]) -> Result<(), RecoveryError> {
+    // `u64::MAX - x` cannot underflow.
+    let room = Lsn::MAX.get() - base_lsn.get();
+    // A room larger than the address space (32-bit targets) holds any body.
+    let Some(past) = usize::try_from(room).ok().and_then(|room| body.get(room..)) else {
+        return Ok(());
+    };
+    if is_all_zero(past) {
+        return Ok(());
+    }
+    let data_bytes = body
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    Err(RecoveryError::BaseLsnTooHigh {
+        base_lsn,
+        room,
+        data_bytes: data_bytes as u64,
+    })
+}
+
 /// Whether every byte is zero. ORs 64-byte chunks (which the compiler vectorises) instead of
 /// stopping at each byte: a preallocated tail can be gigabytes of zeros.
 fn is_all_zero(bytes: &[u8]) -> bool {
@@ -427,6 +485,8 @@ fn is_all_zero(bytes: &[u8]) -> bool {
 
 fn lsn_at(base_lsn: Lsn, offset: usize) -> Lsn {
     // Only offsets inside or just past decoded frames (or the first damaged byte after them) get
-    // here, and the decoder checked that those frames end at or below `Lsn::MAX`.
-    Lsn::new(base_lsn.get().wrapping_add(offset as u64))
+    // here, and the decoder checked that those frames end at or below `Lsn::MAX`, so this never
+    // saturates; if it did, a position past the end of the LSN space would still sort after
+    // every real one instead of wrapping to a small LSN before the damage.
+    base_lsn.checked_add(offset as u64).unwrap_or(Lsn::MAX)
 }

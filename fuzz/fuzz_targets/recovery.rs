@@ -23,7 +23,8 @@
 //!   `TolerateTornTail` reports `CorruptionMidLog` or an `Unsynced` tail, with the same damage
 //!   and next valid frame (and then `AbsoluteConsistency` reports `CorruptionMidLog`); a
 //!   `SyncedDataLost` refusal is the same in both strict modes, and `PointInTime` keeps exactly
-//!   the prefix before it.
+//!   the prefix before it; a `BaseLsnTooHigh` refusal (data past the end of the LSN space) is
+//!   the same in all three.
 
 #![no_main]
 
@@ -249,10 +250,29 @@ fn check_over_limit(
 type ScanResult = Result<(FileHeader, Recovery), RecoveryError>;
 
 fn check_modes_agree(tolerate: &ScanResult, absolute: &ScanResult, point_in_time: &ScanResult) {
-    use RecoveryError::{CorruptionMidLog, Header, RecordOverLimit, SyncedDataLost, TornTail};
+    use RecoveryError::{
+        BaseLsnTooHigh, CorruptionMidLog, Header, RecordOverLimit, SyncedDataLost, TornTail,
+    };
     match (tolerate, absolute, point_in_time) {
         (Err(Header(a)), Err(Header(b)), Err(Header(c))) => {
             assert!(a == b && b == c, "header errors differ by mode");
+        }
+        // Data past the end of the LSN space: the header does not describe the body, whatever
+        // the mode.
+        (
+            Err(
+                a @ BaseLsnTooHigh {
+                    base_lsn,
+                    room,
+                    data_bytes,
+                },
+            ),
+            Err(b),
+            Err(c),
+        ) => {
+            assert!(a == b && b == c, "BaseLsnTooHigh differs by mode");
+            assert_eq!(*room, u64::MAX - base_lsn.get());
+            assert!(data_bytes > room);
         }
         // A valid frame over the reader's limit is never damage: every mode refuses alike.
         (Err(a @ RecordOverLimit { .. }), Err(b), Err(c)) => {

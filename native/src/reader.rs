@@ -255,12 +255,17 @@ fn fill<D: SegmentDir>(
     open.buf.drain(..start);
     open.buf_lsn = lsn;
     let held = open.buf.len();
-    let read_from = lsn.get() + held as u64;
+    let read_from = lsn.get().saturating_add(held as u64);
     let room = usize::try_from(limit.get().saturating_sub(read_from)).unwrap_or(usize::MAX);
     let want = need.max(READ_CHUNK).saturating_sub(held).min(room);
-    if want > 0 {
+    // Segment bases come from disk: a reader asked to start far into a segment whose successor's
+    // base is near `Lsn::MAX` can ask for an offset no file has. Nothing is read there, which the
+    // caller reports as a segment that ends early.
+    let offset = read_from
+        .checked_sub(open.base.get())
+        .and_then(|records| records.checked_add(HEADER_LEN as u64));
+    if let Some(offset) = offset.filter(|_| want > 0) {
         open.buf.resize(held + want, 0);
-        let offset = HEADER_LEN as u64 + (read_from - open.base.get());
         let read = open
             .storage
             .read_at(offset, &mut open.buf[held..])

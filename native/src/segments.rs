@@ -301,15 +301,22 @@ fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn, salt: u64) -> Result<(
         });
     }
     let size = storage.size().map_err(io("reading a segment's size"))?;
-    let marked_end = header.sync_mark.map_or(0, |mark| mark.get() - base.get());
-    if size < HEADER_LEN as u64 + marked_end {
+    // The mark comes from disk: decoding keeps it at or above the base, but it may lie anywhere
+    // up to `Lsn::MAX`, where the length it implies does not fit a `u64` (no file is that long).
+    let mark = header.sync_mark.unwrap_or(base);
+    let marked_len = mark
+        .checked_distance_from(base)
+        .and_then(|records| records.checked_add(HEADER_LEN as u64));
+    if marked_len.is_none_or(|marked_len| size < marked_len) {
+        let length = marked_len.map_or_else(
+            || String::from("more than any file holds"),
+            |len| format!("{len} bytes"),
+        );
         return Err(Error::SegmentMismatch {
             segment: segment_file_name(base),
             reason: format!(
                 "the file is {size} bytes, but its header says its records were durable up to \
-                 LSN {} ({} bytes): it was truncated and lost acknowledged records",
-                base.get() + marked_end,
-                HEADER_LEN as u64 + marked_end
+                 LSN {mark} ({length}): it was truncated and lost acknowledged records"
             ),
         });
     }

@@ -342,3 +342,34 @@ fn a_segment_from_another_log_is_refused() {
     let err = Wal::open_with(&ours, small_segments()).unwrap_err();
     assert!(err.to_string().contains("another log"), "{err}");
 }
+
+// Prevents a sealed segment whose header (valid checksum) carries a sync mark near `u64::MAX`
+// from overflowing the length check on open (`HEADER_LEN + (mark - base)` panicked in debug and
+// wrapped in release, letting the truncated segment pass).
+#[test]
+fn a_sealed_segment_whose_sync_mark_is_past_any_file_length_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    commit_numbered(&wal, 0, 30);
+    let segments = wal.segments();
+    drop(wal);
+    // The first segment: base LSN 0, so `mark - base` is the mark itself.
+    assert_eq!(segments[0], Lsn::ZERO);
+    let sealed = path.join(segment_file_name(segments[0]));
+    let mut image = std::fs::read(&sealed).unwrap();
+    let header = FileHeader::decode(&image).unwrap();
+    for mark in [u64::MAX, u64::MAX - 63, u64::MAX - 64] {
+        let bad = header.with_sync_mark(Lsn::new(mark));
+        image[..HEADER_LEN].copy_from_slice(&bad.encode());
+        std::fs::write(&sealed, &image).unwrap();
+        let listing = segment_files(&path);
+        let err = Wal::open_with(&path, small_segments()).unwrap_err();
+        assert!(matches!(err, Error::SegmentMismatch { .. }), "{err}");
+        assert!(
+            err.to_string().contains("lost acknowledged records"),
+            "{err}"
+        );
+        assert_eq!(segment_files(&path), listing, "nothing was modified");
+    }
+}
