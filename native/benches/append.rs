@@ -2,8 +2,17 @@
 //! bytes; the figure is ns per record, timed from the first append to the last (opening and
 //! closing the log are not timed).
 //!
-//! - `Wal::append`: the shared log (writer lock, atomic watermark, stats).
+//! - `bare loop` (the W1 baseline): no log at all. Each payload is framed exactly as Walden
+//!   frames it (`Codec::encode_append`: the same CRC32 over salt, LSN, length and payload) into a
+//!   `Vec` of 64 KiB capacity, and the `Vec` goes to a fresh file with one `write_all` (write(2))
+//!   when the next frame would not fit. Every subject's median is also shown as a ratio to this
+//!   one's median in the same run; the goals are `WalWriter::append` <= 1.2x, `Wal::append`
+//!   <= 1.5x.
+//! - `Wal::append`: the shared log (the lock-free append queue, then a drain into the segments).
 //! - `WalWriter::append`: the single-writer log, `&mut self`, no lock.
+//! - `WalWriter::append, no preallocation`: the same with `preallocate_bytes: 0`, so the file
+//!   grows by the records' writes alone, as the bare loop's does (by default the writer writes
+//!   zeros 1 MiB ahead of its records, so every byte goes to the OS twice).
 //! - `Wal::append, one 1 GiB segment`: the shared log with segments larger than the run, so no
 //!   segment is sealed (sealing syncs the full 64 MiB segment): what the rotation costs W1.
 //! - `okaywal` 0.3.1: every okaywal entry commit fsyncs, so it has no no-wait append of a
@@ -18,23 +27,43 @@
 
 mod common;
 
-use common::{bench_dir, fresh, median};
+use common::{bench_dir, fresh, load_average, median};
 use std::hint::black_box;
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
+use walden::walden_core::{frame_len, Codec, Lsn};
 use walden::{Wal, WalOptions, WalWriter};
 
 const PAYLOAD_BYTES: usize = 100;
 const RECORDS: usize = 1_000_000;
 const ROUNDS: usize = 9;
+/// The bare loop's buffer: the size of Walden's write buffer (`DEFAULT_BUFFER_BYTES`).
+const BARE_BUFFER_BYTES: usize = 64 << 10;
+/// Any salt will do: the CRC's cost does not depend on it.
+const BARE_SALT: u64 = 0x5eed_0000_c0de_cafe;
 
 type Subject = (&'static str, fn(&Path, usize) -> f64);
 
-const SUBJECTS: [Subject; 4] = [
+/// Indices into `SUBJECTS` that the summary refers to.
+const BARE: usize = 0;
+const WAL: usize = 1;
+const WRITER: usize = 2;
+const OKAYWAL: usize = 3;
+
+const SUBJECTS: [Subject; 6] = [
+    (
+        "bare loop (CRC32 frame into 64 KiB buffer, write(2) when full)",
+        bare_loop,
+    ),
     ("Wal::append", wal_append),
     ("WalWriter::append", writer_append),
     ("okaywal write_chunk (one open entry)", okaywal_chunks),
     ("Wal::append, one 1 GiB segment", wal_append_one_segment),
+    (
+        "WalWriter::append, no preallocation",
+        writer_append_no_preallocation,
+    ),
 ];
 
 fn main() {
@@ -47,7 +76,11 @@ fn main() {
         println!("append: smoke run ok");
         return;
     }
-    println!("append bench (W1) in {}", dir.path().display());
+    println!(
+        "append bench (W1) in {}; load average before: {}",
+        dir.path().display(),
+        load_average()
+    );
     let only = std::env::var("WALDEN_BENCH_ONLY").unwrap_or_default();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); SUBJECTS.len()];
     for round in 0..ROUNDS {
@@ -59,15 +92,26 @@ fn main() {
         }
         eprintln!("round {} of {ROUNDS} done", round + 1);
     }
-    let okaywal = if times[2].is_empty() {
-        f64::NAN
-    } else {
-        median(&times[2])
+    let median_of = |i: usize| {
+        if times[i].is_empty() {
+            f64::NAN
+        } else {
+            median(&times[i])
+        }
     };
+    let bare = median_of(BARE);
+    let okaywal = median_of(OKAYWAL);
     println!();
+    println!("load average after: {}", load_average());
     println!(
-        "W1, {RECORDS} x {PAYLOAD_BYTES} B, 1 thread    ns/record (median)  best  okaywal / this"
+        "W1, {RECORDS} x {PAYLOAD_BYTES} B, 1 thread, {} rounds",
+        times.iter().map(Vec::len).max().unwrap_or(0)
     );
+    println!(
+        "{:<64} {:>10} {:>7} {:>12} {:>14}",
+        "subject", "ns/record", "best", "this / bare", "okaywal / this"
+    );
+    println!("{:<64} {:>10} {:>7}", "", "(median)", "round");
     for (i, (name, _)) in SUBJECTS.iter().enumerate() {
         if times[i].is_empty() {
             continue;
@@ -75,10 +119,53 @@ fn main() {
         let best = times[i].iter().copied().fold(f64::INFINITY, f64::min);
         let median = median(&times[i]);
         println!(
-            "{name:<38} {median:>18.1} {best:>5.1} {:>13.2}x",
+            "{name:<64} {median:>10.1} {best:>7.1} {:>11.2}x {:>13.2}x",
+            median / bare,
             okaywal / median
         );
     }
+    println!();
+    for (i, goal) in [(WRITER, 1.2), (WAL, 1.5)] {
+        let ratio = median_of(i) / bare;
+        if ratio.is_nan() {
+            continue;
+        }
+        println!(
+            "goal: {} <= {goal:.1}x the bare loop: {ratio:.2}x, {}",
+            SUBJECTS[i].0,
+            if ratio <= goal { "met" } else { "MISSED" }
+        );
+    }
+}
+
+/// The W1 baseline: frames each payload as Walden does into a 64 KiB buffer and writes the
+/// buffer to a fresh file when the next frame would not fit. Returns ns per record; the last,
+/// partial buffer is written after the timing, as the logs drain theirs when closed.
+fn bare_loop(dir: &Path, records: usize) -> f64 {
+    let path = fresh(dir, "bare");
+    let mut file = std::fs::File::create(&path).expect("create the bare loop's file");
+    let codec = Codec::new(BARE_SALT);
+    let payload = [0xA5u8; PAYLOAD_BYTES];
+    let mut buffer: Vec<u8> = Vec::with_capacity(BARE_BUFFER_BYTES);
+    let mut lsn = 0u64;
+    let start = Instant::now();
+    for _ in 0..records {
+        let payload = black_box(&payload);
+        if buffer.len() + frame_len(payload.len()) > BARE_BUFFER_BYTES {
+            file.write_all(&buffer).expect("write");
+            buffer.clear();
+        }
+        let len = codec
+            .encode_append(Lsn::new(lsn), payload, &mut buffer)
+            .expect("encode");
+        lsn += len as u64;
+    }
+    let ns = start.elapsed().as_nanos() as f64 / records as f64;
+    file.write_all(&buffer).expect("write");
+    black_box(lsn);
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    ns
 }
 
 /// Returns ns per record.
@@ -109,8 +196,20 @@ fn wal_append_with(dir: &Path, records: usize, options: WalOptions) -> f64 {
 }
 
 fn writer_append(dir: &Path, records: usize) -> f64 {
+    writer_append_with(dir, records, WalOptions::default())
+}
+
+fn writer_append_no_preallocation(dir: &Path, records: usize) -> f64 {
+    let options = WalOptions {
+        preallocate_bytes: 0,
+        ..WalOptions::default()
+    };
+    writer_append_with(dir, records, options)
+}
+
+fn writer_append_with(dir: &Path, records: usize, options: WalOptions) -> f64 {
     let path = fresh(dir, "writer");
-    let mut writer = WalWriter::open(&path).expect("open the bench log");
+    let mut writer = WalWriter::open_with(&path, options).expect("open the bench log");
     let payload = [0xA5u8; PAYLOAD_BYTES];
     let start = Instant::now();
     for _ in 0..records {

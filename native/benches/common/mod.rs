@@ -66,3 +66,15 @@ pub(crate) fn wal_commits(
     let _ = std::fs::remove_dir_all(&path);
     ((threads * per_thread) as f64 / seconds, per_fsync)
 }
+
+/// The machine's load averages (1, 5, 15 minutes) from `/proc/loadavg`, or "unknown": the
+/// benches print it before and after a run, since the machine is shared.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| {
+            let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+            (fields.len() == 3).then(|| fields.join(" "))
+        })
+        .unwrap_or_else(|| String::from("unknown"))
+}
