@@ -21,6 +21,11 @@
 //! (`WalWriter::drain_for_group_sync`), `sync_data` with the lock released, then
 //! `mark_durable` under the lock again.
 //!
+//! Beside the wall time, each row shows the appending threads' time on a CPU and their time
+//! waiting for one (ready, but the CPUs busy: the neighbours' load), summed over the threads, per
+//! record, from `/proc/thread-self/schedstat`: on a shared 2-core machine the wall time of 2
+//! threads says as much about the neighbours as about the log.
+//!
 //! Every round runs every workload once, in an order rotated every round; the table shows
 //! medians and the best of `ROUNDS`, and the ratio of the queue's median to each locked
 //! subject's at the same thread count. Run with `cargo bench -p walden --bench locked_vs_queue`;
@@ -125,7 +130,22 @@ const WORKLOADS: [Workload; 8] = [
 /// One run's outcome.
 struct Run {
     ns_per_record: f64,
+    /// The appending threads' time on a CPU, summed, per record.
+    cpu_ns_per_record: f64,
+    /// The time the appending threads were ready but waited for a CPU (the neighbours' load),
+    /// summed, per record.
+    waiting_ns_per_record: f64,
     syncs: u64,
+}
+
+/// This thread's time on a CPU and time waiting for one so far, in ns, from
+/// `/proc/thread-self/schedstat` (zeros where that is not available).
+fn schedstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = text
+        .split_whitespace()
+        .map(|f| f.parse::<u64>().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
 }
 
 fn main() {
@@ -146,6 +166,8 @@ fn main() {
     let only = std::env::var("WALDEN_BENCH_ONLY").unwrap_or_default();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); WORKLOADS.len()];
     let mut syncs: Vec<Vec<f64>> = vec![Vec::new(); WORKLOADS.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); WORKLOADS.len()];
+    let mut waiting: Vec<Vec<f64>> = vec![Vec::new(); WORKLOADS.len()];
     for round in 0..ROUNDS {
         for k in 0..WORKLOADS.len() {
             let i = (round + k) % WORKLOADS.len();
@@ -153,6 +175,8 @@ fn main() {
                 let outcome = run(dir.path(), WORKLOADS[i], RECORDS);
                 times[i].push(outcome.ns_per_record);
                 syncs[i].push(outcome.syncs as f64);
+                cpu[i].push(outcome.cpu_ns_per_record);
+                waiting[i].push(outcome.waiting_ns_per_record);
             }
         }
         eprintln!("round {} of {ROUNDS} done", round + 1);
@@ -165,10 +189,13 @@ fn main() {
         times.iter().map(Vec::len).max().unwrap_or(0)
     );
     println!(
-        "{:<62} {:>10} {:>7} {:>15} {:>8}",
-        "workload", "ns/record", "best", "queue / this", "syncs"
+        "{:<62} {:>10} {:>7} {:>15} {:>8} {:>9} {:>9}",
+        "workload", "ns/record", "best", "queue / this", "syncs", "on-CPU", "waiting"
     );
-    println!("{:<62} {:>10} {:>7}", "", "(median)", "round");
+    println!(
+        "{:<62} {:>10} {:>7} {:>15} {:>8} {:>9} {:>9}",
+        "", "(median)", "round", "(medians)", "", "ns/rec", "ns/rec"
+    );
     for (i, workload) in WORKLOADS.iter().enumerate() {
         if times[i].is_empty() {
             continue;
@@ -186,9 +213,11 @@ fn main() {
             String::from("-")
         };
         println!(
-            "{:<62} {this:>10.1} {best:>7.1} {:>14.2}x {syncs:>8}",
+            "{:<62} {this:>10.1} {best:>7.1} {:>14.2}x {syncs:>8} {:>9.1} {:>9.1}",
             workload.name(),
             queue / this,
+            median(&cpu[i]),
+            median(&waiting[i]),
         );
     }
 }
@@ -222,6 +251,8 @@ fn drive(
     let start_line = Barrier::new(threads + 1);
     let done = AtomicBool::new(false);
     let synced = AtomicU64::new(0);
+    let on_cpu = AtomicU64::new(0);
+    let waited = AtomicU64::new(0);
     let elapsed = thread::scope(|scope| {
         if syncer {
             scope.spawn(|| {
@@ -236,9 +267,13 @@ fn drive(
             .map(|_| {
                 scope.spawn(|| {
                     start_line.wait();
+                    let (cpu_before, wait_before) = schedstat();
                     for _ in 0..per_thread {
                         append();
                     }
+                    let (cpu_after, wait_after) = schedstat();
+                    on_cpu.fetch_add(cpu_after - cpu_before, Ordering::Relaxed);
+                    waited.fetch_add(wait_after - wait_before, Ordering::Relaxed);
                 })
             })
             .collect();
@@ -251,8 +286,11 @@ fn drive(
         done.store(true, Ordering::Release);
         elapsed
     });
+    let appended = (per_thread * threads) as f64;
     Run {
-        ns_per_record: elapsed.as_nanos() as f64 / (per_thread * threads) as f64,
+        ns_per_record: elapsed.as_nanos() as f64 / appended,
+        cpu_ns_per_record: on_cpu.load(Ordering::Relaxed) as f64 / appended,
+        waiting_ns_per_record: waited.load(Ordering::Relaxed) as f64 / appended,
         syncs: synced.load(Ordering::Relaxed),
     }
 }
