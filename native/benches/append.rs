@@ -20,6 +20,11 @@
 //!   into one open entry (buffered, written to the OS as its 16 KiB buffer fills, like Walden's
 //!   64 KiB buffer); the entry is rolled back after the timing.
 //!
+//! Beside the wall time, each subject's time on a CPU and its time waiting for one (ready, but
+//! the CPUs busy with neighbours) are read from `/proc/thread-self/schedstat`, per record; the
+//! ratios to the bare loop are shown for both, since on a shared machine the on-CPU ratio moves
+//! less between runs.
+//!
 //! Each round runs every subject once, in an order rotated every round, so disk writeback and
 //! neighbours' load hit all alike; the table shows the median and the best of `ROUNDS`. Run with
 //! `cargo bench -p walden --bench append`; `WALDEN_BENCH_DIR` picks the directory, and
@@ -27,7 +32,7 @@
 
 mod common;
 
-use common::{bench_dir, fresh, load_average, median};
+use common::{bench_dir, fresh, load_average, median, schedstat};
 use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
@@ -43,7 +48,45 @@ const BARE_BUFFER_BYTES: usize = 64 << 10;
 /// Any salt will do: the CRC's cost does not depend on it.
 const BARE_SALT: u64 = 0x5eed_0000_c0de_cafe;
 
-type Subject = (&'static str, fn(&Path, usize) -> f64);
+type Subject = (&'static str, fn(&Path, usize) -> Sample);
+
+/// One timed run, per record: wall time, and this thread's time on a CPU and waiting for one.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall_ns: f64,
+    cpu_ns: f64,
+    waiting_ns: f64,
+}
+
+/// Times the loop of a subject, on the calling thread (every subject's work happens there, but
+/// okaywal's, whose background threads are not counted in the on-CPU time).
+struct Timer {
+    start: Instant,
+    cpu: u64,
+    waiting: u64,
+}
+
+impl Timer {
+    fn start() -> Timer {
+        let (cpu, waiting) = schedstat();
+        Timer {
+            start: Instant::now(),
+            cpu,
+            waiting,
+        }
+    }
+
+    fn stop(self, records: usize) -> Sample {
+        let wall = self.start.elapsed();
+        let (cpu, waiting) = schedstat();
+        let per = |ns: f64| ns / records as f64;
+        Sample {
+            wall_ns: per(wall.as_nanos() as f64),
+            cpu_ns: per((cpu - self.cpu) as f64),
+            waiting_ns: per((waiting - self.waiting) as f64),
+        }
+    }
+}
 
 /// Indices into `SUBJECTS` that the summary refers to.
 const BARE: usize = 0;
@@ -82,56 +125,69 @@ fn main() {
         load_average()
     );
     let only = std::env::var("WALDEN_BENCH_ONLY").unwrap_or_default();
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); SUBJECTS.len()];
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); SUBJECTS.len()];
     for round in 0..ROUNDS {
         for k in 0..SUBJECTS.len() {
             let i = (round + k) % SUBJECTS.len();
             if SUBJECTS[i].0.contains(only.as_str()) {
-                times[i].push(SUBJECTS[i].1(dir.path(), RECORDS));
+                samples[i].push(SUBJECTS[i].1(dir.path(), RECORDS));
             }
         }
         eprintln!("round {} of {ROUNDS} done", round + 1);
     }
-    let median_of = |i: usize| {
-        if times[i].is_empty() {
+    // The median of one field of subject `i`'s samples (NaN if it did not run).
+    let median_of = |i: usize, field: fn(&Sample) -> f64| {
+        let values: Vec<f64> = samples[i].iter().map(field).collect();
+        if values.is_empty() {
             f64::NAN
         } else {
-            median(&times[i])
+            median(&values)
         }
     };
-    let bare = median_of(BARE);
-    let okaywal = median_of(OKAYWAL);
+    let wall = |sample: &Sample| sample.wall_ns;
+    let cpu = |sample: &Sample| sample.cpu_ns;
+    let waiting = |sample: &Sample| sample.waiting_ns;
+    let bare = median_of(BARE, wall);
+    let bare_cpu = median_of(BARE, cpu);
+    let okaywal = median_of(OKAYWAL, wall);
     println!();
     println!("load average after: {}", load_average());
     println!(
-        "W1, {RECORDS} x {PAYLOAD_BYTES} B, 1 thread, {} rounds",
-        times.iter().map(Vec::len).max().unwrap_or(0)
+        "W1, {RECORDS} x {PAYLOAD_BYTES} B, 1 thread, {} rounds; medians, ns per record",
+        samples.iter().map(Vec::len).max().unwrap_or(0)
     );
     println!(
-        "{:<64} {:>10} {:>7} {:>12} {:>14}",
-        "subject", "ns/record", "best", "this / bare", "okaywal / this"
+        "{:<64} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "subject", "wall", "best", "/ bare", "on-CPU", "/ bare", "waiting", "okaywal /"
     );
-    println!("{:<64} {:>10} {:>7}", "", "(median)", "round");
+    println!(
+        "{:<64} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "", "", "round", "(wall)", "", "(CPU)", "for CPU", "this"
+    );
     for (i, (name, _)) in SUBJECTS.iter().enumerate() {
-        if times[i].is_empty() {
+        if samples[i].is_empty() {
             continue;
         }
-        let best = times[i].iter().copied().fold(f64::INFINITY, f64::min);
-        let median = median(&times[i]);
+        let best = samples[i].iter().map(wall).fold(f64::INFINITY, f64::min);
+        let this = median_of(i, wall);
+        let this_cpu = median_of(i, cpu);
         println!(
-            "{name:<64} {median:>10.1} {best:>7.1} {:>11.2}x {:>13.2}x",
-            median / bare,
-            okaywal / median
+            "{name:<64} {this:>7.1} {best:>7.1} {:>7.2}x {this_cpu:>8.1} {:>7.2}x {:>8.1} {:>8.2}x",
+            this / bare,
+            this_cpu / bare_cpu,
+            median_of(i, waiting),
+            okaywal / this
         );
     }
+    println!("(okaywal's on-CPU time leaves out its background threads)");
     println!();
     for (i, goal) in [(WRITER, 1.2), (WAL, 1.5)] {
-        let ratio = median_of(i) / bare;
+        let ratio = median_of(i, wall) / bare;
         if ratio.is_nan() {
             continue;
         }
         println!(
-            "goal: {} <= {goal:.1}x the bare loop: {ratio:.2}x, {}",
+            "goal: {} <= {goal:.1}x the bare loop (wall time): {ratio:.2}x, {}",
             SUBJECTS[i].0,
             if ratio <= goal { "met" } else { "MISSED" }
         );
@@ -141,14 +197,14 @@ fn main() {
 /// The W1 baseline: frames each payload as Walden does into a 64 KiB buffer and writes the
 /// buffer to a fresh file when the next frame would not fit. Returns ns per record; the last,
 /// partial buffer is written after the timing, as the logs drain theirs when closed.
-fn bare_loop(dir: &Path, records: usize) -> f64 {
+fn bare_loop(dir: &Path, records: usize) -> Sample {
     let path = fresh(dir, "bare");
     let mut file = std::fs::File::create(&path).expect("create the bare loop's file");
     let codec = Codec::new(BARE_SALT);
     let payload = [0xA5u8; PAYLOAD_BYTES];
     let mut buffer: Vec<u8> = Vec::with_capacity(BARE_BUFFER_BYTES);
     let mut lsn = 0u64;
-    let start = Instant::now();
+    let timer = Timer::start();
     for _ in 0..records {
         let payload = black_box(&payload);
         if buffer.len() + frame_len(payload.len()) > BARE_BUFFER_BYTES {
@@ -160,20 +216,20 @@ fn bare_loop(dir: &Path, records: usize) -> f64 {
             .expect("encode");
         lsn += len as u64;
     }
-    let ns = start.elapsed().as_nanos() as f64 / records as f64;
+    let sample = timer.stop(records);
     file.write_all(&buffer).expect("write");
     black_box(lsn);
     drop(file);
     let _ = std::fs::remove_file(&path);
-    ns
+    sample
 }
 
 /// Returns ns per record.
-fn wal_append(dir: &Path, records: usize) -> f64 {
+fn wal_append(dir: &Path, records: usize) -> Sample {
     wal_append_with(dir, records, WalOptions::default())
 }
 
-fn wal_append_one_segment(dir: &Path, records: usize) -> f64 {
+fn wal_append_one_segment(dir: &Path, records: usize) -> Sample {
     let options = WalOptions {
         segment_bytes: 1 << 30,
         ..WalOptions::default()
@@ -181,25 +237,25 @@ fn wal_append_one_segment(dir: &Path, records: usize) -> f64 {
     wal_append_with(dir, records, options)
 }
 
-fn wal_append_with(dir: &Path, records: usize, options: WalOptions) -> f64 {
+fn wal_append_with(dir: &Path, records: usize, options: WalOptions) -> Sample {
     let path = fresh(dir, "wal");
     let wal = Wal::open_with(&path, options).expect("open the bench log");
     let payload = [0xA5u8; PAYLOAD_BYTES];
-    let start = Instant::now();
+    let timer = Timer::start();
     for _ in 0..records {
         black_box(wal.append(black_box(&payload)).expect("append"));
     }
-    let ns = start.elapsed().as_nanos() as f64 / records as f64;
+    let sample = timer.stop(records);
     drop(wal);
     let _ = std::fs::remove_dir_all(&path);
-    ns
+    sample
 }
 
-fn writer_append(dir: &Path, records: usize) -> f64 {
+fn writer_append(dir: &Path, records: usize) -> Sample {
     writer_append_with(dir, records, WalOptions::default())
 }
 
-fn writer_append_no_preallocation(dir: &Path, records: usize) -> f64 {
+fn writer_append_no_preallocation(dir: &Path, records: usize) -> Sample {
     let options = WalOptions {
         preallocate_bytes: 0,
         ..WalOptions::default()
@@ -207,32 +263,32 @@ fn writer_append_no_preallocation(dir: &Path, records: usize) -> f64 {
     writer_append_with(dir, records, options)
 }
 
-fn writer_append_with(dir: &Path, records: usize, options: WalOptions) -> f64 {
+fn writer_append_with(dir: &Path, records: usize, options: WalOptions) -> Sample {
     let path = fresh(dir, "writer");
     let mut writer = WalWriter::open_with(&path, options).expect("open the bench log");
     let payload = [0xA5u8; PAYLOAD_BYTES];
-    let start = Instant::now();
+    let timer = Timer::start();
     for _ in 0..records {
         black_box(writer.append(black_box(&payload)).expect("append"));
     }
-    let ns = start.elapsed().as_nanos() as f64 / records as f64;
+    let sample = timer.stop(records);
     drop(writer);
     let _ = std::fs::remove_file(&path);
-    ns
+    sample
 }
 
-fn okaywal_chunks(dir: &Path, records: usize) -> f64 {
+fn okaywal_chunks(dir: &Path, records: usize) -> Sample {
     let path = fresh(dir, "okaywal");
     let log = okaywal::WriteAheadLog::recover(&path, okaywal::LogVoid).expect("open okaywal");
     let payload = [0xA5u8; PAYLOAD_BYTES];
     let mut entry = log.begin_entry().expect("begin an entry");
-    let start = Instant::now();
+    let timer = Timer::start();
     for _ in 0..records {
         black_box(entry.write_chunk(black_box(&payload)).expect("write_chunk"));
     }
-    let ns = start.elapsed().as_nanos() as f64 / records as f64;
+    let sample = timer.stop(records);
     entry.rollback().expect("roll back");
     log.shutdown().expect("shut okaywal down");
     let _ = std::fs::remove_dir_all(&path);
-    ns
+    sample
 }

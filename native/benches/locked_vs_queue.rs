@@ -34,7 +34,7 @@
 
 mod common;
 
-use common::{bench_dir, fresh, load_average, median};
+use common::{bench_dir, fresh, load_average, median, schedstat};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -136,16 +136,6 @@ struct Run {
     /// summed, per record.
     waiting_ns_per_record: f64,
     syncs: u64,
-}
-
-/// This thread's time on a CPU and time waiting for one so far, in ns, from
-/// `/proc/thread-self/schedstat` (zeros where that is not available).
-fn schedstat() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let mut fields = text
-        .split_whitespace()
-        .map(|f| f.parse::<u64>().unwrap_or(0));
-    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
 }
 
 fn main() {

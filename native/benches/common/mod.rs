@@ -78,3 +78,14 @@ pub(crate) fn load_average() -> String {
         })
         .unwrap_or_else(|| String::from("unknown"))
 }
+
+/// This thread's time on a CPU and its time ready but waiting for one so far, in ns, from
+/// `/proc/thread-self/schedstat` (zeros where that is not available). On a shared machine the
+/// first says what a subject cost, the second how busy the neighbours kept the CPUs.
+pub(crate) fn schedstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = text
+        .split_whitespace()
+        .map(|field| field.parse::<u64>().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+}
