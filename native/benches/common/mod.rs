@@ -66,3 +66,26 @@ pub(crate) fn wal_commits(
     let _ = std::fs::remove_dir_all(&path);
     ((threads * per_thread) as f64 / seconds, per_fsync)
 }
+
+/// The machine's load averages (1, 5, 15 minutes) from `/proc/loadavg`, or "unknown": the
+/// benches print it before and after a run, since the machine is shared.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| {
+            let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+            (fields.len() == 3).then(|| fields.join(" "))
+        })
+        .unwrap_or_else(|| String::from("unknown"))
+}
+
+/// This thread's time on a CPU and its time ready but waiting for one so far, in ns, from
+/// `/proc/thread-self/schedstat` (zeros where that is not available). On a shared machine the
+/// first says what a subject cost, the second how busy the neighbours kept the CPUs.
+pub(crate) fn schedstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = text
+        .split_whitespace()
+        .map(|field| field.parse::<u64>().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+}
