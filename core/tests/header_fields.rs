@@ -121,7 +121,7 @@ fn a_sync_mark_at_the_end_of_the_lsn_space_is_lost_data_or_salvaged() {
                 let mut log = opened.unwrap_or_else(|(err, _)| panic!("mark {mark}: {err}"));
                 assert_eq!(log.current_lsn(), Lsn::new(end));
                 assert_eq!(log.storage().inner.live_image(), &image[..]);
-                let lsn = log.append(b"after salvage").unwrap();
+                let lsn = log.append(b"after salvage").unwrap().lsn();
                 assert_eq!(lsn, Lsn::new(end));
                 log.sync().unwrap();
             } else {
@@ -178,7 +178,7 @@ fn a_base_lsn_at_the_end_of_the_lsn_space_opens_as_a_full_log() {
                 match log.append(&[7u8; 4]) {
                     Ok(lsn) => {
                         assert!(room >= 12, "base {base}: appended with {room} bytes left");
-                        assert_eq!(lsn, Lsn::new(end));
+                        assert_eq!(lsn.lsn(), Lsn::new(end));
                         log.sync().unwrap();
                     }
                     Err(WriterError::Encode(EncodeError::LsnOverflow { lsn })) => {

@@ -8,7 +8,8 @@
 //!   when the next frame would not fit. Every subject's median is also shown as a ratio to this
 //!   one's median in the same run; the goals are `WalWriter::append` <= 1.2x, `Wal::append`
 //!   <= 1.5x.
-//! - `Wal::append`: the shared log (the lock-free append queue, then a drain into the segments).
+//! - `Wal::append`: the shared log (its writer lock, the frame encoded into the active segment's
+//!   buffer).
 //! - `WalWriter::append`: the single-writer log, `&mut self`, no lock.
 //! - `WalWriter::append, no preallocation`: the same with `preallocate_bytes: 0`, so the file
 //!   grows by the records' writes alone, as the bare loop's does (by default the writer writes

@@ -80,23 +80,6 @@ pub enum Error {
         /// The first LSN the log still holds.
         first: Lsn,
     },
-    /// An append's bytes were lost before they reached the log: the appending thread abandoned
-    /// the range it reserved (its encoder panicked), or an earlier drain failed. The LSNs after
-    /// it can never be filled, so the log is poisoned: reopen it to recover.
-    AppendLost {
-        /// Where the lost range starts (nothing from here on can be written).
-        at: Lsn,
-        /// What happened.
-        reason: String,
-    },
-    /// The log's LSN space is used up: appending `len` more bytes at `lsn` would pass the
-    /// largest LSN the log can hold. Nothing was appended; start a new log.
-    LsnExhausted {
-        /// The end of what was appended.
-        lsn: Lsn,
-        /// The bytes asked for.
-        len: u64,
-    },
     /// The log was shut down ([`crate::Wal::shutdown`] or `close`): nothing more can be appended,
     /// and nothing past `durable` will become durable through it. Reopen the log to write again.
     Closed {
@@ -176,16 +159,6 @@ impl fmt::Display for Error {
                 f,
                 "LSN {requested} was removed by a checkpoint; the log now starts at LSN {first}"
             ),
-            Error::AppendLost { at, reason } => write!(
-                f,
-                "an append was lost at LSN {at}: {reason}; the log is poisoned. Reopen it to \
-                 recover"
-            ),
-            Error::LsnExhausted { lsn, len } => write!(
-                f,
-                "cannot append {len} bytes at LSN {lsn}: the log's LSN space is used up; nothing \
-                 was appended. Start a new log"
-            ),
             Error::Closed { durable } => write!(
                 f,
                 "the log was shut down (durable up to LSN {durable}); nothing more can be \
@@ -247,7 +220,8 @@ pub enum ErrorKind {
     NotWritable,
     /// The log was shut down.
     Closed,
-    /// The log's LSN space is used up.
+    /// The log's LSN space is used up (a record would end past the largest LSN). Nothing was
+    /// appended; start a new log.
     LsnExhausted,
     /// A bug in Walden (a broken internal invariant); please report it.
     Bug,
@@ -273,11 +247,10 @@ impl Error {
             | Error::Checkpointed { .. }
             | Error::NotARecordBoundary { .. } => ErrorKind::InvalidInput,
             Error::Watermark(_) | Error::GroupCommit(_) => ErrorKind::Bug,
-            Error::Poisoned { .. } | Error::AppendLost { .. } => ErrorKind::Poisoned,
+            Error::Poisoned { .. } => ErrorKind::Poisoned,
             Error::Locked { .. } => ErrorKind::Locked,
             Error::NotWritable { .. } => ErrorKind::NotWritable,
             Error::Closed { .. } => ErrorKind::Closed,
-            Error::LsnExhausted { .. } => ErrorKind::LsnExhausted,
         }
     }
 

@@ -45,9 +45,6 @@
 
 #![deny(unsafe_code)]
 
-// Public items in it are reachable only with `bench-internals` (see `internals` below).
-#[cfg_attr(not(feature = "bench-internals"), allow(unreachable_pub, dead_code))]
-mod append_queue;
 mod async_commit;
 mod error;
 mod file_storage;
@@ -89,17 +86,6 @@ pub mod backend {
         SEGMENT_SUFFIX,
     };
     pub use crate::shared_sync::SharedSync;
-}
-
-/// The lock-free append queue, for the project's own benchmarks only (`--features
-/// bench-internals`); not part of the supported API and may change in any release.
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-pub mod internals {
-    pub use crate::append_queue::{
-        AppendQueue, Blocked, DrainError, Drainer, QueueError, QueueState, Reservation, Reserved,
-        LSN_LIMIT, RESERVATION_BYTES_MAX,
-    };
 }
 
 /// The README's examples (the core's and this crate's), compiled and run as doctests so they

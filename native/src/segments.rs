@@ -30,7 +30,7 @@ use crate::recovery::WalRecovery;
 use crate::segment_dir::{segment_file_name, SegmentDir};
 use crate::shared_sync::SharedSync;
 use crate::writer::{random_salt, WalWriter};
-use walden_core::{FileHeader, Lsn, Storage, SyncMode, HEADER_LEN};
+use walden_core::{Appended, FileHeader, Lsn, Storage, SyncMode, HEADER_LEN};
 
 /// A log over the segment files of `D`. See the module documentation.
 #[derive(Debug)]
@@ -131,11 +131,11 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         self.records_sealed + self.active.records_appended()
     }
 
-    /// Appends frames encoded at the current LSN (see [`WalWriter::append_bytes`]), starting a
-    /// new segment first if the active one is full; returns the LSN of the first.
-    pub(crate) fn append_bytes(&mut self, frames: &[u8]) -> Result<Lsn, Error> {
+    /// Appends one record (starting a new segment first if the active one is full); returns
+    /// where it lies.
+    pub(crate) fn append(&mut self, payload: &[u8]) -> Result<Appended, Error> {
         self.rotate_if_full()?;
-        self.active.append_bytes(frames)
+        self.active.append(payload)
     }
 
     /// Makes everything up to `target` durable (see [`WalWriter::flush_until`]).

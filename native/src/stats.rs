@@ -1,5 +1,5 @@
-//! [`WalStats`]: what the shared log has done, counted with relaxed atomics (no lock on the hot
-//! path), and [`StatsSnapshot`], a consistent-enough copy to print or export.
+//! [`WalStats`]: what the shared log's syncs have done, counted with relaxed atomics (no lock
+//! on the group-commit path), and [`StatsSnapshot`], a consistent-enough copy to print or export.
 //!
 //! Records per fsync is the number that shows group commit working: with N threads committing
 //! concurrently it should approach N, where one fsync per commit would keep it at 1.
@@ -14,8 +14,6 @@ pub const RECORDS_PER_FSYNC_BUCKETS: usize = 8;
 /// Live counters of a [`crate::Wal`].
 #[derive(Debug, Default)]
 pub(crate) struct WalStats {
-    appends: AtomicU64,
-    append_bytes: AtomicU64,
     fsyncs: AtomicU64,
     fsync_nanos_total: AtomicU64,
     fsync_nanos_max: AtomicU64,
@@ -26,8 +24,7 @@ pub(crate) struct WalStats {
 /// A copy of the counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    /// Records appended and drained into the segments (records still in the lock-free append
-    /// queue are counted at the next drain).
+    /// Records appended since the log was opened.
     pub appends: u64,
     /// Payload bytes of those records.
     pub append_bytes: u64,
@@ -66,14 +63,6 @@ impl StatsSnapshot {
 }
 
 impl WalStats {
-    /// Counts records as they are drained from the append queue into the segments (once per
-    /// drain, not per append: no shared counter on the append path).
-    pub(crate) fn appended(&self, records: u64, payload_bytes: u64) {
-        self.appends.fetch_add(records, Ordering::Relaxed);
-        self.append_bytes
-            .fetch_add(payload_bytes, Ordering::Relaxed);
-    }
-
     pub(crate) fn synced(&self, records: u64, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
@@ -85,12 +74,13 @@ impl WalStats {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Copies the counters.
-    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+    /// Copies the counters, with the writer's own counts of records and payload bytes
+    /// appended (kept under the writer lock, so the append path touches no shared counter).
+    pub(crate) fn snapshot(&self, appends: u64, append_bytes: u64) -> StatsSnapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StatsSnapshot {
-            appends: load(&self.appends),
-            append_bytes: load(&self.append_bytes),
+            appends,
+            append_bytes,
             fsyncs: load(&self.fsyncs),
             records_durable: load(&self.records_durable),
             fsync_time_total: Duration::from_nanos(load(&self.fsync_nanos_total)),
@@ -110,7 +100,7 @@ mod tests {
         for records in [1, 2, 3, 4, 64, 127, 128, 10_000] {
             stats.synced(records, Duration::from_micros(100));
         }
-        let snapshot = stats.snapshot();
+        let snapshot = stats.snapshot(0, 0);
         assert_eq!(snapshot.records_per_fsync, [1, 2, 1, 0, 0, 0, 2, 2]);
         assert_eq!(snapshot.fsyncs, 8);
         assert_eq!(snapshot.fsync_time_mean(), Duration::from_micros(100));

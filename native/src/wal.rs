@@ -1,38 +1,38 @@
 //! [`Wal`]: the shared, thread-safe log services use, with group commit.
 //!
-//! Appends take no lock: a writer reserves its LSN range in the [`AppendQueue`] with one atomic
-//! operation, encodes its frame at that LSN into a buffer of its own thread, and hands the bytes
-//! over; whoever holds the writer lock next drains the queue into the segments in LSN order.
+//! An append takes the writer lock, encodes its frame straight into the active segment's 64 KiB
+//! buffer (one copy of the payload, no re-validation), publishes the new current LSN to an
+//! atomic, and releases the lock. A full buffer is written to the OS under the lock: that write
+//! is the backpressure. (An earlier lock-free queue, a `fetch_add` reservation with encoding
+//! outside any lock, was slower at 1 thread and no faster at 2 on the machines measured:
+//! docs/performance.md, "The append queue against a locked append".)
 //!
-//! Two locks, never held together: the writer lock (the segments and the queue's one
-//! [`Drainer`]: drains, rotation, syncs) and the group lock (the core's `GroupCommit` state
-//! machine, plus a condition variable for waiters). Waiting for the queue (a slower writer's
-//! bytes, or room in a full queue) is never done holding the writer lock (the queue's lock
-//! order).
+//! Two locks, never held together: the writer lock (the segments: appends, drains, rotation,
+//! syncs of the writer's own) and the group lock (the core's `GroupCommit` state machine, plus a
+//! condition variable for waiters).
 //!
-//! A commit appends, then asks the state machine for durability up to its record's end. The state machine answers: already durable (return), lead, wait, or poisoned.
-//! The leader waits until every record before its target is handed over, drains the queue and
+//! A commit appends, then asks the state machine for durability up to its record's end. The
+//! state machine answers: already durable (return), lead, wait, or poisoned. The leader drains
 //! the buffer under the writer lock and releases it, syncs a shared handle with no lock held
 //! (other threads keep appending), then publishes the durable LSN and wakes every waiter;
 //! waiters the sync covered return, and the one the state machine elects leads the next sync.
 //!
 //! Invariants:
+//! - `durable <= written <= current`: `current` (an atomic mirror, stored under the writer
+//!   lock after every append) never runs behind what readers of it were promised, and a leader
+//!   publishes only what it drained; asserted where the durable LSN is published.
 //! - No committer waits on a timer: waiters sleep on the condition variable and are woken by the
 //!   leader's publish or failure.
 //! - No waiter hangs when a leader fails: a failed drain or sync fails every waiter, and a leader
 //!   that unwinds (a panic) does the same from a drop guard, poisoning the log.
 //! - After a failure the log is poisoned: every later append, commit, wait, checkpoint and tail
 //!   returns an error until the log is reopened and recovered. Every failure sets a flag that
-//!   appends, checkpoints and tails check without the writer lock; a failed drain outside group
-//!   commit also wakes every sleeper, so a waiting tail sees it.
-//! - Memory is bounded: the queue holds at most `buffer_bytes` of frames (a writer that finds it
-//!   full drains it itself, or sleeps until a drain makes room), the writer's buffer as much, and
-//!   the state machine one entry per blocked committer thread.
-//! - A writer that reserved a range and never handed its bytes over (its encoder panicked)
-//!   cannot hang anyone: the queue reports the abandoned range, the log is poisoned, and every
-//!   waiter gets the error.
+//!   appends, checkpoints and tails check without the writer lock; a failed write outside group
+//!   commit (a full buffer's, or a segment's rotation) also wakes every sleeper, so a waiting
+//!   tail sees it.
+//! - Memory is bounded: the writer's buffer holds at most `buffer_bytes` (or one record longer
+//!   than that), and the state machine one entry per blocked committer thread.
 
-use crate::append_queue::{AppendQueue, DrainError, Drainer, QueueError, Reserved};
 use crate::async_commit::AsyncCommit;
 use crate::error::{lock_error, not_writable_or, Error};
 use crate::options::WalOptions;
@@ -43,14 +43,11 @@ use crate::segments::SegmentedWriter;
 use crate::shared_sync::SharedSync;
 use crate::stats::{StatsSnapshot, WalStats};
 use crate::tail::Tail;
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
-use walden_core::{
-    Appended, Codec, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus, FRAME_HEADER_LEN,
-};
+use walden_core::{Appended, Codec, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
 
 /// The most times a leader yields to let in-progress appends join its sync (see `Wal::gather`).
 const GATHER_YIELDS_MAX: usize = 64;
@@ -60,12 +57,13 @@ const GATHER_YIELDS_MAX: usize = 64;
 #[derive(Debug)]
 pub struct Wal<D: SegmentDir = FsDir> {
     writer: Mutex<Locked<D>>,
-    /// Where appends hand their frames over, without the writer lock.
-    queue: Arc<AppendQueue>,
-    /// The log's codec (its salt and payload limit), to encode outside any lock.
+    /// The end of what was appended: stored under the writer lock after every append, read
+    /// without it.
+    current: AtomicU64,
+    /// The log's codec (its salt and payload limit), to check a payload before taking a lock.
     codec: Codec,
-    /// Set once the log is poisoned (shared with `Locked`): appends refuse without a lock.
-    poisoned: Arc<AtomicBool>,
+    /// Set once the log is poisoned: appends refuse without taking a lock.
+    poisoned: AtomicBool,
     /// Set by `shutdown` (never cleared): appends refuse with `Error::Closed`, and `Drop` has
     /// nothing left to hand to the OS.
     closed: AtomicBool,
@@ -92,19 +90,12 @@ pub struct Wal<D: SegmentDir = FsDir> {
     _lock: D::Lock,
 }
 
-/// What the writer lock guards: the segments, and the queue's one drainer.
+/// What the writer lock guards.
 #[derive(Debug)]
 struct Locked<D: SegmentDir> {
     log: SegmentedWriter<D>,
-    drainer: Drainer,
-    /// Set (never cleared) once the log is poisoned, so appends can refuse without a lock.
-    poisoned: Arc<AtomicBool>,
-}
-
-thread_local! {
-    /// Each thread's encoding buffer: appends encode here, outside any lock, then the queue
-    /// copies the frame in.
-    static ENCODE_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Payload bytes appended since opening (for `stats`).
+    payload_bytes: u64,
 }
 
 impl Wal<FsDir> {
@@ -136,19 +127,16 @@ impl<D: SegmentDir> Wal<D> {
         let (writer, recovery) = SegmentedWriter::open(dir.clone(), options)?;
         let durable = writer.durable_lsn();
         let codec = writer.active().codec();
-        let (queue, drainer) =
-            AppendQueue::new(writer.current_lsn(), options.buffer_bytes).map_err(queue_error)?;
-        let poisoned = Arc::new(AtomicBool::new(false));
+        let current = AtomicU64::new(writer.current_lsn().get());
         Ok(Wal {
             writer: Mutex::new(Locked {
                 log: writer,
-                drainer,
-                poisoned: Arc::clone(&poisoned),
+                payload_bytes: 0,
             }),
-            poisoned,
+            current,
+            poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             recovery,
-            queue,
             codec,
             dir,
             options,
@@ -166,8 +154,8 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Appends a record without waiting, and returns where it lies. It is not durable yet:
     /// hand the receipt to [`Wal::wait_durable`] (or call [`Wal::sync`]) to make it so, or use
-    /// [`Wal::commit`] to do both. Takes no lock unless the queue is full (then it drains the
-    /// queue itself, or sleeps until a drain makes room).
+    /// [`Wal::commit`] to do both. Takes the writer lock for as long as it takes to encode the
+    /// record into the buffer (and, when the buffer is full, to write the buffer to the OS).
     ///
     /// ```
     /// # fn main() -> Result<(), walden::Error> {
@@ -199,33 +187,35 @@ impl<D: SegmentDir> Wal<D> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
-        // Checked before reserving: a reserved range must be completed, and encoding at an LSN
-        // can then fail only past the largest LSN, which the queue refuses to reserve.
-        let frame_len = self.codec.check(Lsn::ZERO, payload.len())?;
-        debug_assert_eq!(frame_len, FRAME_HEADER_LEN + payload.len());
-        let mut reserved = self.queue.reserve(frame_len).map_err(queue_error)?;
-        let reservation = loop {
-            match reserved {
-                Reserved::Ready(reservation) => break reservation,
-                Reserved::Full(blocked) => {
-                    // Lock order: drain (writer lock), release it, then wait.
-                    self.drain_queue()?;
-                    reserved = blocked.wait().map_err(queue_error)?;
-                }
+        // Checked before taking the lock; an append that fails this changes nothing.
+        self.codec.check(Lsn::ZERO, payload.len())?;
+        let mut writer = self.writer();
+        match writer.log.append(payload) {
+            Ok(appended) => {
+                writer.payload_bytes += payload.len() as u64;
+                // Stored under the lock, so the mirror only ever moves forward.
+                self.current.store(appended.end().get(), Ordering::Release);
+                Ok(appended)
             }
-        };
-        let appended = Appended::new(reservation.lsn(), reservation.end());
-        ENCODE_BUFFER.with_borrow_mut(|frame| {
-            frame.clear();
-            self.codec.encode_append(appended.lsn(), payload, frame)?;
-            reservation.complete(frame).map_err(queue_error)
-        })?;
-        Ok(appended)
+            // Nothing was appended: a record the codec refuses (the LSN space is used up).
+            Err(err @ Error::Encode(_)) => Err(err),
+            // A failed write of the full buffer, or of a rotation: the log is poisoned.
+            Err(err) => {
+                let err = self.poison_with(&mut writer, err);
+                drop(writer);
+                self.wake_after_failure();
+                Err(err)
+            }
+        }
     }
 
     /// What the log has done: appends, fsyncs, records per fsync, fsync latency.
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        let (appends, payload_bytes) = {
+            let writer = self.writer();
+            (writer.log.records_appended(), writer.payload_bytes)
+        };
+        self.stats.snapshot(appends, payload_bytes)
     }
 
     /// Appends a record and returns where it lies once it is durable (with
@@ -242,13 +232,19 @@ impl<D: SegmentDir> Wal<D> {
     /// when it already is. With `Durability::Buffered` it only hands the record to the OS.
     ///
     /// After [`Wal::shutdown`], a record the shutdown made durable still returns `Ok`; any
-    /// other gets [`Error::Closed`].
+    /// other gets [`Error::Closed`]. Once the log is poisoned every call returns
+    /// [`Error::Poisoned`], whatever the record.
     pub fn wait_durable(&self, record: Appended) -> Result<Lsn, Error> {
         self.wait_durable_through(record.end())
     }
 
     /// [`Wal::wait_durable`] for an end position (the flusher's highest target).
     pub(crate) fn wait_durable_through(&self, target: Lsn) -> Result<Lsn, Error> {
+        // A poisoned log reports no durability until it is reopened, not even of records made
+        // durable before the failure: the caller learns of the failure at its next call.
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
         let durable = self.durable_lsn();
         if target <= durable {
             return Ok(durable);
@@ -264,26 +260,22 @@ impl<D: SegmentDir> Wal<D> {
     /// `target`). A target past [`Wal::current_lsn`] is [`Error::BeyondCurrent`] (the log is
     /// not poisoned).
     pub(crate) fn durable_through(&self, target: Lsn) -> Result<Lsn, Error> {
+        // Checked first: with `Durability::Buffered` no group commit remembers a failure.
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
         let current = self.current_lsn();
         if target > current {
             return Err(Error::BeyondCurrent { target, current });
         }
         if self.durability == Durability::Buffered {
-            // No group commit here to remember a failure: the flag does, for every later call.
-            if self.poisoned.load(Ordering::Acquire) {
-                return Err(self.poisoned_error());
-            }
-            self.queue.wait_complete(target).map_err(queue_error)?;
             let flushed = {
                 let mut writer = self.writer();
-                match writer.drain_queue(&self.stats) {
-                    Err(err) => Err(err),
-                    Ok(_) => match writer.log.flush_until(target) {
-                        // A failed drain poisoned the writer; the log's flag makes appends
-                        // refuse too.
-                        Err(err) => Err(writer.poison_with(err)),
-                        Ok(_) => Ok(writer.log.written_lsn()),
-                    },
+                match writer.log.flush_until(target) {
+                    // A failed drain poisoned the writer; the log's flag makes appends refuse
+                    // too.
+                    Err(err) => Err(self.poison_with(&mut writer, err)),
+                    Ok(_) => Ok(writer.log.written_lsn()),
                 }
             };
             let written = flushed.inspect_err(|_| self.wake_after_failure())?;
@@ -315,7 +307,7 @@ impl<D: SegmentDir> Wal<D> {
                 }
                 (WaitStatus::Lead(lead), _) => {
                     drop(group);
-                    return self.lead(lead, target);
+                    return self.lead(lead);
                 }
                 (WaitStatus::Waiting, Some(waiter)) => {
                     group = self
@@ -333,6 +325,10 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Makes everything appended so far durable; returns the durable LSN.
     pub fn sync(&self) -> Result<Lsn, Error> {
+        // Even with nothing left to sync: a poisoned log reports no durability until reopened.
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
@@ -351,9 +347,9 @@ impl<D: SegmentDir> Wal<D> {
         Lsn::new(self.durable.load(Ordering::Acquire))
     }
 
-    /// The end of what was appended (reserved: records still being encoded included).
+    /// The end of what was appended.
     pub fn current_lsn(&self) -> Lsn {
-        self.queue.state().reserved
+        Lsn::new(self.current.load(Ordering::Acquire))
     }
 
     /// The end of what readers may see: the durable LSN (with `Durability::Buffered`, the end
@@ -384,8 +380,6 @@ impl<D: SegmentDir> Wal<D> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
-        self.queue.wait_complete(lsn).map_err(queue_error)?;
-        self.drain_queue()?;
         self.writer().log.checkpoint(lsn)
     }
 
@@ -466,8 +460,10 @@ impl<D: SegmentDir> Wal<D> {
         self.durable_through(reserved)?;
         let sealed = {
             let mut writer = self.writer();
-            writer.drain_queue(&self.stats)?;
-            writer.log.seal_active()
+            match writer.log.seal_active() {
+                Err(err) => Err(self.poison_with(&mut writer, err)),
+                ok => ok,
+            }
         };
         let sealed = sealed.inspect_err(|_| self.wake_after_failure())?;
         // With `Durability::Buffered` the seal's sync is the first to cover the records (group
@@ -489,7 +485,7 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Leads one sync: drain under the writer lock, sync the shared handle with no lock held,
     /// publish. Any failure, or an unwind, fails every waiter and poisons the log.
-    fn lead(&self, lead: Lead, target: Lsn) -> Result<Lsn, Error> {
+    fn lead(&self, lead: Lead) -> Result<Lsn, Error> {
         let mut guard = LeadGuard {
             wal: self,
             lead,
@@ -505,19 +501,9 @@ impl<D: SegmentDir> Wal<D> {
         );
         let _entered = span.enter();
         self.gather();
-        // Every record up to the target must be handed over before the drain, or the sync would
-        // stop short of it. Waits (asleep) for writers still encoding; holds no lock.
-        if let Err(err) = self.queue.wait_complete(target) {
-            let err = self.writer().poison_with(queue_error(err));
-            guard.fail();
-            return Err(err);
-        }
         let (upto, handle, mode, records) = {
             let mut writer = self.writer();
-            let drained = writer
-                .drain_queue(&self.stats)
-                .and_then(|_| writer.log.drain_with_handle());
-            match drained {
+            match writer.log.drain_with_handle() {
                 Ok((upto, handle)) => (
                     upto,
                     handle,
@@ -607,19 +593,19 @@ impl<D: SegmentDir> Wal<D> {
         }
     }
 
-    /// Drains the queue into the segments under the writer lock; a failure (which poisons the
-    /// log) wakes the sleepers once the lock is released.
-    fn drain_queue(&self) -> Result<Lsn, Error> {
-        let drained = self.writer().drain_queue(&self.stats);
-        drained.inspect_err(|_| self.wake_after_failure())
-    }
-
     /// Wakes every committer and tail asleep on the log after a failure outside group commit (a
-    /// failed drain) poisoned it, so that tails see the error instead of sleeping on. Takes the
+    /// failed write) poisoned it, so that tails see the error instead of sleeping on. Takes the
     /// group lock first: sleepers check the poisoned flag under it, so none misses the wake-up.
     fn wake_after_failure(&self) {
         drop(self.group());
         self.woken.notify_all();
+    }
+
+    /// Poisons the log (a no-op if it already is) because of `err`; returns `err`.
+    fn poison_with(&self, writer: &mut Locked<D>, err: Error) -> Error {
+        writer.log.poison_because(&err);
+        self.poisoned.store(true, Ordering::Release);
+        err
     }
 
     fn closed_error(&self) -> Error {
@@ -654,8 +640,7 @@ impl<D: SegmentDir> Wal<D> {
 }
 
 /// What a `Wal` dropped without [`Wal::close`] does, as a `BufWriter` would: every record
-/// appended is handed to the OS (the queue drained into the segment, the segment's buffer
-/// written), so it survives this process ending or crashing afterwards. Nothing is synced: a
+/// appended is handed to the OS (the segment's buffer written), so it survives this process ending or crashing afterwards. Nothing is synced: a
 /// record no commit, `wait_durable`, `sync` or `shutdown` covered may be lost in a power loss
 /// or an OS crash. A poisoned or shut-down log writes nothing more. A failure is reported
 /// through `tracing` (a destructor cannot return it); call [`Wal::close`] to see it.
@@ -668,12 +653,7 @@ impl<D: SegmentDir> Drop for Wal<D> {
             .writer
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // `&mut self`: no append is in progress, so every reserved range is completed or was
-        // abandoned (which the drain reports).
-        let handed = writer
-            .drain_queue(&self.stats)
-            .and_then(|_| writer.log.drain());
-        if let Err(err) = handed {
+        if let Err(err) = writer.log.drain() {
             tracing::error!(
                 error = %err,
                 durable_lsn = self.durable.load(Ordering::Acquire),
@@ -712,60 +692,5 @@ impl<D: SegmentDir> LeadGuard<'_, D> {
 impl<D: SegmentDir> Drop for LeadGuard<'_, D> {
     fn drop(&mut self) {
         self.fail();
-    }
-}
-
-impl<D: SegmentDir> Locked<D> {
-    /// Moves every frame handed over to the queue (the contiguous prefix) into the segments, in
-    /// LSN order; returns the end of what the segments now hold. A range abandoned by its writer
-    /// poisons the log: the LSNs after it can never be filled.
-    fn drain_queue(&mut self, stats: &WalStats) -> Result<Lsn, Error> {
-        let Locked { log, drainer, .. } = self;
-        let drained = drainer.drain(|lsn, frames| {
-            let before = log.records_appended();
-            let at = log.append_bytes(frames)?;
-            debug_assert_eq!(at, lsn, "the queue starts where the segments end");
-            let records = log.records_appended() - before;
-            let header_bytes = records.saturating_mul(FRAME_HEADER_LEN as u64);
-            stats.appended(records, (frames.len() as u64).saturating_sub(header_bytes));
-            Ok::<(), Error>(())
-        });
-        match drained {
-            Ok(end) => Ok(end),
-            Err(DrainError::Sink(err)) => Err(self.poison_with(err)),
-            Err(DrainError::Queue(err)) => Err(self.poison_with(queue_error(err))),
-        }
-    }
-
-    /// Poisons the log (a no-op if it already is) because of `err`; returns `err`.
-    fn poison_with(&mut self, err: Error) -> Error {
-        self.log.poison_because(&err);
-        self.poisoned.store(true, Ordering::Release);
-        err
-    }
-}
-
-/// The queue's errors, as the crate's.
-fn queue_error(err: QueueError) -> Error {
-    match err {
-        QueueError::BeyondReserved { target, reserved } => Error::BeyondCurrent {
-            target,
-            current: reserved,
-        },
-        QueueError::LsnExhausted { lsn, len } => Error::LsnExhausted { lsn, len },
-        QueueError::Abandoned { lsn, .. } | QueueError::LengthMismatch { lsn, .. } => {
-            Error::AppendLost {
-                at: lsn,
-                reason: err.to_string(),
-            }
-        }
-        QueueError::DrainFailed { drained } => Error::AppendLost {
-            at: drained,
-            reason: err.to_string(),
-        },
-        QueueError::InvalidLength { .. } => Error::AppendLost {
-            at: Lsn::ZERO,
-            reason: err.to_string(),
-        },
     }
 }

@@ -213,10 +213,11 @@ fn a_waiting_tail_gets_the_error_when_a_sync_fails() {
     assert!(ended, "the tail ends after the error");
 }
 
-/// Appends through a full lock-free queue never deadlock, even when nobody commits (the
-/// appenders drain it themselves), and every record lands once, in LSN order.
+/// Appends from many threads through a tiny buffer never deadlock, even when nobody commits
+/// (a full buffer is written by the appender that fills it), and every record lands once, in
+/// LSN order.
 #[test]
-fn appends_through_a_tiny_queue_from_many_threads_without_commits_all_land() {
+fn appends_through_a_tiny_buffer_from_many_threads_without_commits_all_land() {
     const THREADS: usize = 8;
     const APPENDS: usize = 2000;
     let dir = tempfile::tempdir().unwrap();

@@ -1,22 +1,27 @@
-//! The `Wal`'s lock-free append queue against a plain locked append, on real files, at 1 and 2
-//! threads. 100-byte payloads, no durability wait; the figure is the wall time from the first
-//! append to the last divided by the records appended (`RECORDS` in all, split evenly between
-//! the threads), so it is a throughput, not a latency.
+//! `Wal::append` against a bare locked append, on real files, at 1 and 2 threads: what the
+//! shared log adds over `Mutex<WalWriter>`. 100-byte payloads, no durability wait; the figure
+//! is the wall time from the first append to the last divided by the records appended
+//! (`RECORDS` in all, split evenly between the threads), so it is a throughput, not a latency.
 //!
-//! - `queue`: `Wal::append` from every thread on one `Arc<Wal>` (reserve with a `fetch_add`,
-//!   encode into a thread-local buffer, copy into the queue; a full queue is drained by the
-//!   writer that finds it full, through `SegmentedWriter::append_bytes`).
+//! - `Wal`: `Wal::append` from every thread on one `Arc<Wal>` (the writer lock, the frame
+//!   encoded straight into the active segment's 64 KiB buffer, the current LSN published to an
+//!   atomic).
 //! - `locked`: `Mutex<WalWriter>`, `lock().append(payload)` per record: the frame is encoded
 //!   straight into the writer's 64 KiB buffer under the lock; a full buffer is written under it.
 //!
+//! This bench chose the `Wal`'s append path: it first measured the lock-free append queue the
+//! `Wal` had (a `fetch_add` reservation, encoding into a thread-local buffer, a copy into the
+//! queue, a drain into the segments) against these locked appends, and the queue was slower at
+//! 1 thread in every run and no faster at 2 (docs/performance.md, "The lock-free append queue
+//! against a locked append"), so the `Wal` now appends under its writer lock.
+//!
 //! The `Wal` uses segments of 1 GiB, so no segment is sealed during a run (a seal syncs 64 MiB
 //! on the appending thread, which `append.rs` measures) and both write one growing,
-//! preallocated file. (The run that chose the writer lock over the queue also measured a
-//! `Mutex` over the `Wal`'s segments type, which is no longer public; docs/performance.md.)
+//! preallocated file.
 //!
-//! With a syncer (optional W3-like contention): 2 appending threads while a third calls a sync
-//! every 1 ms until they finish. For the queue it is `Wal::sync`; for the locked writer it is
-//! what a locked log with group commit would do: drain under the lock
+//! With a syncer (W3-like contention): 2 appending threads while a third calls a sync every
+//! 1 ms until they finish. For the `Wal` it is `Wal::sync`; for the locked writer it is what a
+//! locked log with group commit does: drain under the lock
 //! (`WalWriter::drain_for_group_sync`), `sync_data` with the lock released, then
 //! `mark_durable` under the lock again.
 //!
@@ -26,8 +31,8 @@
 //! threads says as much about the neighbours as about the log.
 //!
 //! Every round runs every workload once, in an order rotated every round; the table shows
-//! medians and the best of `ROUNDS`, and the ratio of the queue's median to each locked
-//! subject's at the same thread count. Run with `cargo bench -p walden --bench locked_vs_queue`;
+//! medians and the best of `ROUNDS`, and the ratio of the `Wal`'s median to the locked
+//! writer's at the same thread count. Run with `cargo bench -p walden --bench append_threads`;
 //! `WALDEN_BENCH_DIR` picks the directory, `WALDEN_BENCH_ONLY=<text>` runs only the workloads
 //! whose name contains it (for `perf record`). `cargo test --benches` runs each once, tiny.
 
@@ -68,7 +73,7 @@ struct Workload {
 impl Workload {
     fn name(&self) -> String {
         let path = match self.via {
-            Via::Queue => "queue: Wal::append",
+            Via::Queue => "Wal: Wal::append",
             Via::Locked => "locked: Mutex<WalWriter>",
         };
         let syncer = if self.syncer { " + syncer/1 ms" } else { "" };
@@ -132,11 +137,11 @@ fn main() {
         for workload in WORKLOADS {
             let _ = run(dir.path(), workload, 1000);
         }
-        println!("locked_vs_queue: smoke run ok");
+        println!("append_threads: smoke run ok");
         return;
     }
     println!(
-        "locked_vs_queue bench in {}; load average before: {}",
+        "append_threads bench in {}; load average before: {}",
         dir.path().display(),
         load_average()
     );
@@ -167,7 +172,7 @@ fn main() {
     );
     println!(
         "{:<62} {:>10} {:>7} {:>15} {:>8} {:>9} {:>9}",
-        "workload", "ns/record", "best", "queue / this", "syncs", "on-CPU", "waiting"
+        "workload", "ns/record", "best", "Wal / this", "syncs", "on-CPU", "waiting"
     );
     println!(
         "{:<62} {:>10} {:>7} {:>15} {:>8} {:>9} {:>9}",
