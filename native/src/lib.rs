@@ -65,7 +65,8 @@ pub use options::{
     WalOptions, DEFAULT_BUFFER_BYTES, DEFAULT_PREALLOCATE_BYTES, DEFAULT_SEGMENT_BYTES,
 };
 pub use reader::{LogRecord, WalIter};
-pub use recovery::{Cut, SegmentRecovery, WalRecovery};
+pub use recovery::{Cut, CutReason, SegmentRecovery, WalRecovery};
+pub use segments::SEALER_THREAD_NAME;
 pub use stats::{StatsSnapshot, RECORDS_PER_FSYNC_BUCKETS};
 pub use tail::Tail;
 pub use wal::Wal;

@@ -4,8 +4,10 @@
 //! in this report (where, how many, and why), beside what it kept and what it only checked.
 //!
 //! Invariants:
-//! - One [`SegmentRecovery`] per segment file, oldest first; the last is the active one. Their
-//!   LSN ranges follow each other without a gap.
+//! - One [`SegmentRecovery`] per segment file, oldest first; the last kept is the active one.
+//!   Their LSN ranges follow each other without a gap. A segment removed whole (its
+//!   predecessor's seal was interrupted and a power loss cut the predecessor short) comes last,
+//!   with `removed` set.
 //! - A sealed segment was whole and synced when it was sealed, so opening checks its header,
 //!   salt and length against its sync mark but does not scan its frames (readers verify each
 //!   frame they return): its `records` is `None`.
@@ -43,6 +45,8 @@ pub struct SegmentRecovery {
     pub cut: Option<Cut>,
     /// Bytes of zero fill (preallocated, never written) kept after the records.
     pub zero_fill_kept_bytes: u64,
+    /// Whether recovery removed the whole file (see [`CutReason::Orphaned`]).
+    pub removed: bool,
 }
 
 /// Bytes recovery removed from the end of a segment.
@@ -52,9 +56,26 @@ pub struct Cut {
     pub at: Lsn,
     /// How many bytes were removed.
     pub bytes: u64,
-    /// Why: a torn last write, an interrupted (never acknowledged) batch past the sync mark, or
-    /// damage discarded on purpose in `RecoveryMode::PointInTime`.
-    pub why: TailKind,
+    /// Why.
+    pub why: CutReason,
+}
+
+/// Why recovery removed bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CutReason {
+    /// What the scan found after the kept records: a torn last write, an interrupted (never
+    /// acknowledged) batch past the sync mark, or damage discarded on purpose in
+    /// `RecoveryMode::PointInTime`.
+    Tail(TailKind),
+    /// The whole segment: its predecessor's background seal never finished and a power loss
+    /// cut the predecessor short of this segment's base, so nothing in it was acknowledged
+    /// (durability passes a segment's end only once its seal is done), and its records could
+    /// never be reached without the gap.
+    Orphaned {
+        /// Where the predecessor's records now end.
+        predecessor_end: Lsn,
+    },
 }
 
 impl WalRecovery {
@@ -72,6 +93,7 @@ impl WalRecovery {
                 records: None,
                 cut: None,
                 zero_fill_kept_bytes: 0,
+                removed: false,
             })
             .collect();
         let (cut, zero_fill_kept_bytes) = match active.tail {
@@ -82,7 +104,7 @@ impl WalRecovery {
                 Some(Cut {
                     at: tail.at,
                     bytes: tail.bytes,
-                    why: tail.kind,
+                    why: CutReason::Tail(tail.kind),
                 }),
                 0,
             ),
@@ -96,6 +118,7 @@ impl WalRecovery {
             records: Some(active.records),
             cut,
             zero_fill_kept_bytes,
+            removed: false,
         });
         WalRecovery { segments }
     }
@@ -119,13 +142,49 @@ impl WalRecovery {
 
     /// The end of the log after recovery: where the next record goes.
     pub fn end_lsn(&self) -> Lsn {
-        self.segments.last().map_or(Lsn::ZERO, |s| s.end_lsn)
+        self.segments
+            .iter()
+            .rev()
+            .find(|segment| !segment.removed)
+            .map_or(Lsn::ZERO, |segment| segment.end_lsn)
+    }
+}
+
+impl SegmentRecovery {
+    /// The report of a segment recovery removed whole (see [`CutReason::Orphaned`]).
+    pub(crate) fn removed(base: Lsn, bytes: u64, predecessor_end: Lsn) -> SegmentRecovery {
+        SegmentRecovery {
+            file_name: segment_file_name(base),
+            base_lsn: base,
+            end_lsn: base,
+            sealed: false,
+            records: None,
+            cut: Some(Cut {
+                at: base,
+                bytes,
+                why: CutReason::Orphaned { predecessor_end },
+            }),
+            zero_fill_kept_bytes: 0,
+            removed: true,
+        }
     }
 }
 
 impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let why = match self.why {
+        let tail = match self.why {
+            CutReason::Tail(kind) => kind,
+            CutReason::Orphaned { predecessor_end } => {
+                return write!(
+                    f,
+                    "removed the segment ({} bytes of records at LSN {}): its predecessor's seal \
+                     never finished and a power loss cut it at LSN {predecessor_end}, so nothing \
+                     here was acknowledged",
+                    self.bytes, self.at
+                )
+            }
+        };
+        let why = match tail {
             TailKind::Zeroed => String::from("zero fill (never-written space)"),
             TailKind::Torn(damage) => format!("a torn last write ({damage})"),
             TailKind::Unsynced { damage, next_valid } => format!(
@@ -149,6 +208,7 @@ impl fmt::Display for SegmentRecovery {
             self.file_name, self.base_lsn, self.end_lsn
         )?;
         match self.records {
+            None if self.removed => write!(f, " removed")?,
             None => write!(f, " sealed: header, salt and length checked")?,
             Some(records) => write!(f, " active: {records} records kept")?,
         }

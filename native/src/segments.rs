@@ -8,28 +8,46 @@
 //!   encoded before anyone knows which segment it will land in; a segment with another salt is
 //!   from another log and refused on open.
 //! - Segment `i` holds exactly the records in `[base_i, base_{i+1})`: a record never spans two
-//!   segments, and a new segment's base is the sealed segment's end.
-//! - A segment is sealed only after it is drained and synced, and its successor is created (and
-//!   its directory entry synced) only after that: after a crash every sealed segment is whole,
-//!   and only the active segment can have a torn tail. So opening scans only the active segment
-//!   and checks the others' headers; readers verify every frame they return.
+//!   segments, and a new segment's base is the full segment's end.
+//! - A segment is *sealed* once it is synced whole and its header's sync mark is at its end.
+//!   Only the active segment, and the one before it while its seal runs, can be unsealed.
+//! - Durability never passes an unsealed segment's end: a group-commit leader whose sync covers
+//!   records past it waits for its seal first (`pending_seal`). So after a crash every
+//!   segment but the last two is whole, and if the one before the last is unsealed and cut
+//!   short, nothing in the last was acknowledged.
+//! - Opening recovers the last segment as the active one; the one before it, if unsealed (its
+//!   mark short of its successor's base), is recovered the same way: whole, its seal is
+//!   finished; cut short by a power loss, its successor is removed (reported in
+//!   `WalRecovery`, `CutReason::Orphaned`) and it is the active segment again. Other segments
+//!   have their headers, salts and lengths checked; readers verify every frame they return.
 //! - Opening syncs the recovered active segment, so every record recovery kept is durable (and
-//!   readable) from the start; sealed segments were synced when they were sealed.
-//! - No segment is sealed while a group-commit leader's sync of it is in flight (between
+//!   readable) from the start.
+//! - No segment is rotated out while a group-commit leader's sync of it is in flight (between
 //!   [`SegmentedWriter::drain_with_handle`] and the leader's report): Linux reports an fsync
 //!   error once per file description, so a seal's own sync could succeed after the leader's
 //!   failed, and seal a segment with a hole. Rotation waits for the next append after the report.
-//! - Durability carries over: the new active segment's durable LSN starts at its base, which the
-//!   sealing sync made durable. A failed seal poisons the writer like any failed sync.
-//! - A checkpoint removes sealed segments oldest first and never the active one, so the log stays
-//!   a contiguous range of LSNs.
+//! - A failed seal poisons the writer like any failed sync.
+//! - A checkpoint removes sealed segments oldest first (a seal in progress finishes first) and
+//!   never the active one, so the log stays a contiguous range of LSNs.
+//!
+//! # Sealing off the append path
+//!
+//! Sealing a full segment means syncing all of it (up to 64 MiB that no commit synced yet, for a
+//! writer that never waits) and then its sync mark: tens of milliseconds. The appending thread
+//! that fills a segment only hands its buffer to the OS, creates the successor (temporary name,
+//! header synced, rename, directory synced: a small file) and goes on appending into it; a
+//! thread of its own (`walden-sealer`) seals the full segment. One seal runs at a time: a
+//! segment filled while the previous seal still runs waits for it. The writer waits for a
+//! running seal before it is dropped, so no other writer ever opens a segment being sealed.
 
 use crate::error::{io, Error};
 use crate::options::WalOptions;
-use crate::recovery::WalRecovery;
+use crate::recovery::{SegmentRecovery, WalRecovery};
 use crate::segment_dir::{segment_file_name, SegmentDir};
 use crate::shared_sync::SharedSync;
 use crate::writer::{random_salt, WalWriter};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use walden_core::{Appended, FileHeader, Lsn, Storage, SyncMode, HEADER_LEN};
 
 /// A log over the segment files of `D`. See the module documentation.
@@ -44,6 +62,96 @@ pub(crate) struct SegmentedWriter<D: SegmentDir> {
     records_sealed: u64,
     /// A leader took a sync handle of the active segment and has not reported back yet.
     sync_in_flight: bool,
+    /// The segment before the active one while a background thread seals it (see
+    /// *Sealing off the append path* in the module documentation).
+    sealing: Option<Sealing>,
+}
+
+/// The name of the thread that seals a full segment after a rotation.
+pub const SEALER_THREAD_NAME: &str = "walden-sealer";
+
+/// A full segment being sealed by its own thread: synced, its sync mark moved to its end, and
+/// synced again.
+#[derive(Debug)]
+struct Sealing {
+    base: Lsn,
+    /// Records appended to it since opening.
+    records: u64,
+    outcome: Arc<SealOutcome>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Where the sealing thread reports; a leader about to publish durability past the sealing
+/// segment's end waits here.
+/// A failed seal, kept so that every waiter gets the same error (an `io::Error` is not `Clone`).
+#[derive(Clone, Debug)]
+struct SealFailure {
+    /// What failed (`sync`, `sync of the sync mark`, ...).
+    op: &'static str,
+    /// The OS's error number, when there was one.
+    os_error: Option<i32>,
+    /// The error's text otherwise.
+    text: String,
+}
+
+impl SealFailure {
+    fn new(err: &Error) -> SealFailure {
+        match err {
+            Error::Io { op, source } => SealFailure {
+                op,
+                os_error: source.raw_os_error(),
+                text: source.to_string(),
+            },
+            other => SealFailure {
+                op: "sealing a segment",
+                os_error: None,
+                text: other.to_string(),
+            },
+        }
+    }
+
+    fn to_error(&self) -> Error {
+        let source = match self.os_error {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::other(self.text.clone()),
+        };
+        Error::Io {
+            op: self.op,
+            source,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SealOutcome {
+    /// `None` while the seal runs; then the durable end, or what failed.
+    result: Mutex<Option<Result<Lsn, SealFailure>>>,
+    done: Condvar,
+}
+
+impl SealOutcome {
+    /// Waits for the seal to finish; returns its durable end, or the failure as the crate's
+    /// error.
+    pub(crate) fn wait(&self) -> Result<Lsn, Error> {
+        let mut result = self.result.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match &*result {
+                Some(Ok(end)) => return Ok(*end),
+                Some(Err(failure)) => return Err(failure.to_error()),
+                None => {
+                    result = self
+                        .done
+                        .wait(result)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+            }
+        }
+    }
+
+    fn finish(&self, result: Result<Lsn, SealFailure>) {
+        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+        self.done.notify_all();
+    }
 }
 
 impl<D: SegmentDir> SegmentedWriter<D> {
@@ -65,21 +173,73 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 active,
                 records_sealed: 0,
                 sync_in_flight: false,
+                sealing: None,
             };
             return Ok((writer, recovery));
         };
         let (storage, active_header) = open_segment(&dir, last)?;
+        let mut orphan = None;
+        let mut active = match unsealed_predecessor(&dir, &bases, last, options)? {
+            Some(previous) if previous.current_lsn() == last => {
+                // Whole, only its seal was interrupted: finish it, then go on as usual.
+                previous.close()?;
+                WalWriter::recover(storage, options)?
+            }
+            Some(previous) if previous.current_lsn() > last => {
+                return Err(Error::SegmentMismatch {
+                    segment: segment_file_name(previous.base_lsn()),
+                    reason: format!(
+                        "its records run to LSN {}, past its successor's base {last}",
+                        previous.current_lsn()
+                    ),
+                });
+            }
+            Some(previous) => {
+                // It ends short of its successor: a power loss took writes the seal never
+                // synced. The successor cannot hold an acknowledged record (durability passes
+                // a segment's end only once its seal is done), so it goes, and the predecessor,
+                // cut where its records end, is the active segment again. Only a successor of
+                // this log, though: a foreign file is never removed.
+                if active_header.salt != previous.codec().salt() {
+                    return Err(Error::SegmentMismatch {
+                        segment: segment_file_name(last),
+                        reason: String::from("the file belongs to another log (its salt differs)"),
+                    });
+                }
+                let size = storage.size().map_err(io("reading a segment's size"))?;
+                drop(storage);
+                orphan = Some(SegmentRecovery::removed(
+                    last,
+                    size.saturating_sub(HEADER_LEN as u64),
+                    previous.current_lsn(),
+                ));
+                dir.remove(last)
+                    .map_err(io("removing a segment whose predecessor was cut"))?;
+                tracing::warn!(
+                    segment = %last,
+                    predecessor_end = %previous.current_lsn(),
+                    "walden: removed a segment whose unsealed predecessor was cut short"
+                );
+                bases.pop();
+                previous
+            }
+            None => WalWriter::recover(storage, options)?,
+        };
+        let salt = active.codec().salt();
         for &base in &bases {
-            check_sealed_header(&dir, base, active_header.salt)?;
+            if base != active.base_lsn() {
+                check_sealed_header(&dir, base, salt)?;
+            }
         }
-        let mut active = WalWriter::recover(storage, options)?;
         if active.current_lsn() > active.durable_lsn() {
             // What recovery kept may still sit in the page cache of the process that wrote it:
             // one sync makes it durable, so readers (who see only durable records) see it.
             active.sync()?;
         }
         let zero_fill_kept = options.preallocate_bytes > 0;
-        let recovery = WalRecovery::new(&bases, active.recovery(), zero_fill_kept);
+        bases.retain(|&base| base != active.base_lsn());
+        let mut recovery = WalRecovery::new(&bases, active.recovery(), zero_fill_kept);
+        recovery.segments.extend(orphan);
         let writer = SegmentedWriter {
             dir,
             options,
@@ -87,6 +247,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
             active,
             records_sealed: 0,
             sync_in_flight: false,
+            sealing: None,
         };
         Ok((writer, recovery))
     }
@@ -94,6 +255,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     /// The base LSN of every segment, oldest first, the active one last.
     pub(crate) fn segments(&self) -> Vec<Lsn> {
         let mut bases = self.sealed.clone();
+        bases.extend(self.sealing.as_ref().map(|sealing| sealing.base));
         bases.push(self.active.base_lsn());
         bases
     }
@@ -103,6 +265,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         self.sealed
             .first()
             .copied()
+            .or(self.sealing.as_ref().map(|sealing| sealing.base))
             .unwrap_or_else(|| self.active.base_lsn())
     }
 
@@ -128,7 +291,8 @@ impl<D: SegmentDir> SegmentedWriter<D> {
 
     /// Records appended since opening.
     pub(crate) fn records_appended(&self) -> u64 {
-        self.records_sealed + self.active.records_appended()
+        let sealing = self.sealing.as_ref().map_or(0, |sealing| sealing.records);
+        self.records_sealed + sealing + self.active.records_appended()
     }
 
     /// Appends one record (starting a new segment first if the active one is full); returns
@@ -148,6 +312,12 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     pub(crate) fn mark_durable(&mut self, lsn: Lsn) -> Result<bool, Error> {
         self.sync_in_flight = false;
         self.active.mark_durable(lsn)
+    }
+
+    /// Ends a leader's sync without publishing it (what it covered cannot be reported durable:
+    /// the predecessor's seal failed). The caller poisons the writer.
+    pub(crate) fn mark_durable_failed(&mut self) {
+        self.sync_in_flight = false;
     }
 
     /// Reports a failed sync done outside the writer: poisons it.
@@ -175,6 +345,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     /// Drains and syncs the active segment, and moves its sync mark to the end (see
     /// [`WalWriter::seal`]); it stays the active segment. Returns the durable LSN.
     pub(crate) fn seal_active(&mut self) -> Result<Lsn, Error> {
+        self.collect_seal(true)?;
         self.active.seal()
     }
 
@@ -186,6 +357,8 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         if let Some(err) = self.poisoned_error() {
             return Err(err);
         }
+        // Only sealed segments are removed: a seal in progress finishes first.
+        self.collect_seal(true)?;
         if lsn > self.current_lsn() {
             return Err(Error::BeyondCurrent {
                 target: lsn,
@@ -211,23 +384,106 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         Ok(self.first_lsn())
     }
 
-    /// Seals the active segment and starts a new one when the active segment holds at least
-    /// `segment_bytes` of records.
+    /// Starts a new segment when the active one holds at least `segment_bytes` of records, and
+    /// hands the full one to a thread of its own to seal (see *Sealing off the append path*).
     fn rotate_if_full(&mut self) -> Result<(), Error> {
         let held = self.active.current_lsn().get() - self.active.base_lsn().get();
         if held < self.options.segment_bytes.max(1) || self.sync_in_flight {
             return Ok(());
         }
-        // Seal: everything in the segment reaches the disk, and its sync mark moves to its end,
-        // before its successor exists.
-        let end = self.active.seal()?;
+        // One seal at a time: a segment filled before the previous seal ended waits for it.
+        self.collect_seal(true)?;
+        // Everything in the full segment goes to the OS before its successor exists; the seal
+        // makes it durable.
+        let end = self.active.drain()?;
         let salt = self.active.codec().salt();
         let next = create_segment(&self.dir, end, salt, self.options)?;
-        let sealed = std::mem::replace(&mut self.active, next);
-        self.records_sealed += sealed.records_appended();
-        self.sealed.push(sealed.base_lsn());
-        tracing::info!(sealed = %sealed.base_lsn(), next = %end, "walden: segment sealed");
+        let full = std::mem::replace(&mut self.active, next);
+        let base = full.base_lsn();
+        let records = full.records_appended();
+        let outcome = Arc::new(SealOutcome::default());
+        let report = Arc::clone(&outcome);
+        let thread = std::thread::Builder::new()
+            .name(SEALER_THREAD_NAME.to_owned())
+            .spawn(move || {
+                let sealed = full.close();
+                match &sealed {
+                    Ok(_) => tracing::info!(sealed = %base, next = %end, "walden: segment sealed"),
+                    Err(err) => tracing::error!(segment = %base, error = %err, "walden: sealing a segment failed"),
+                }
+                report.finish(sealed.as_ref().map(|&end| end).map_err(SealFailure::new));
+            })
+            .map_err(io("starting the segment sealer thread"))?;
+        self.sealing = Some(Sealing {
+            base,
+            records,
+            outcome,
+            thread: Some(thread),
+        });
         Ok(())
+    }
+
+    /// The seal in progress, for a leader about to publish durability past its segment's end:
+    /// it waits on it first (outside the writer lock).
+    pub(crate) fn pending_seal(&self) -> Option<Arc<SealOutcome>> {
+        self.sealing
+            .as_ref()
+            .map(|sealing| Arc::clone(&sealing.outcome))
+    }
+
+    /// Moves a finished seal's segment to the sealed ones (waiting for it when `wait`); a
+    /// failed seal poisons the writer and is returned.
+    pub(crate) fn collect_seal(&mut self, wait: bool) -> Result<(), Error> {
+        let Some(sealing) = &mut self.sealing else {
+            return Ok(());
+        };
+        let finished = sealing
+            .outcome
+            .result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if !finished && !wait {
+            return Ok(());
+        }
+        if let Some(thread) = sealing.thread.take() {
+            // The thread only seals and reports; a panic there is reported as a failure below.
+            if thread.join().is_err() {
+                sealing.outcome.finish(Err(SealFailure {
+                    op: "sealing a segment",
+                    os_error: None,
+                    text: String::from("the sealer thread panicked"),
+                }));
+            }
+        }
+        let outcome = sealing.outcome.wait();
+        let (base, records) = (sealing.base, sealing.records);
+        self.sealing = None;
+        match outcome {
+            Ok(_) => {
+                self.sealed.push(base);
+                self.records_sealed += records;
+                Ok(())
+            }
+            Err(err) => {
+                self.active.poison_because(&err);
+                Err(err)
+            }
+        }
+    }
+}
+
+impl<D: SegmentDir> Drop for SegmentedWriter<D> {
+    /// A seal in progress finishes before the writer (and the log's lock) goes away, so no other
+    /// writer ever sees a segment still being written.
+    fn drop(&mut self) {
+        if let Some(thread) = self
+            .sealing
+            .as_mut()
+            .and_then(|sealing| sealing.thread.take())
+        {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -248,6 +504,28 @@ impl<D: SegmentDir> SegmentedWriter<D> {
     pub(crate) fn sync_mode(&self) -> SyncMode {
         self.active.sync_mode()
     }
+}
+
+/// The segment before `last`, recovered as an active segment is, if it is not sealed: its sync
+/// mark stops short of its successor's base, so its background seal was interrupted (a crash
+/// between a rotation and the seal's end) and its tail may be torn. `None` when it is sealed, or
+/// has no sync mark (a log written before marks existed: its segments were sealed before their
+/// successors were created).
+fn unsealed_predecessor<D: SegmentDir>(
+    dir: &D,
+    bases: &[Lsn],
+    last: Lsn,
+    options: WalOptions,
+) -> Result<Option<WalWriter<D::Storage>>, Error> {
+    let Some(&previous) = bases.last() else {
+        return Ok(None);
+    };
+    let (storage, header) = open_segment(dir, previous)?;
+    if header.sync_mark.is_none_or(|mark| mark >= last) {
+        return Ok(None);
+    }
+    tracing::info!(segment = %previous, "walden: recovering a segment whose seal was interrupted");
+    WalWriter::recover(storage, options).map(Some)
 }
 
 /// Creates the segment starting at `base` and opens a writer on it.

@@ -501,7 +501,7 @@ impl<D: SegmentDir> Wal<D> {
         );
         let _entered = span.enter();
         self.gather();
-        let (upto, handle, mode, records) = {
+        let (upto, handle, mode, records, seal) = {
             let mut writer = self.writer();
             match writer.log.drain_with_handle() {
                 Ok((upto, handle)) => (
@@ -509,6 +509,7 @@ impl<D: SegmentDir> Wal<D> {
                     handle,
                     writer.log.sync_mode(),
                     writer.log.records_appended(),
+                    writer.log.pending_seal(),
                 ),
                 Err(err) => {
                     drop(writer);
@@ -527,6 +528,17 @@ impl<D: SegmentDir> Wal<D> {
         let took = started.elapsed();
         if let Err(err) = synced {
             let err = self.writer().log.mark_sync_failed(err);
+            guard.fail();
+            return Err(err);
+        }
+        // The records before the active segment are durable once its predecessor's seal is
+        // done: wait for it (it is usually done already), holding no lock.
+        if let Some(Err(err)) = seal.map(|seal| seal.wait()) {
+            let err = {
+                let mut writer = self.writer();
+                writer.log.mark_durable_failed();
+                self.poison_with(&mut writer, err)
+            };
             guard.fail();
             return Err(err);
         }

@@ -7,7 +7,8 @@ use common::{faulty_wal, open_faulty, records};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use walden::{
-    Appended, Durability, Error, ErrorKind, Lsn, RecoveryMode, TailKind, Wal, WalOptions, WalWriter,
+    Appended, CutReason, Durability, Error, ErrorKind, Lsn, RecoveryMode, TailKind, Wal,
+    WalOptions, WalWriter,
 };
 
 /// Prevents the start-LSN trap: a receipt from `append` handed to `wait_durable` must make
@@ -222,7 +223,11 @@ fn recovery_reports_each_segment_and_the_torn_tail_it_cut() {
     assert_eq!(active.end_lsn, last.end());
     let cut = active.cut.expect("the torn tail was cut");
     assert_eq!((cut.at, cut.bytes), (last.end(), 5));
-    assert!(matches!(cut.why, TailKind::Torn(_)), "{:?}", cut.why);
+    assert!(
+        matches!(cut.why, CutReason::Tail(TailKind::Torn(_))),
+        "{:?}",
+        cut.why
+    );
     assert_eq!(report.cut_bytes(), 5);
     let text = report.to_string();
     assert!(

@@ -373,3 +373,115 @@ fn a_sealed_segment_whose_sync_mark_is_past_any_file_length_is_refused() {
         assert_eq!(segment_files(&path), listing, "nothing was modified");
     }
 }
+
+/// Rewrites the sealed segment at `base` as a seal interrupted by a crash would leave it: its
+/// sync mark back at its base (the seal never moved it) and, when `lost` > 0, its last `lost`
+/// bytes gone (a power loss took writes that only the seal would have synced).
+fn unseal(path: &Path, base: Lsn, lost: u64) {
+    let file = path.join(segment_file_name(base));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let header = FileHeader::decode(&bytes).unwrap();
+    assert!(header.sync_mark > Some(base), "the segment was sealed");
+    let unsealed = FileHeader::new(header.salt, base).with_sync_mark(base);
+    bytes[..HEADER_LEN].copy_from_slice(&unsealed.encode());
+    let len = bytes.len() as u64 - lost;
+    bytes.truncate(len as usize);
+    std::fs::write(&file, bytes).unwrap();
+}
+
+/// Prevents an interrupted background seal from costing records or availability: a segment
+/// whose seal never finished but whose records are all there is sealed on open, and its
+/// successor kept.
+#[test]
+fn a_whole_segment_whose_seal_was_interrupted_is_sealed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let options = WalOptions {
+        preallocate_bytes: 0,
+        ..small_segments()
+    };
+    let wal = Wal::open_with(&path, options).unwrap();
+    let lsns = commit_numbered(&wal, 0, 60);
+    let segments = wal.segments();
+    assert!(segments.len() >= 3, "{segments:?}");
+    wal.close().unwrap();
+    let previous = segments[segments.len() - 2];
+    unseal(&path, previous, 0);
+
+    let wal = Wal::open_with(&path, options).unwrap();
+    assert_eq!(wal.segments(), segments, "every segment kept");
+    assert!(wal.recovery().is_clean(), "{}", wal.recovery());
+    let read: Vec<Lsn> = read_all(&wal, Lsn::ZERO).iter().map(|r| r.lsn).collect();
+    assert_eq!(read, lsns);
+    drop(wal);
+    let header = std::fs::read(path.join(segment_file_name(previous))).unwrap();
+    let header = FileHeader::decode(&header).unwrap();
+    assert_eq!(
+        header.sync_mark,
+        Some(segments[segments.len() - 1]),
+        "the seal was finished: the mark is at the segment's end"
+    );
+}
+
+/// Prevents a gap after a power loss during a background seal: when the unsealed segment lost
+/// its last writes, its successor (which cannot hold an acknowledged record) is removed and
+/// reported, the cut segment is the active one again, and appends continue from its end.
+#[test]
+fn a_segment_cut_short_before_its_seal_finished_loses_its_orphaned_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let options = WalOptions {
+        preallocate_bytes: 0,
+        ..small_segments()
+    };
+    let wal = Wal::open_with(&path, options).unwrap();
+    let lsns = commit_numbered(&wal, 0, 60);
+    let segments = wal.segments();
+    assert!(segments.len() >= 3, "{segments:?}");
+    wal.close().unwrap();
+    let previous = segments[segments.len() - 2];
+    let last = segments[segments.len() - 1];
+    unseal(&path, previous, 5);
+
+    let wal = Wal::open_with(&path, options).unwrap();
+    assert_eq!(
+        wal.segments(),
+        segments[..segments.len() - 1],
+        "the orphan is gone"
+    );
+    assert!(!path.join(segment_file_name(last)).exists());
+    let report = wal.recovery();
+    let orphan = report.segments.last().unwrap();
+    assert!(orphan.removed, "{report}");
+    assert_eq!(orphan.base_lsn, last);
+    let cut = orphan.cut.unwrap();
+    assert!(
+        matches!(cut.why, walden::CutReason::Orphaned { predecessor_end } if predecessor_end < last),
+        "{cut:?}"
+    );
+    let active = &report.segments[report.segments.len() - 2];
+    assert_eq!(active.base_lsn, previous);
+    assert!(active.cut.is_some(), "the torn record was cut: {report}");
+    assert!(
+        report.to_string().contains("removed the segment"),
+        "{report}"
+    );
+    // Everything before the torn record is there, and nothing from the orphan.
+    let read: Vec<Lsn> = read_all(&wal, Lsn::ZERO).iter().map(|r| r.lsn).collect();
+    let kept: Vec<Lsn> = lsns
+        .iter()
+        .copied()
+        .filter(|&lsn| lsn < wal.current_lsn())
+        .collect();
+    assert_eq!(read, kept);
+    assert!(wal.current_lsn() < last);
+    let next = wal.commit(b"after the orphan").unwrap();
+    assert_eq!(next.lsn(), report.end_lsn());
+    drop(wal);
+    let wal = Wal::open_with(&path, options).unwrap();
+    assert!(wal.recovery().is_clean(), "{}", wal.recovery());
+    assert_eq!(
+        read_all(&wal, Lsn::ZERO).last().unwrap().payload,
+        b"after the orphan"
+    );
+}

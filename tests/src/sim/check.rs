@@ -20,8 +20,8 @@ use super::crash::Image;
 use std::collections::BTreeMap;
 use std::fmt;
 use walden_core::{
-    scan_file, Codec, Lsn, Records, RecoveryError, RecoveryMode, TailKind, FRAME_HEADER_LEN,
-    HEADER_LEN,
+    scan_file, Codec, FileHeader, Lsn, Records, RecoveryError, RecoveryMode, TailKind,
+    FRAME_HEADER_LEN, HEADER_LEN,
 };
 
 /// What went wrong with a seed.
@@ -275,7 +275,10 @@ fn scan_segment(bytes: &[u8]) -> Result<SegmentScan, RecoveryError> {
 
 /// Scans `image` as a log directory: sealed segments must hold whole records up to their
 /// successor's base (zero fill after them is preallocation), the last one is recovered in the
-/// default mode.
+/// default mode. The one before the last may be unsealed (its sync mark short of its
+/// successor's base: its background seal was interrupted): it is recovered in the default mode
+/// too, and if it then ends short of its successor, the successor is an orphan that never held
+/// an acknowledged record, and recovery removes it (`native/src/segments.rs`).
 pub(crate) fn scan_image(image: &Image, cache: &mut ScanCache) -> Result<Scanned, ScanError> {
     cache.sealed.retain(|base, _| image.contains_key(base));
     let mut scanned = Scanned {
@@ -283,10 +286,40 @@ pub(crate) fn scan_image(image: &Image, cache: &mut ScanCache) -> Result<Scanned
         records: Vec::new(),
         tail: None,
     };
-    let mut segments = image.iter().peekable();
-    while let Some((&base, bytes)) = segments.next() {
+    let count = image.len();
+    let mut segments = image.iter().enumerate().peekable();
+    while let Some((index, (&base, bytes))) = segments.next() {
         let name = walden::backend::segment_file_name(base);
-        let successor = segments.peek().map(|(&next, _)| next);
+        let successor = segments.peek().map(|(_, (&next, _))| next);
+        if index + 2 == count {
+            let next = successor.expect("the one before the last has a successor");
+            let unsealed = FileHeader::decode(bytes)
+                .ok()
+                .and_then(|header| header.sync_mark)
+                .is_some_and(|mark| mark < next);
+            if unsealed {
+                let scan = scan_segment(bytes).map_err(ScanError::Refused)?;
+                if scan.base != base {
+                    return Err(ScanError::Broken(format!(
+                        "{name}: its header says LSN {}",
+                        scan.base
+                    )));
+                }
+                scanned.records.extend(scan.records);
+                if scan.end < next {
+                    // The last segment is an orphan: recovery removes it.
+                    scanned.tail = scan.tail;
+                    return Ok(scanned);
+                }
+                if scan.end > next {
+                    return Err(ScanError::Broken(format!(
+                        "unsealed segment {name} runs to LSN {}, past its successor's base {next}",
+                        scan.end
+                    )));
+                }
+                continue;
+            }
+        }
         let scan = match (successor, cache.sealed.get(&base)) {
             (Some(_), Some((cached, scan))) if cached == bytes => Ok(scan.clone()),
             (Some(_), _) => scan_segment(bytes).inspect(|scan| {
