@@ -379,14 +379,14 @@ fn a_sealed_segment_whose_sync_mark_is_past_any_file_length_is_refused() {
 /// bytes gone (a power loss took writes that only the seal would have synced).
 fn unseal(path: &Path, base: Lsn, lost: u64) {
     let file = path.join(segment_file_name(base));
-    let mut bytes = std::fs::read(&file).unwrap();
-    let header = FileHeader::decode(&bytes).unwrap();
+    let mut bytes = std::fs::read(&file).expect("read the segment");
+    let header = FileHeader::decode(&bytes).expect("a segment header");
     assert!(header.sync_mark > Some(base), "the segment was sealed");
     let unsealed = FileHeader::new(header.salt, base).with_sync_mark(base);
     bytes[..HEADER_LEN].copy_from_slice(&unsealed.encode());
     let len = bytes.len() as u64 - lost;
     bytes.truncate(len as usize);
-    std::fs::write(&file, bytes).unwrap();
+    std::fs::write(&file, bytes).expect("rewrite the segment");
 }
 
 /// Prevents an interrupted background seal from costing records or availability: a segment
