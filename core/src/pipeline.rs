@@ -91,9 +91,10 @@ pub const GATHER_ROUNDS_MAX: u32 = 64;
 
 /// The leader's gather policy, as pure logic: before draining, a leader lets appends that are
 /// under way right now join its sync. It yields (a thread yield natively, a microsecond in the
-/// dashboard's simulation) and observes the current (appended) LSN; it keeps going while that
-/// LSN grows, and stops at the first round in which it did not (at once when nobody else is
-/// appending), or after `rounds_max` rounds. No timer: a leader never waits for appends that
+/// dashboard's simulation) and observes how far appends have reached (natively the reserved
+/// LSN, which moves as soon as an append starts); it keeps going while that LSN grows, and
+/// stops at the first round in which it did not (at once when nobody else is appending), or
+/// after `rounds_max` rounds. No timer: a leader never waits for appends that
 /// are not already happening.
 ///
 /// Without it, a leader elected the moment the previous sync completes drains before the
@@ -118,7 +119,7 @@ pub struct Gather {
 }
 
 impl Gather {
-    /// Starts gathering, with the current LSN as the leader sees it, for at most
+    /// Starts gathering, with the LSN appends have reached as the leader sees it, for at most
     /// [`GATHER_ROUNDS_MAX`] rounds.
     pub const fn new(current: Lsn) -> Gather {
         Gather::with_rounds_max(current, GATHER_ROUNDS_MAX)
@@ -135,12 +136,12 @@ impl Gather {
         }
     }
 
-    /// Called after each yield with the current LSN observed then: whether to yield again
+    /// Called after each yield with the LSN appends have reached then: whether to yield again
     /// (`true`) or drain now (`false`). Once it has said `false` it keeps saying so.
     pub fn keep_gathering(&mut self, current: Lsn) -> bool {
         assert!(
             current >= self.seen,
-            "the current LSN went back from {} to {} while a leader gathered",
+            "the appended LSN went back from {} to {} while a leader gathered",
             self.seen,
             current
         );
