@@ -309,8 +309,9 @@ impl SyncTicket {
     }
 }
 
-/// The one owner of a log's durability. See the module documentation for the protocol.
-#[derive(Clone, Debug)]
+/// The one owner of a log's durability. See the module documentation for the protocol. Not
+/// `Clone`: a copy would be a second owner, on which the same ticket could be redeemed again.
+#[derive(Debug)]
 pub struct Pipeline<E: EventSink = NoEvents> {
     group: GroupCommit<E>,
     /// The highest LSN a started sync covered (or the durable LSN it started from).
