@@ -71,6 +71,7 @@ mod std_impls {
     impl std::error::Error for crate::WatermarkError {}
     impl std::error::Error for crate::GroupCommitError {}
     impl std::error::Error for crate::Poisoned {}
+    impl std::error::Error for crate::Poison {}
     impl std::error::Error for crate::MemError {}
     impl<E: core::fmt::Debug + core::fmt::Display> std::error::Error for crate::WriterError<E> {}
 

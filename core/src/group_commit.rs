@@ -323,6 +323,11 @@ impl<S: EventSink> GroupCommit<S> {
         &mut self.events
     }
 
+    /// The event sink, for a machine that starts over.
+    pub fn into_events(self) -> S {
+        self.events
+    }
+
     /// Asks for durability up to `target`. See [`Decision`].
     pub fn request(&mut self, target: Lsn) -> Decision {
         if let Some(poisoned) = self.poisoned {

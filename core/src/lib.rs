@@ -14,6 +14,7 @@
 //! | recovery ([`scan_file`], [`Records`], [`RecoveryMode`]) | `scan`, `resync` |
 //! | `durable <= written <= current` ([`Watermarks`]) | `watermark` |
 //! | who syncs and who waits ([`GroupCommit`]) | `group_commit` |
+//! | the one owner of durability and poisoning ([`Pipeline`], [`SyncTicket`], [`Gather`]) | `pipeline` |
 //! | where bytes live ([`Storage`], [`MemStorage`]) | `storage`, `mem` |
 //! | one log file, one writer ([`LogWriter`], [`WriterOptions`], [`WriterError`]) | `log_writer`, `writer_options`, `writer_error` |
 //!
@@ -34,6 +35,7 @@ mod header;
 mod log_writer;
 mod lsn;
 mod mem;
+mod pipeline;
 mod resync;
 mod scan;
 mod storage;
@@ -55,6 +57,9 @@ pub use header::{FileHeader, HeaderError, FORMAT_VERSION, HEADER_LEN, MAGIC};
 pub use log_writer::{LogWriter, WriterResult, SYNC_MARK_STEP_BYTES};
 pub use lsn::Lsn;
 pub use mem::{MemError, MemStorage};
+pub use pipeline::{
+    Cause, CauseKind, Failed, Gather, Pipeline, Poison, SyncTicket, GATHER_ROUNDS_MAX,
+};
 pub use scan::{
     scan_body, scan_file, Damage, Records, Recovery, RecoveryError, RecoveryMode, Tail, TailKind,
 };

@@ -7,6 +7,7 @@
 //! - A sync that fails (injected with [`MemStorage::fail_next_sync`]) behaves like Linux after an
 //!   fsync error: the pending writes are *not* made durable, yet they no longer count as pending,
 //!   so a later successful sync does not persist them either.
+//! - A write that fails (injected with [`MemStorage::fail_next_write`]) changes nothing.
 
 use crate::storage::{Storage, SyncMode};
 use alloc::vec::Vec;
@@ -23,6 +24,7 @@ pub struct MemStorage {
     /// The smallest size the live image had since the last sync, if it shrank.
     shrunk_to: Option<usize>,
     fail_next_sync: bool,
+    fail_next_write: bool,
     syncs: u64,
 }
 
@@ -32,6 +34,8 @@ pub struct MemStorage {
 pub enum MemError {
     /// A sync failed because a test asked it to.
     InjectedSyncFailure,
+    /// A write failed because a test asked it to.
+    InjectedWriteFailure,
     /// An offset or length does not fit in this machine's memory.
     TooLarge {
         /// The offset or length asked for.
@@ -43,6 +47,7 @@ impl fmt::Display for MemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MemError::InjectedSyncFailure => write!(f, "injected sync failure"),
+            MemError::InjectedWriteFailure => write!(f, "injected write failure"),
             MemError::TooLarge { requested } => {
                 write!(f, "in-memory storage cannot address {requested} bytes")
             }
@@ -85,6 +90,11 @@ impl MemStorage {
         self.fail_next_sync = true;
     }
 
+    /// Makes the next write fail, changing nothing (as a write refused for a full disk).
+    pub fn fail_next_write(&mut self) {
+        self.fail_next_write = true;
+    }
+
     /// Simulates a crash: everything not synced is lost; the live image becomes the durable one.
     pub fn crash(&mut self) {
         self.live.clone_from(&self.durable);
@@ -112,6 +122,9 @@ impl Storage for MemStorage {
     }
 
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), MemError> {
+        if core::mem::take(&mut self.fail_next_write) {
+            return Err(MemError::InjectedWriteFailure);
+        }
         let start = to_index(offset)?;
         let end = start.checked_add(bytes.len()).ok_or(MemError::TooLarge {
             requested: offset.saturating_add(bytes.len() as u64),

@@ -1,5 +1,7 @@
 //! The root component: the two modes (simulation, live) as tabs, the simulation and its knobs,
-//! its clock (once per display frame while playing and shown), and the simulation's layout.
+//! its baseline (the same simulation with every commit leading its own fsync, advanced on the
+//! same clock), the clock (once per display frame while playing and shown), and the
+//! simulation's layout.
 //! Both modes stay mounted; the hidden one is only hidden, so a live log keeps its writers and
 //! a simulation its state while the other is viewed.
 
@@ -8,6 +10,7 @@ use std::cell::Cell;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::comparison_view::GroupingComparison;
 use crate::controls::Controls;
 use crate::counters::Counters;
 use crate::event_log::EventLog;
@@ -21,7 +24,7 @@ use crate::live::LiveMode;
 use crate::lsn_bar::LsnBar;
 use crate::playback::Playback;
 use crate::rate_charts::RateCharts;
-use crate::sim::{Params, Sim, TIMELINE_BUCKETS};
+use crate::sim::{Grouping, Params, Sim, TIMELINE_BUCKETS};
 use crate::timeline::Bucket;
 
 /// The seed a fresh page starts from.
@@ -94,6 +97,11 @@ pub(crate) fn App() -> impl IntoView {
     let playing = RwSignal::new(true);
     let speed = RwSignal::new(DEFAULT_SPEED_US_PER_S);
     let sim = RwSignal::new(Sim::new(Params::default(), DEFAULT_SEED));
+    let baseline = RwSignal::new(Sim::with_grouping(
+        Params::default(),
+        DEFAULT_SEED,
+        Grouping::PerCommit,
+    ));
     let mode = RwSignal::new(Mode::Simulation);
     // Arrow keys, Home and End move between the tabs and focus the one they select.
     let on_tab_key = move |ev: leptos::ev::KeyboardEvent| {
@@ -109,12 +117,14 @@ pub(crate) fn App() -> impl IntoView {
         }
     };
 
-    // Any change to the knobs, the seed or a restart request starts a new simulation. The first
-    // run of the effect rebuilds the same initial one, which is harmless.
+    // Any change to the knobs, the seed or a restart request starts a new simulation, and its
+    // baseline beside it. The first run of the effect rebuilds the same initial ones, which is
+    // harmless.
     Effect::new(move |_| {
         restarts.track();
-        let fresh = Sim::new(params.get(), seed.get());
-        sim.set(fresh);
+        let (params, seed) = (params.get(), seed.get());
+        sim.set(Sim::new(params, seed));
+        baseline.set(Sim::with_grouping(params, seed, Grouping::PerCommit));
     });
 
     // The clock: each display frame advances the simulation by the real time since the last
@@ -133,6 +143,9 @@ pub(crate) fn App() -> impl IntoView {
         if us > 0 {
             sim.update(|sim| {
                 sim.advance(us);
+            });
+            baseline.update(|baseline| {
+                baseline.advance(us);
             });
         }
     });
@@ -211,6 +224,7 @@ pub(crate) fn App() -> impl IntoView {
                 </div>
                 <div class="wd-main">
                     <Counters sim />
+                    <GroupingComparison grouped=sim baseline />
                     <LsnBar sim />
                     <FsyncInFlight sim />
                     <Lanes sim />

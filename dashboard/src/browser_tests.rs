@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, HtmlElement};
 
+use crate::comparison_view::GroupingComparison;
 use crate::counters::Counters;
 use crate::fsync_flight::FsyncInFlight;
 use crate::lanes::Lanes;
@@ -21,7 +22,7 @@ use crate::live_model::{LiveEvent, LiveModel};
 use crate::live_views::LiveFlushChart;
 use crate::rate_charts::RateCharts;
 use crate::record_browser::{RecordBrowser, RecordRow};
-use crate::sim::{Params, Sim};
+use crate::sim::{Grouping, Params, Sim};
 use crate::timeline::Bucket;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -119,6 +120,48 @@ async fn rate_charts_show_the_newest_bucket_and_skip_buckets_without_fsyncs() {
     let records_bars = attr(&host, ".wd-rate-records-per-fsync", "d").unwrap_or_default();
     assert_eq!(records_bars.matches('M').count(), 2);
     assert_eq!(text(&host, "figcaption span"), "Commits/s");
+}
+
+#[wasm_bindgen_test]
+async fn the_comparison_shows_both_runs_and_follows_them() {
+    let params = Params {
+        writers: 64,
+        ..Params::default()
+    };
+    let grouped = RwSignal::new(Sim::new(params, 5));
+    let baseline = RwSignal::new(Sim::with_grouping(params, 5, Grouping::PerCommit));
+    let host = mount(move || view! { <GroupingComparison grouped baseline /> });
+    let value = |testid: &str| attr(&host, &format!("[data-testid={testid}]"), "data-value");
+    // Nothing has run: no ratio yet, and it reads as a dash.
+    assert_eq!(value("comparison-speedup").as_deref(), Some(""));
+    assert_eq!(text(&host, "[data-testid=comparison-speedup]"), "–");
+    grouped.update(|s| {
+        s.advance(100_000);
+    });
+    baseline.update(|s| {
+        s.advance(100_000);
+    });
+    settle().await;
+    let number = |testid: &str| -> f64 {
+        value(testid)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    assert_eq!(
+        number("comparison-baseline-commits"),
+        number("comparison-baseline-fsyncs")
+    );
+    assert!(number("comparison-grouped-fsyncs") < number("comparison-grouped-commits"));
+    assert!(number("comparison-speedup") > 1.0);
+    assert!(text(&host, "[data-testid=comparison-speedup]").ends_with('×'));
+    // The table is labelled for assistive technology: a caption and header cells.
+    assert!(!text(&host, "caption").is_empty());
+    assert_eq!(
+        host.query_selector_all("th[scope=row]")
+            .map(|rows| rows.length())
+            .ok(),
+        Some(4)
+    );
 }
 
 #[wasm_bindgen_test]

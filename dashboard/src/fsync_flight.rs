@@ -35,7 +35,8 @@ pub(crate) fn FsyncInFlight(
                 format::duration_us(sync.done_us.saturating_sub(s.now_us())),
             ),
             (None, Some((leader, _))) => format!(
-                "{} leads and waits out the commit delay before draining; more commits can join.",
+                "{} leads and lets more commits join before draining: it waits out the commit \
+                 delay, then gathers while appends are under way.",
                 format::writer(leader)
             ),
             (None, None) => "No fsync in flight.".to_owned(),

@@ -9,6 +9,7 @@
 //! | root component, clock, layout | `app` |
 //! | knobs and transport | `controls`, `slider` |
 //! | counters | `counters` |
+//! | group commit beside each commit its own fsync | `comparison`, `comparison_view` |
 //! | durable / written / current positions | `lsn_bar` |
 //! | one lane per writer | `lanes` |
 //! | the fsync in flight and the commits it carries | `fsync_flight` |
@@ -27,6 +28,8 @@
 mod app;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests;
+mod comparison;
+mod comparison_view;
 mod controls;
 mod counters;
 mod event_log;

@@ -2,7 +2,7 @@
 //!
 //! The log runs in a dedicated worker (OPFS sync access handles exist only there) and the page
 //! talks to it by messages. Every decision about the format, recovery, watermarks and group
-//! commit is the core's ([`walden_core::LogWriter`], [`walden_core::GroupCommit`]); this crate
+//! commit is the core's ([`walden_core::LogWriter`], [`walden_core::Pipeline`]); this crate
 //! adds only the browser's I/O, the worker's event loop and the JavaScript API.
 //!
 //! | concept | module |

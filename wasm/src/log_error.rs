@@ -12,7 +12,7 @@
 
 use crate::error::OpfsError;
 use core::fmt;
-use walden_core::{HeaderError, Lsn, MemError, Poisoned, RecoveryError, WriterError};
+use walden_core::{HeaderError, Lsn, MemError, Poison, RecoveryError, WriterError};
 
 /// An error from the browser log, with a stable [`kind`](LogError::kind).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,11 +160,12 @@ impl LogError {
         }
     }
 
-    /// The error every commit gets once the group commit is poisoned.
-    pub(crate) fn poisoned(poisoned: Poisoned, cause: &str) -> LogError {
+    /// The error every call gets once the log's pipeline is poisoned: the durable LSN then,
+    /// and the first cause.
+    pub(crate) fn poisoned(poison: &Poison) -> LogError {
         LogError::Poisoned {
-            durable: poisoned.durable,
-            message: format!("{poisoned} (cause: {cause})"),
+            durable: poison.durable,
+            message: poison.to_string(),
         }
     }
 

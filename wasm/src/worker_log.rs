@@ -1,5 +1,6 @@
 //! [`WorkerLog`]: the log a worker serves: the core's [`LogWriter`] for the bytes, the core's
-//! [`GroupCommit`] for who waits on which flush, and the requests of the page waiting on them.
+//! [`Pipeline`] for who waits on which flush, what is durable and what failed, and the requests
+//! of the page waiting on them.
 //!
 //! It is pure over any [`Storage`] (no clock, no JavaScript), so its group-commit behaviour is
 //! tested natively on [`walden_core::MemStorage`] and in the browser on OPFS.
@@ -17,16 +18,21 @@
 //!   on open, so recovered records are durable and readable.
 //! - A commit is answered `Ok` only after a flush covering its record succeeded; every commit is
 //!   answered exactly once (`Ok`, or the error of the flush that failed it).
-//! - A failed drain or flush poisons both the writer and the state machine: every pending and
-//!   later commit is refused until the log is reopened. The durable LSN never moves after.
+//! - The pipeline is the one owner of durability and of the failure: a flush is drain, then
+//!   [`Pipeline::begin_sync`], then OPFS `flush()`, then [`Pipeline::finish_sync`] with its
+//!   result, and nothing else publishes a durable LSN. A failed drain or flush poisons it (the
+//!   writer, which saw the failure, refuses too); so does a full buffer's failed drain on the
+//!   append path ([`Pipeline::write_failed`]). Every path that appends or reports durability
+//!   asks the pipeline first, so every pending and later commit is refused, naming the first
+//!   cause, until the log is reopened. The durable LSN never moves after.
 //! - `read` returns only records below the durable LSN, each checked by the codec.
 
 use crate::events::{EventLog, LogEvent};
 use crate::log_error::{LogError, StorageFailure};
 use std::collections::BTreeMap;
 use walden_core::{
-    Decision, GroupCommit, Lead, LogWriter, Lsn, Records, Storage, TailKind, WaiterId,
-    WriterOptions, FRAME_HEADER_LEN, HEADER_LEN,
+    Cause, Completion, Decision, Failed, Lead, LogWriter, Lsn, Pipeline, Records, Storage,
+    TailKind, WaiterId, WriterOptions, FRAME_HEADER_LEN, HEADER_LEN,
 };
 
 /// The page's identifier for one request, echoed in its answer.
@@ -118,14 +124,15 @@ struct Pending {
 #[derive(Debug)]
 pub struct WorkerLog<S: Storage> {
     writer: LogWriter<S>,
-    group: GroupCommit<EventLog>,
+    pipeline: Pipeline<EventLog>,
     policy: FlushPolicy,
     /// The commit that leads the next flush, once one is pending.
     lead: Option<(Lead, Pending)>,
     /// Commits waiting for the next flush, the leader not included.
     waiting: BTreeMap<WaiterId, Pending>,
-    /// What failed first, once the log is poisoned.
-    poison_cause: Option<String>,
+    /// Answers to commits failed outside a flush (a full buffer's drain failed while they
+    /// waited); the next flush delivers them.
+    owed: Vec<(RequestId, Result<Lsn, LogError>)>,
     records_since_flush: u64,
     truncated_bytes: u64,
     stats: LogStats,
@@ -154,11 +161,11 @@ where
         };
         Ok(WorkerLog {
             writer,
-            group: GroupCommit::with_events(durable, EventLog::default()),
+            pipeline: Pipeline::with_events(durable, EventLog::default()),
             policy: options.flush_policy,
             lead: None,
             waiting: BTreeMap::new(),
-            poison_cause: None,
+            owed: Vec::new(),
             records_since_flush: 0,
             truncated_bytes,
             stats,
@@ -167,7 +174,12 @@ where
 
     /// Appends a record without waiting for durability; returns its LSN.
     pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, LogError> {
-        let lsn = self.writer.append(payload)?.lsn();
+        self.check()?;
+        let lsn = self
+            .writer
+            .append(payload)
+            .map_err(|err| self.append_failed(err.into()))?
+            .lsn();
         self.stats.appends += 1;
         self.records_since_flush += 1;
         let current = self.writer.current_lsn();
@@ -182,9 +194,12 @@ where
     /// Appends a record for `request` and registers it for the next flush. See
     /// [`CommitOutcome`]. With [`FlushPolicy::PerCommit`] the caller flushes at once.
     pub fn commit(&mut self, request: RequestId, payload: &[u8]) -> CommitOutcome {
+        if let Err(err) = self.check() {
+            return CommitOutcome::Failed(err);
+        }
         let (lsn, target) = match self.writer.append(payload) {
             Ok(appended) => (appended.lsn(), appended.end()),
-            Err(err) => return CommitOutcome::Failed(err.into()),
+            Err(err) => return CommitOutcome::Failed(self.append_failed(err.into())),
         };
         self.stats.commits += 1;
         self.records_since_flush += 1;
@@ -194,7 +209,7 @@ where
             commit: true,
         });
         let pending = Pending { request, lsn };
-        match self.group.request(target) {
+        match self.pipeline.request(target) {
             Decision::Durable => CommitOutcome::Durable(lsn),
             Decision::Lead(lead) => {
                 self.lead = Some((lead, pending));
@@ -204,18 +219,71 @@ where
                 self.waiting.insert(waiter, pending);
                 CommitOutcome::Queued(lsn)
             }
-            Decision::Failed(poisoned) => CommitOutcome::Failed(LogError::poisoned(
-                poisoned,
-                self.poison_cause
-                    .as_deref()
-                    .unwrap_or("an earlier flush failed"),
-            )),
+            // `check` above refused a poisoned log, and appending cannot poison the pipeline
+            // without failing here first.
+            Decision::Failed(_) => CommitOutcome::Failed(self.poisoned_error()),
         }
+    }
+
+    /// `Err(Poisoned)`, naming the first cause, once the log is poisoned: every path that
+    /// appends or reports durability asks this first.
+    fn check(&self) -> Result<(), LogError> {
+        self.pipeline.check().map_err(LogError::poisoned)
+    }
+
+    fn poisoned_error(&self) -> LogError {
+        match self.pipeline.check() {
+            Err(poison) => LogError::poisoned(poison),
+            Ok(()) => LogError::internal("the state machine refused a healthy log"),
+        }
+    }
+
+    /// An append failed with `err`. If its drain of the full buffer failed, the writer poisoned
+    /// itself: the pipeline is told ([`Pipeline::write_failed`]), and the commits waiting for a
+    /// flush are owed `err`, delivered by the next flush. Returns `err`.
+    fn append_failed(&mut self, err: LogError) -> LogError {
+        let Some(cause) = self.writer.poisoned() else {
+            // Refused before anything was written (e.g. too large): nothing failed.
+            return err;
+        };
+        let failed = self.pipeline.write_failed(Cause::write(cause));
+        let leader = self.lead.take();
+        let owed = self.fail_pending(failed, leader, &err);
+        self.owed.extend(owed);
+        err
+    }
+
+    /// Answers with `err` every commit `failed` names (and, defensively, any other still
+    /// pending: a poisoned pipeline has nobody waiting).
+    fn fail_pending(
+        &mut self,
+        failed: Failed,
+        leader: Option<(Lead, Pending)>,
+        err: &LogError,
+    ) -> Vec<(RequestId, Result<Lsn, LogError>)> {
+        let mut answers = Vec::with_capacity(failed.failed.len());
+        for waiter in &failed.failed {
+            let pending = match leader {
+                Some((lead, pending)) if lead.leader == *waiter => Some(pending),
+                _ => self.waiting.remove(waiter),
+            };
+            if let Some(pending) = pending {
+                answers.push((pending.request, Err(err.clone())));
+            }
+        }
+        debug_assert!(
+            self.waiting.is_empty(),
+            "the pipeline failed every waiting commit"
+        );
+        for (_, pending) in core::mem::take(&mut self.waiting) {
+            answers.push((pending.request, Err(err.clone())));
+        }
+        answers
     }
 
     /// Whether commits wait for a flush: the worker schedules [`WorkerLog::flush`] when true.
     pub fn flush_due(&self) -> bool {
-        self.lead.is_some()
+        self.lead.is_some() || !self.owed.is_empty()
     }
 
     /// The flush policy the log was opened with.
@@ -224,53 +292,105 @@ where
     }
 
     /// Drains everything appended, flushes it, and answers every commit the flush covered (or
-    /// failed). `clock_ms` times the flush for its event. A no-op when no commit waits.
+    /// failed), after any answers owed from a failure outside a flush. `clock_ms` times the
+    /// flush for its event. A no-op when no commit waits.
+    ///
+    /// The sequence is the pipeline's: drain ([`LogWriter::drain`]; a failure abandons the
+    /// lead), [`Pipeline::begin_sync`], OPFS `flush()` (through [`LogWriter::flush_until`],
+    /// which finds the buffer drained), then [`Pipeline::finish_sync`] with its result, which
+    /// alone publishes the durable LSN or poisons.
     pub fn flush(&mut self, clock_ms: &dyn Fn() -> f64) -> FlushReport {
+        let owed = core::mem::take(&mut self.owed);
         let Some((lead, leader)) = self.lead.take() else {
             return FlushReport {
-                answers: Vec::new(),
-                durable: self.group.durable(),
+                answers: owed,
+                durable: self.pipeline.durable(),
             };
         };
         let started_ms = clock_ms();
         let records = core::mem::take(&mut self.records_since_flush);
-        match self.drain_and_flush(lead) {
-            Ok(()) => self.flush_succeeded(lead, leader, records, started_ms, clock_ms),
-            Err(err) => self.flush_failed(lead, leader, &err, records, started_ms, clock_ms),
-        }
-    }
-
-    fn drain_and_flush(&mut self, lead: Lead) -> Result<(), LogError> {
-        let written = self.writer.drain()?;
-        self.group
-            .sync_started(lead, written)
-            .map_err(LogError::internal)?;
+        let written = match self.writer.drain() {
+            Ok(written) => written,
+            Err(err) => {
+                let err = LogError::from(err);
+                let failed = self
+                    .pipeline
+                    .abandon_lead(lead, Cause::write(err.to_string()));
+                return self.flush_failed(
+                    failed,
+                    (lead, leader),
+                    &err,
+                    owed,
+                    records,
+                    started_ms,
+                    clock_ms,
+                );
+            }
+        };
+        let ticket = match self.pipeline.begin_sync(lead, written) {
+            Ok(ticket) => ticket,
+            Err(failed) => {
+                let err = LogError::internal(&failed.poison);
+                return self.flush_failed(
+                    failed,
+                    (lead, leader),
+                    &err,
+                    owed,
+                    records,
+                    started_ms,
+                    clock_ms,
+                );
+            }
+        };
         let commits = 1 + self.waiting.len();
         self.events().push(LogEvent::Drained { written });
         self.events().push(LogEvent::FlushStarted {
             upto: written,
             commits,
         });
-        self.writer.flush_until(written)?;
-        Ok(())
+        let flushed = self.writer.flush_until(written).map_err(LogError::from);
+        let io_result = match &flushed {
+            Ok(_) => Ok(()),
+            Err(err) => Err(Cause::sync(err.to_string())),
+        };
+        match self.pipeline.finish_sync(ticket, io_result) {
+            Ok(completion) => self.flush_succeeded(
+                completion,
+                (lead, leader),
+                owed,
+                records,
+                started_ms,
+                clock_ms,
+            ),
+            Err(failed) => {
+                let err = match flushed {
+                    Err(err) => err,
+                    Ok(_) => LogError::internal(&failed.poison),
+                };
+                self.flush_failed(
+                    failed,
+                    (lead, leader),
+                    &err,
+                    owed,
+                    records,
+                    started_ms,
+                    clock_ms,
+                )
+            }
+        }
     }
 
     fn flush_succeeded(
         &mut self,
-        lead: Lead,
-        leader: Pending,
+        completion: Completion,
+        (lead, leader): (Lead, Pending),
+        mut answers: Vec<(RequestId, Result<Lsn, LogError>)>,
         records: u64,
         started_ms: f64,
         clock_ms: &dyn Fn() -> f64,
     ) -> FlushReport {
-        let completion = match self.group.sync_succeeded(lead) {
-            Ok(completion) => completion,
-            Err(err) => {
-                let err = LogError::internal(err);
-                return self.flush_failed(lead, leader, &err, records, started_ms, clock_ms);
-            }
-        };
-        let mut answers = Vec::with_capacity(completion.covered.len());
+        let owed = answers.len();
+        answers.reserve(completion.covered.len());
         for waiter in &completion.covered {
             let pending = if *waiter == lead.leader {
                 Some(leader)
@@ -282,11 +402,13 @@ where
             }
         }
         if let Some(next) = completion.next_leader {
-            if let Some(pending) = self.waiting.remove(&next.leader) {
+            let pending = self.waiting.remove(&next.leader);
+            debug_assert!(pending.is_some(), "the next leader is a waiting commit");
+            if let Some(pending) = pending {
                 self.lead = Some((next, pending));
             }
         }
-        let commits = answers.len() as u64;
+        let commits = (answers.len() - owed) as u64;
         self.stats.flushes += 1;
         self.stats.commits_flushed += commits;
         self.stats.max_commits_per_flush = self.stats.max_commits_per_flush.max(commits);
@@ -294,7 +416,7 @@ where
         self.stats.flush_micros_total += micros(elapsed_ms);
         self.events().push(LogEvent::FlushFinished {
             durable: completion.durable,
-            commits: answers.len(),
+            commits: commits as usize,
             records,
             elapsed_ms,
             ok: true,
@@ -305,31 +427,21 @@ where
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn flush_failed(
         &mut self,
-        lead: Lead,
-        leader: Pending,
+        failed: Failed,
+        leader: (Lead, Pending),
         err: &LogError,
+        mut answers: Vec<(RequestId, Result<Lsn, LogError>)>,
         records: u64,
         started_ms: f64,
         clock_ms: &dyn Fn() -> f64,
     ) -> FlushReport {
-        // The writer poisoned itself if its drain or flush failed; a refusal by the state
-        // machine (a bug) must stop the log just the same.
-        let cause = err.to_string();
-        self.writer.poison(cause.clone());
-        self.poison_cause.get_or_insert(cause);
-        // The state machine answers "not the leader" if it already failed this lead; every
-        // pending commit is failed below either way.
-        let _ = self.group.sync_failed(lead);
-        let mut answers = vec![(leader.request, Err(err.clone()))];
-        for (_, pending) in core::mem::take(&mut self.waiting) {
-            answers.push((pending.request, Err(err.clone())));
-        }
-        self.lead = None;
+        answers.extend(self.fail_pending(failed, Some(leader), err));
         let elapsed_ms = clock_ms() - started_ms;
         self.stats.flush_micros_total += micros(elapsed_ms);
-        let durable = self.group.durable();
+        let durable = self.pipeline.durable();
         self.events().push(LogEvent::FlushFinished {
             durable,
             commits: 0,
@@ -346,7 +458,7 @@ where
         let base = self.writer.base_lsn();
         // The LSN commits were acknowledged up to (with `Durability::Buffered`, what was
         // drained into storage): everything below it is in storage, none of it in the buffer.
-        let durable = self.group.durable();
+        let durable = self.pipeline.durable();
         if from < base {
             return Err(LogError::BadRequest {
                 message: format!(
@@ -413,7 +525,7 @@ where
 
     /// The durable LSN.
     pub fn durable_lsn(&self) -> Lsn {
-        self.group.durable()
+        self.pipeline.durable()
     }
 
     /// Counters and watermarks.
@@ -422,10 +534,10 @@ where
             base_lsn: self.writer.base_lsn(),
             current_lsn: self.writer.current_lsn(),
             written_lsn: self.writer.written_lsn(),
-            durable_lsn: self.group.durable(),
+            durable_lsn: self.pipeline.durable(),
             truncated_bytes: self.truncated_bytes,
             pending_commits: self.waiting.len() as u64 + u64::from(self.lead.is_some()),
-            poisoned: self.poison_cause.is_some() || self.writer.poisoned().is_some(),
+            poisoned: self.pipeline.poison().is_some(),
             ..self.stats
         }
     }
@@ -457,20 +569,25 @@ where
             report.answers.extend(more.answers);
             report.durable = more.durable;
         }
-        // A failed flush poisoned the writer too, so `truncate` refuses with `Poisoned`.
+        if let Err(err) = self.check() {
+            return (report, Err(err));
+        }
         match self.writer.truncate() {
             Ok(_) => {
                 let base = self.writer.base_lsn();
-                // Nothing waits, so the state machine starts over at the new durable LSN (the
-                // base), keeping its event log.
-                let events = core::mem::take(self.group.events_mut());
-                self.group = GroupCommit::with_events(base, events);
+                // Nothing waits, and the writer synced everything up to the new base: the
+                // pipeline starts over there, keeping its event log.
+                let events = core::mem::take(self.pipeline.events_mut());
+                self.pipeline = Pipeline::with_events(base, events);
                 report.durable = base;
                 (report, Ok(base))
             }
             Err(err) => {
                 let err = LogError::from(err);
-                self.poison_cause.get_or_insert_with(|| err.to_string());
+                // A failed sync, header rewrite or truncation outside any commit's flush.
+                let failed = self.pipeline.write_failed(Cause::other(err.to_string()));
+                let owed = self.fail_pending(failed, None, &err);
+                report.answers.extend(owed);
                 (report, Err(err))
             }
         }
@@ -483,12 +600,15 @@ where
         clock_ms: &dyn Fn() -> f64,
     ) -> (FlushReport, Result<(Lsn, S), LogError>) {
         let report = self.flush(clock_ms);
+        if let Err(err) = self.check() {
+            return (report, Err(err));
+        }
         let closed = self.writer.close().map_err(LogError::from);
         (report, closed)
     }
 
     fn events(&mut self) -> &mut EventLog {
-        self.group.events_mut()
+        self.pipeline.events_mut()
     }
 }
 

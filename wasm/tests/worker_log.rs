@@ -155,6 +155,111 @@ fn a_failed_flush_fails_its_commits_and_poisons_the_log() {
     assert!(log.stats().poisoned);
 }
 
+/// Guards the pipeline's one cause: the refusal every later call gets names the failure that
+/// poisoned the log (the failed flush), not a generic "an earlier flush failed".
+#[test]
+fn later_refusals_name_the_flush_that_failed() {
+    let mut log = open(MemStorage::new(), FlushPolicy::Grouped);
+    queued(log.commit(1, b"lost"));
+    log.writer_mut().storage_mut().fail_next_sync();
+    let report = log.flush(&clock);
+    assert!(matches!(report.answers.as_slice(), [(1, Err(_))]));
+    for err in [
+        log.append(b"later").err(),
+        match log.commit(2, b"later") {
+            CommitOutcome::Failed(err) => Some(err),
+            _ => None,
+        },
+    ] {
+        let message = err.map(|err| err.to_string()).unwrap_or_default();
+        assert!(message.contains("injected sync failure"), "{message}");
+    }
+}
+
+/// Guards a leader whose drain fails before its flush starts (the pipeline's abandoned lead):
+/// every commit the flush would have carried gets the write's error, none is acknowledged, and
+/// the log is poisoned.
+#[test]
+fn a_failed_drain_fails_the_commits_it_would_have_flushed() {
+    let mut log = open(MemStorage::new(), FlushPolicy::Grouped);
+    queued(log.commit(1, b"durable"));
+    log.flush(&clock);
+    let durable = log.durable_lsn();
+    queued(log.commit(2, b"lost a"));
+    queued(log.commit(3, b"lost b"));
+    log.writer_mut().storage_mut().fail_next_write();
+    let syncs = log.writer().storage().syncs();
+    let report = log.flush(&clock);
+    let ids: Vec<RequestId> = report.answers.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![2, 3]);
+    for (id, answer) in &report.answers {
+        match answer {
+            Err(err @ LogError::Io { .. }) => {
+                assert!(err.to_string().contains("injected write failure"), "{err}")
+            }
+            other => panic!("commit {id}: expected the write's error, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        log.writer().storage().syncs(),
+        syncs,
+        "no flush after a failed drain"
+    );
+    assert_eq!(log.durable_lsn(), durable);
+    assert!(log.stats().poisoned);
+    assert!(matches!(
+        log.commit(4, b"later"),
+        CommitOutcome::Failed(LogError::Poisoned { .. })
+    ));
+}
+
+/// Guards a write failure outside any flush: a full buffer's drain fails on the append path
+/// while commits wait. The append gets the error; the waiting commits are failed by the
+/// pipeline at once, and the next flush (which the worker schedules, as one is due) delivers
+/// their answers without flushing anything; later calls are refused as poisoned.
+#[test]
+fn a_full_buffers_failed_drain_fails_the_waiting_commits() {
+    let mut log = match WorkerLog::recover(
+        MemStorage::new(),
+        LogOptions {
+            writer: WriterOptions {
+                preallocate_bytes: 0,
+                buffer_bytes: 64,
+                ..WriterOptions::default()
+            },
+            flush_policy: FlushPolicy::Grouped,
+        },
+        SALT,
+    ) {
+        Ok(log) => log,
+        Err(err) => panic!("recover failed: {err}"),
+    };
+    queued(log.commit(1, b"waits a"));
+    queued(log.commit(2, b"waits b"));
+    log.writer_mut().storage_mut().fail_next_write();
+    let durable = log.durable_lsn();
+    let syncs = log.writer().storage().syncs();
+    match log.append(&[7u8; 60]) {
+        Err(err @ LogError::Io { .. }) => {
+            assert!(err.to_string().contains("injected write failure"), "{err}")
+        }
+        other => panic!("expected the drain's I/O error, got {other:?}"),
+    }
+    assert!(log.stats().poisoned);
+    assert!(log.flush_due(), "the failed commits' answers are owed");
+    let report = log.flush(&clock);
+    let ids: Vec<RequestId> = report.answers.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![1, 2]);
+    assert!(report.answers.iter().all(|(_, answer)| answer.is_err()));
+    assert!(!log.flush_due());
+    assert_eq!(log.writer().storage().syncs(), syncs);
+    assert_eq!(log.durable_lsn(), durable);
+    assert!(matches!(
+        log.append(b"later"),
+        Err(LogError::Poisoned { .. })
+    ));
+}
+
 /// Guards recovery through the worker log: garbage after the last record is truncated on open,
 /// and records committed after that survive the next reopen (they are not behind the garbage).
 #[test]
