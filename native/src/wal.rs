@@ -8,8 +8,8 @@
 //! docs/performance.md, "The append queue against a locked append".)
 //!
 //! Two locks, never held together: the writer lock (the segments: appends, drains, rotation,
-//! syncs of the writer's own) and the group lock (the core's `GroupCommit` state machine, plus a
-//! condition variable for waiters).
+//! syncs of the writer's own) and the group lock (the core's `Pipeline`: group commit, the
+//! durable LSN and the one poison cause; plus a condition variable for waiters).
 //!
 //! A commit appends, then asks the state machine for durability up to its record's end. The
 //! state machine answers: already durable (return), lead, wait, or poisoned. The leader drains
@@ -47,10 +47,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
-use walden_core::{Appended, Codec, Decision, Durability, GroupCommit, Lead, Lsn, WaitStatus};
-
-/// The most times a leader yields to let in-progress appends join its sync (see `Wal::gather`).
-const GATHER_YIELDS_MAX: usize = 64;
+use walden_core::{
+    Appended, Cause, Codec, Decision, Durability, Gather, Lead, Lsn, Pipeline, SyncTicket,
+    WaitStatus,
+};
 
 /// The shared log over a directory of segment files. `Send + Sync`: put it in an `Arc` and
 /// commit from any thread.
@@ -72,7 +72,8 @@ pub struct Wal<D: SegmentDir = FsDir> {
     /// The segments' directory, for readers (they open their own handles).
     dir: D,
     options: WalOptions,
-    group: Mutex<GroupCommit>,
+    /// The core's sync pipeline: group commit, the durable LSN and the one poison cause.
+    group: Mutex<Pipeline>,
     woken: Condvar,
     stats: WalStats,
     /// Records made durable so far (as counted by the writer when each sync drained); only the
@@ -140,7 +141,7 @@ impl<D: SegmentDir> Wal<D> {
             codec,
             dir,
             options,
-            group: Mutex::new(GroupCommit::new(durable)),
+            group: Mutex::new(Pipeline::new(durable)),
             woken: Condvar::new(),
             stats: WalStats::default(),
             records_durable: AtomicU64::new(0),
@@ -203,7 +204,7 @@ impl<D: SegmentDir> Wal<D> {
             Err(err) => {
                 let err = self.poison_with(&mut writer, err);
                 drop(writer);
-                self.wake_after_failure();
+                self.fail_outside_sync(&err);
                 Err(err)
             }
         }
@@ -278,7 +279,7 @@ impl<D: SegmentDir> Wal<D> {
                     Ok(_) => Ok(writer.log.written_lsn()),
                 }
             };
-            let written = flushed.inspect_err(|_| self.wake_after_failure())?;
+            let written = flushed.inspect_err(|err| self.fail_outside_sync(err))?;
             let _group = self.group();
             self.committed.fetch_max(written.get(), Ordering::AcqRel);
             drop(_group);
@@ -416,7 +417,7 @@ impl<D: SegmentDir> Wal<D> {
                 return Ok(committed);
             }
             // A failed sync poisons the group; a failed drain only sets the flag.
-            if group.poisoned().is_some() || self.poisoned.load(Ordering::Acquire) {
+            if group.poison().is_some() || self.poisoned.load(Ordering::Acquire) {
                 drop(group);
                 return Err(self.poisoned_error());
             }
@@ -465,7 +466,7 @@ impl<D: SegmentDir> Wal<D> {
                 ok => ok,
             }
         };
-        let sealed = sealed.inspect_err(|_| self.wake_after_failure())?;
+        let sealed = sealed.inspect_err(|err| self.fail_outside_sync(err))?;
         // With `Durability::Buffered` the seal's sync is the first to cover the records (group
         // commit never ran); with a syncing mode it covers nothing new.
         {
@@ -489,6 +490,7 @@ impl<D: SegmentDir> Wal<D> {
         let mut guard = LeadGuard {
             wal: self,
             lead,
+            ticket: None,
             finished: false,
         };
         let empty = tracing::field::Empty;
@@ -513,22 +515,29 @@ impl<D: SegmentDir> Wal<D> {
                 ),
                 Err(err) => {
                     drop(writer);
-                    guard.fail();
+                    guard.fail(Cause::write(err.to_string()));
                     return Err(err);
                 }
             }
         };
         span.record("upto", upto.get());
         span.record("bytes", upto.get().saturating_sub(self.durable_lsn().get()));
-        self.group()
-            .sync_started(lead, upto)
-            .map_err(Error::GroupCommit)?;
+        // The ticket is the only way to publish this sync's outcome; the guard redeems it with
+        // a failure if anything below returns early or unwinds.
+        let begun = self.group().begin_sync(lead, upto);
+        match begun {
+            Ok(ticket) => guard.ticket = Some(ticket),
+            Err(failed) => {
+                guard.fail(failed.poison.cause);
+                return Err(self.poisoned_error());
+            }
+        }
         let started = Instant::now();
         let synced = <D::Storage as SharedSync>::sync_shared(&handle, mode);
         let took = started.elapsed();
         if let Err(err) = synced {
             let err = self.writer().log.mark_sync_failed(err);
-            guard.fail();
+            guard.fail(Cause::sync(err.to_string()));
             return Err(err);
         }
         // The records before the active segment are durable once its predecessor's seal is
@@ -539,24 +548,36 @@ impl<D: SegmentDir> Wal<D> {
                 writer.log.mark_durable_failed();
                 self.poison_with(&mut writer, err)
             };
-            guard.fail();
+            guard.fail(Cause::sync(err.to_string()));
             return Err(err);
         }
         if let Err(err) = self.writer().log.mark_durable(upto) {
             // Only a write failure elsewhere (a full buffer's drain) poisons the writer while a
             // leader syncs; its waiters must not be told durable.
-            guard.fail();
+            guard.fail(Cause::write(err.to_string()));
             return Err(err);
         }
         let completion = {
             // Published under the group lock, so a reader that checked `committed` under it
             // before waiting cannot miss the wake-up.
             let mut group = self.group();
-            let completion = group.sync_succeeded(lead).map_err(Error::GroupCommit)?;
-            // durable <= written <= current <= reserved: the sync covered only drained bytes.
+            let ticket = guard.ticket.take().expect("the sync began with a ticket");
+            let completion = match group.finish_sync(ticket, Ok(())) {
+                Ok(completion) => completion,
+                Err(_failed) => {
+                    // A failure outside this sync poisoned the pipeline while it ran: it has
+                    // failed every committer, this leader included.
+                    drop(group);
+                    guard.finished = true;
+                    self.poisoned.store(true, Ordering::Release);
+                    self.woken.notify_all();
+                    return Err(self.poisoned_error());
+                }
+            };
+            // durable <= written <= current: the sync covered only drained bytes.
             assert!(
                 completion.durable >= upto && upto <= self.current_lsn(),
-                "durable {} must cover the sync ({upto}) and stay within what was reserved ({})",
+                "durable {} must cover the sync ({upto}) and stay within what was appended ({})",
                 completion.durable,
                 self.current_lsn()
             );
@@ -587,29 +608,29 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Lets committers that are appending right now join this sync: yields while the appended
     /// LSN keeps growing, and stops as soon as it does not (at once when nobody else is
-    /// appending), or after [`GATHER_YIELDS_MAX`] yields. No timer: a leader never waits for
-    /// appends that are not already happening.
+    /// appending), or after the core's bound ([`Gather`]: the same policy the browser worker
+    /// and the dashboard's simulation follow). No timer: a leader never waits for appends that
+    /// are not already happening.
     ///
     /// Without it, a leader elected the moment the previous sync completes drains before the
     /// committers that sync just acknowledged have appended their next records, and groups
     /// alternate between large and small.
     fn gather(&self) {
-        let mut seen = self.current_lsn();
-        for _ in 0..GATHER_YIELDS_MAX {
+        let mut gather = Gather::new(self.current_lsn());
+        loop {
             std::thread::yield_now();
-            let now = self.current_lsn();
-            if now == seen {
+            if !gather.keep_gathering(self.current_lsn()) {
                 return;
             }
-            seen = now;
         }
     }
 
-    /// Wakes every committer and tail asleep on the log after a failure outside group commit (a
-    /// failed write) poisoned it, so that tails see the error instead of sleeping on. Takes the
-    /// group lock first: sleepers check the poisoned flag under it, so none misses the wake-up.
-    fn wake_after_failure(&self) {
-        drop(self.group());
+    /// Reports a failure outside a leader's sync (a failed write while appending, a failed
+    /// seal) to the pipeline, which poisons it (keeping an earlier cause) and fails every
+    /// committer, then wakes every committer and tail asleep on the log so they see it. Call it
+    /// with no lock held.
+    fn fail_outside_sync(&self, err: &Error) {
+        let _failed = self.group().write_failed(Cause::write(err.to_string()));
         self.woken.notify_all();
     }
 
@@ -626,14 +647,24 @@ impl<D: SegmentDir> Wal<D> {
         }
     }
 
+    /// The `Poisoned` error: the pipeline's first cause (the writer's own, for a failure the
+    /// pipeline has not been told of yet). Call it with no lock held.
     fn poisoned_error(&self) -> Error {
-        self.writer()
-            .log
-            .poisoned_error()
-            .unwrap_or(Error::Poisoned {
-                durable: self.durable_lsn(),
-                cause: String::from("a group-commit sync failed"),
-            })
+        let poison = self.group().poison().cloned();
+        match poison {
+            Some(poison) => Error::Poisoned {
+                durable: poison.durable,
+                cause: poison.cause.message,
+            },
+            None => self
+                .writer()
+                .log
+                .poisoned_error()
+                .unwrap_or(Error::Poisoned {
+                    durable: self.durable_lsn(),
+                    cause: String::from("a group-commit sync failed"),
+                }),
+        }
     }
 
     fn writer(&self) -> MutexGuard<'_, Locked<D>> {
@@ -644,7 +675,7 @@ impl<D: SegmentDir> Wal<D> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn group(&self) -> MutexGuard<'_, GroupCommit> {
+    fn group(&self) -> MutexGuard<'_, Pipeline> {
         self.group
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -675,15 +706,17 @@ impl<D: SegmentDir> Drop for Wal<D> {
     }
 }
 
-/// Fails the group if a leader returns early or unwinds without publishing.
+/// Fails the lead if a leader returns early or unwinds without publishing: redeems its ticket
+/// with the failure once its sync began, or abandons the lead before that.
 struct LeadGuard<'a, D: SegmentDir> {
     wal: &'a Wal<D>,
     lead: Lead,
+    ticket: Option<SyncTicket>,
     finished: bool,
 }
 
 impl<D: SegmentDir> LeadGuard<'_, D> {
-    fn fail(&mut self) {
+    fn fail(&mut self, cause: Cause) {
         if self.finished {
             return;
         }
@@ -694,15 +727,21 @@ impl<D: SegmentDir> LeadGuard<'_, D> {
             .wal
             .writer()
             .log
-            .mark_sync_failed(std::io::Error::other("a group-commit leader failed"));
+            .mark_sync_failed(std::io::Error::other(cause.message.clone()));
         self.wal.poisoned.store(true, Ordering::Release);
-        let _ = self.wal.group().sync_failed(self.lead);
+        {
+            let mut group = self.wal.group();
+            let _failed = match self.ticket.take() {
+                Some(ticket) => group.finish_sync(ticket, Err(cause)).err(),
+                None => Some(group.abandon_lead(self.lead, cause)),
+            };
+        }
         self.wal.woken.notify_all();
     }
 }
 
 impl<D: SegmentDir> Drop for LeadGuard<'_, D> {
     fn drop(&mut self) {
-        self.fail();
+        self.fail(Cause::other("a group-commit leader failed (it unwound)"));
     }
 }
