@@ -194,7 +194,13 @@ impl<D: SegmentDir> Wal<D> {
         match writer.log.append(payload) {
             Ok(appended) => {
                 writer.payload_bytes += payload.len() as u64;
-                // Stored under the lock, so the mirror only ever moves forward.
+                // The mirror is the segments' current LSN: each record starts where the last
+                // ended. Stored under the lock, so it only ever moves forward.
+                assert_eq!(
+                    self.current.load(Ordering::Relaxed),
+                    appended.lsn().get(),
+                    "the current LSN mirror fell out of step with the segments"
+                );
                 self.current.store(appended.end().get(), Ordering::Release);
                 Ok(appended)
             }

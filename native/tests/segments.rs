@@ -1,6 +1,6 @@
 //! Segments, checkpoints, reading from any LSN, and tailing: the `Wal` over a directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use walden::backend::segment_file_name;
@@ -389,24 +389,32 @@ fn unseal(path: &Path, base: Lsn, lost: u64) {
     std::fs::write(&file, bytes).expect("rewrite the segment");
 }
 
-/// Prevents an interrupted background seal from costing records or availability: a segment
-/// whose seal never finished but whose records are all there is sealed on open, and its
-/// successor kept.
-#[test]
-fn a_whole_segment_whose_seal_was_interrupted_is_sealed_on_open() {
-    let dir = tempfile::tempdir().unwrap();
+/// A closed log of at least three segments whose next-to-last segment is then rewritten as an
+/// interrupted seal would leave it (see `unseal`, losing `lost` bytes). Returns the directory,
+/// the log's path and options, the records' LSNs and the segments' bases.
+fn interrupted_seal(lost: u64) -> (tempfile::TempDir, PathBuf, WalOptions, Vec<Lsn>, Vec<Lsn>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("wal");
     let options = WalOptions {
         preallocate_bytes: 0,
         ..small_segments()
     };
-    let wal = Wal::open_with(&path, options).unwrap();
+    let wal = Wal::open_with(&path, options).expect("open the log");
     let lsns = commit_numbered(&wal, 0, 60);
     let segments = wal.segments();
     assert!(segments.len() >= 3, "{segments:?}");
-    wal.close().unwrap();
+    wal.close().expect("close the log");
+    unseal(&path, segments[segments.len() - 2], lost);
+    (dir, path, options, lsns, segments)
+}
+
+/// Prevents an interrupted background seal from costing records or availability: a segment
+/// whose seal never finished but whose records are all there is sealed on open, and its
+/// successor kept.
+#[test]
+fn a_whole_segment_whose_seal_was_interrupted_is_sealed_on_open() {
+    let (_dir, path, options, lsns, segments) = interrupted_seal(0);
     let previous = segments[segments.len() - 2];
-    unseal(&path, previous, 0);
 
     let wal = Wal::open_with(&path, options).unwrap();
     assert_eq!(wal.segments(), segments, "every segment kept");
@@ -428,20 +436,9 @@ fn a_whole_segment_whose_seal_was_interrupted_is_sealed_on_open() {
 /// reported, the cut segment is the active one again, and appends continue from its end.
 #[test]
 fn a_segment_cut_short_before_its_seal_finished_loses_its_orphaned_successor() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wal");
-    let options = WalOptions {
-        preallocate_bytes: 0,
-        ..small_segments()
-    };
-    let wal = Wal::open_with(&path, options).unwrap();
-    let lsns = commit_numbered(&wal, 0, 60);
-    let segments = wal.segments();
-    assert!(segments.len() >= 3, "{segments:?}");
-    wal.close().unwrap();
+    let (_dir, path, options, lsns, segments) = interrupted_seal(5);
     let previous = segments[segments.len() - 2];
     let last = segments[segments.len() - 1];
-    unseal(&path, previous, 5);
 
     let wal = Wal::open_with(&path, options).unwrap();
     assert_eq!(
