@@ -5,10 +5,16 @@
 //!   ([`RecoveryMode::TolerateTornTail`]), exactly as `WalWriter` / `Wal` recovery judges it on
 //!   open: a torn or unsynced tail there is [`Verdict::TornTail`] (what recovery would cut), and
 //!   what recovery refuses is [`Verdict::Corrupt`].
-//! - A sealed segment (any but the last) was synced whole before its successor was created, so
-//!   any damage in it, records ending before the next segment's base, or records running past
-//!   it, is [`Verdict::Corrupt`], never a torn tail. Zero fill after its records is
-//!   preallocated space and fine.
+//! - A sealed segment (any but the last, and its sync mark at its successor's base) was synced
+//!   whole, so any damage in it, records ending before the next segment's base, or records
+//!   running past it, is [`Verdict::Corrupt`], never a torn tail. Zero fill after its records
+//!   is preallocated space and fine.
+//! - The segment before the last may be *unsealed* (its sync mark short of its successor's
+//!   base): a crash interrupted its background seal. It is judged as recovery on open judges
+//!   it, like the last segment: a torn or unsynced tail is [`Verdict::TornTail`], and if its
+//!   records then end short of its successor, the successor is an orphan that recovery removes
+//!   (nothing in it was acknowledged): [`Verdict::TornTail`] too, and `walden repair` moves it
+//!   aside.
 //! - A single file named as a segment of a `Wal` directory that has a later segment is judged
 //!   as the sealed segment it is.
 //! - Every segment of a directory must carry the base LSN its name says and the log's salt (the
@@ -98,6 +104,7 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
     let mut segments = Vec::with_capacity(log.segments.len());
     let mut findings = Vec::new();
     let last = log.segments.len() - 1;
+    let mut unsealed_predecessor = None;
     for (index, segment) in log.segments.iter().enumerate() {
         let image = segment.read()?;
         let mut finding = |verdict: Verdict, in_header: bool, what: String| {
@@ -141,6 +148,18 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                     ),
                 );
             }
+        }
+        // The one before the last, with a sync mark short of its successor's base, is recovered
+        // like the last (see the module documentation).
+        let successor = log.segments.get(index + 1).and_then(|next| next.named_base);
+        let unsealed = index + 1 == last
+            && log.kind == LogKind::Dir
+            && header
+                .sync_mark
+                .zip(successor)
+                .is_some_and(|(mark, next)| mark < next);
+        if unsealed {
+            unsealed_predecessor = Some(index);
         }
         let codec = |salt| Codec::new(salt).with_max_payload_len(max_payload_len);
         let scan = scan_file(&image, codec, RecoveryMode::TolerateTornTail);
@@ -188,7 +207,7 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
             ..
         }) = recovery
         {
-            let sealed = index < last || log.sealed_segment;
+            let sealed = (index < last && !unsealed) || log.sealed_segment;
             match kind {
                 TailKind::Zeroed => {}
                 TailKind::Torn(damage) if !sealed => finding(
@@ -230,7 +249,8 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
         });
     }
     check_salts(&segments, &mut findings);
-    check_continuity(&log, &segments, &mut findings);
+    let orphan = check_orphan(&log, &segments, unsealed_predecessor, &mut findings);
+    check_continuity(&log, &segments, orphan, &mut findings);
     findings.sort_by_key(|finding| (finding.segment, !finding.in_header));
     Ok(LogCheck {
         log,
@@ -284,9 +304,46 @@ fn check_salts(segments: &[SegmentCheck], findings: &mut Vec<Finding>) {
     }
 }
 
+/// An unsealed segment before the last whose records end short of the last one's base: the
+/// last is an orphan recovery removes on open. Returns the orphan's index.
+fn check_orphan(
+    log: &Log,
+    segments: &[SegmentCheck],
+    unsealed: Option<usize>,
+    findings: &mut Vec<Finding>,
+) -> Option<usize> {
+    let index = unsealed?;
+    let end = segments[index].end()?;
+    let next = segments[index + 1].header?.base_lsn;
+    if end >= next {
+        return None;
+    }
+    findings.push(Finding {
+        segment: index + 1,
+        verdict: Verdict::TornTail,
+        in_header: false,
+        what: format!(
+            "orphaned segment: the one before it ({}) was never sealed and its records end at \
+             LSN {end}, before this segment's base {next}, so none of this segment's records was \
+             acknowledged; recovery removes it on open, `walden repair` moves it aside now",
+            log.segments[index].name()
+        ),
+    });
+    Some(index + 1)
+}
+
 /// Each sealed segment's records must end exactly where the next segment begins.
-fn check_continuity(log: &Log, segments: &[SegmentCheck], findings: &mut Vec<Finding>) {
+fn check_continuity(
+    log: &Log,
+    segments: &[SegmentCheck],
+    orphan: Option<usize>,
+    findings: &mut Vec<Finding>,
+) {
     for index in 0..segments.len().saturating_sub(1) {
+        // The gap before an orphan is the orphan's finding.
+        if orphan == Some(index + 1) {
+            continue;
+        }
         let damaged = findings.iter().any(|finding| finding.segment == index);
         let (Some(end), Some(next)) = (
             segments[index].end(),

@@ -167,16 +167,39 @@ fn refusal(checked: &LogCheck, verdict: Verdict, what: &str) -> CliError {
     }
 }
 
-/// Cuts the last segment where recovery would.
+/// Cuts where recovery would: the last segment's torn tail, or, when a crash interrupted the
+/// seal of the segment before it, that segment's torn tail, moving its orphaned successor aside.
 fn torn_tail_plan(checked: &LogCheck, options: &RepairOptions) -> Result<Plan, CliError> {
-    let index = checked.segments.len() - 1;
     let finding = checked
         .findings
         .iter()
         .find(|finding| finding.verdict == Verdict::TornTail);
+    // The first torn finding is in the last segment, or in the unsealed one before it (the
+    // orphan's own finding comes after it).
+    let index = finding.map_or(checked.segments.len() - 1, |finding| finding.segment);
     let (Some(recovery), Some(finding)) = (checked.segments[index].recovery, finding) else {
         return Err(refusal(checked, Verdict::TornTail, "cannot repair"));
     };
+    // Its successor is an orphan only when its records end short of the successor's base; a
+    // whole unsealed segment with a torn tail keeps its successor.
+    let orphaned = checked
+        .segments
+        .get(index + 1)
+        .and_then(|next| next.header)
+        .is_some_and(|next| recovery.end_lsn < next.base_lsn);
+    let orphans = if orphaned {
+        &checked.log.segments[index + 1..]
+    } else {
+        &[]
+    };
+    let mut discard = Vec::new();
+    for segment in orphans.iter().rev() {
+        let target = with_suffix(&segment.path, ".discarded.bak");
+        if target.exists() {
+            return Err(CliError::BackupExists { path: target });
+        }
+        discard.push((segment.path.clone(), target));
+    }
     let segment = &checked.log.segments[index];
     let image = segment.read()?;
     let keep_len = recovery.valid_file_len();
@@ -192,7 +215,7 @@ fn torn_tail_plan(checked: &LogCheck, options: &RepairOptions) -> Result<Plan, C
     )?;
     Ok(Plan {
         cut: Some(cut),
-        discard: Vec::new(),
+        discard,
         reason: finding.what.clone(),
     })
 }

@@ -451,3 +451,48 @@ fn a_segment_named_on_its_own_is_refused() {
         .code(3)
         .one_line_error("sealed segment is damaged");
 }
+
+/// Guards that `verify` and `repair` judge an interrupted background seal as recovery on open
+/// does: the segment before the last, unsealed and cut short by a power loss, is a torn tail
+/// (exit 2, not corruption), its orphaned successor is moved aside, and the log then opens
+/// with the same records `Wal::open` would keep.
+#[test]
+fn an_interrupted_seal_is_a_torn_tail_and_its_orphan_is_moved_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let lsns = fresh_wal(&log, 200, 1024);
+    let files = segments(&log);
+    assert!(files.len() >= 3);
+    // What a power loss during the background seal of the segment before the last leaves:
+    // its sync mark still at its base, and its last 5 bytes never written.
+    let previous = &files[files.len() - 2];
+    let last = &files[files.len() - 1];
+    let mut bytes = std::fs::read(previous).unwrap();
+    let header = walden::walden_core::FileHeader::decode(&bytes).unwrap();
+    let unsealed = walden::walden_core::FileHeader::new(header.salt, header.base_lsn)
+        .with_sync_mark(header.base_lsn);
+    bytes[..64].copy_from_slice(&unsealed.encode());
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    bytes.truncate(end - 5);
+    std::fs::write(previous, &bytes).unwrap();
+
+    let verify = walden(["verify".as_ref(), log.as_os_str()]);
+    verify.code(2);
+    assert!(verify.stdout.contains("orphaned segment"), "{verify:#?}");
+    let run = walden(["repair".as_ref(), log.as_os_str()]);
+    run.code(0).quiet();
+    assert!(!last.exists(), "the orphan left the log");
+    assert!(
+        bak(last, ".discarded.bak").exists(),
+        "the orphan was kept aside"
+    );
+    walden(["verify".as_ref(), log.as_os_str()]).code(0).quiet();
+    // Everything before the torn record is read back, nothing after it.
+    let records = read_all(&log);
+    let kept = records.len();
+    assert!(kept > 0 && kept < lsns.len());
+    assert_eq!(
+        records.iter().map(|(lsn, _)| *lsn).collect::<Vec<_>>(),
+        lsns[..kept]
+    );
+}
