@@ -1,5 +1,7 @@
 //! Segments, checkpoints, reading from any LSN, and tailing: the `Wal` over a directory.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -481,4 +483,60 @@ fn a_segment_cut_short_before_its_seal_finished_loses_its_orphaned_successor() {
         read_all(&wal, Lsn::ZERO).last().unwrap().payload,
         b"after the orphan"
     );
+}
+
+/// Prevents sealing from coming back onto the append path, and durability from passing an
+/// unsealed segment: while the seal of a full segment is held at the disk, appends go on into
+/// its successor without waiting, but a commit of a record there waits for the seal, and is
+/// acknowledged once it is done.
+#[test]
+fn appends_do_not_wait_for_a_seal_but_commits_past_it_do() {
+    use common::{faulty_wal, Syncs};
+    use std::sync::mpsc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions {
+        preallocate_bytes: 0,
+        ..small_segments()
+    };
+    let (wal, faults) = faulty_wal(&dir.path().join("wal"), options);
+    faults.hold(Syncs::Own);
+    let (appended, appends_done) = mpsc::channel();
+    let appender = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || {
+            // Past one rotation, short of a second (which would wait for the first seal).
+            let mut last = None;
+            while wal.segments().len() < 2 || wal.current_lsn().get() < 1024 + 256 {
+                last = Some(wal.append(&[7u8; 40]).expect("append"));
+            }
+            appended.send(last.expect("appended")).expect("send");
+        })
+    };
+    faults.wait_parked(Syncs::Own, 1);
+    let last = appends_done
+        .recv_timeout(Duration::from_secs(30))
+        .expect("appends finished while the seal was held");
+    appender.join().unwrap();
+    assert_eq!(wal.segments().len(), 2);
+
+    let (committed, commit_done) = mpsc::channel();
+    let committer = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || committed.send(wal.wait_durable(last)).expect("send"))
+    };
+    assert!(
+        commit_done
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "a record past an unsealed segment was acknowledged before its seal"
+    );
+    assert!(!last.is_durable_at(wal.durable_lsn()));
+    faults.release(Syncs::Own);
+    let durable = commit_done
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the commit finished once the seal was done")
+        .expect("the commit succeeded");
+    committer.join().unwrap();
+    assert!(last.is_durable_at(durable));
 }
