@@ -68,6 +68,9 @@ pub struct LogWriter<S: Storage> {
     /// The file offset up to which the file exists (records or zero fill): drains below it
     /// overwrite existing blocks.
     allocated: u64,
+    /// Whether recovery removed what followed the valid records (`recovery.tail`): it keeps a
+    /// zero-filled tail when preallocation is on.
+    tail_cut: bool,
     /// The sync mark the header in storage holds (perhaps not yet synced); `None` for a file
     /// written before the mark existed, until this writer first sets it.
     sync_mark: Option<Lsn>,
@@ -162,7 +165,8 @@ impl<S: Storage> LogWriter<S> {
                 })
             );
         let mut allocated = size;
-        if recovery.tail.is_some() && !keep_zeroed {
+        let tail_cut = recovery.tail.is_some() && !keep_zeroed;
+        if tail_cut {
             storage
                 .truncate(recovery.valid_file_len())
                 .map_err(storage_err("truncating the torn tail"))?;
@@ -184,6 +188,7 @@ impl<S: Storage> LogWriter<S> {
             records_appended: 0,
             recovery,
             allocated,
+            tail_cut,
             sync_mark: header.sync_mark,
         })
     }
@@ -191,6 +196,12 @@ impl<S: Storage> LogWriter<S> {
     /// What recovery found when the log was opened: records, end LSN, any tail it truncated.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// Whether recovery removed the tail [`LogWriter::recovery`] reports (truncated and synced),
+    /// rather than keeping it (zero fill, with preallocation on).
+    pub fn recovery_cut_tail(&self) -> bool {
+        self.tail_cut
     }
 
     /// The end of what was appended.

@@ -80,8 +80,9 @@ pub enum CutReason {
 
 impl WalRecovery {
     /// The report for sealed segments `sealed` (base LSNs, oldest first) followed by the active
-    /// segment, whose scan found `active` (with a zero-filled tail kept when `zero_fill_kept`).
-    pub(crate) fn new(sealed: &[Lsn], active: &Recovery, zero_fill_kept: bool) -> WalRecovery {
+    /// segment, whose scan found `active`; `tail_cut` says whether recovery removed its tail
+    /// (the writer's own decision: it keeps zero fill when preallocation is on).
+    pub(crate) fn new(sealed: &[Lsn], active: &Recovery, tail_cut: bool) -> WalRecovery {
         let mut segments: Vec<SegmentRecovery> = sealed
             .iter()
             .enumerate()
@@ -97,9 +98,7 @@ impl WalRecovery {
             })
             .collect();
         let (cut, zero_fill_kept_bytes) = match active.tail {
-            Some(tail) if zero_fill_kept && matches!(tail.kind, TailKind::Zeroed) => {
-                (None, tail.bytes)
-            }
+            Some(tail) if !tail_cut => (None, tail.bytes),
             Some(tail) => (
                 Some(Cut {
                     at: tail.at,

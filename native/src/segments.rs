@@ -165,7 +165,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         let mut bases = dir.list().map_err(io("listing the log's segments"))?;
         let Some(last) = bases.pop() else {
             let active = create_segment(&dir, Lsn::ZERO, random_salt(), options)?;
-            let recovery = WalRecovery::new(&[], active.recovery(), false);
+            let recovery = WalRecovery::new(&[], active.recovery(), active.recovery_cut_tail());
             let writer = SegmentedWriter {
                 dir,
                 options,
@@ -236,9 +236,8 @@ impl<D: SegmentDir> SegmentedWriter<D> {
             // one sync makes it durable, so readers (who see only durable records) see it.
             active.sync()?;
         }
-        let zero_fill_kept = options.preallocate_bytes > 0;
         bases.retain(|&base| base != active.base_lsn());
-        let mut recovery = WalRecovery::new(&bases, active.recovery(), zero_fill_kept);
+        let mut recovery = WalRecovery::new(&bases, active.recovery(), active.recovery_cut_tail());
         recovery.segments.extend(orphan);
         let writer = SegmentedWriter {
             dir,
@@ -409,9 +408,11 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 let sealed = full.close();
                 match &sealed {
                     Ok(_) => tracing::info!(sealed = %base, next = %end, "walden: segment sealed"),
-                    Err(err) => tracing::error!(segment = %base, error = %err, "walden: sealing a segment failed"),
+                    Err(err) => {
+                        tracing::error!(segment = %base, error = %err, "walden: seal failed");
+                    }
                 }
-                report.finish(sealed.as_ref().map(|&end| end).map_err(SealFailure::new));
+                report.finish(sealed.as_ref().copied().map_err(SealFailure::new));
             })
             .map_err(io("starting the segment sealer thread"))?;
         self.sealing = Some(Sealing {

@@ -689,9 +689,10 @@ impl<D: SegmentDir> Wal<D> {
 }
 
 /// What a `Wal` dropped without [`Wal::close`] does, as a `BufWriter` would: every record
-/// appended is handed to the OS (the segment's buffer written), so it survives this process ending or crashing afterwards. Nothing is synced: a
-/// record no commit, `wait_durable`, `sync` or `shutdown` covered may be lost in a power loss
-/// or an OS crash. A poisoned or shut-down log writes nothing more. A failure is reported
+/// appended is handed to the OS (the segment's buffer written), so it survives this process
+/// ending or crashing afterwards. Nothing is synced: a record no commit, `wait_durable`, `sync`
+/// or `shutdown` covered may be lost in a power loss or an OS crash. A poisoned log writes
+/// nothing more; a shut-down one only the appends that raced its shutdown. A failure is reported
 /// through `tracing` (a destructor cannot return it); call [`Wal::close`] to see it.
 impl<D: SegmentDir> Drop for Wal<D> {
     fn drop(&mut self) {

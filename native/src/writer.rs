@@ -139,6 +139,12 @@ where
         self.log.recovery()
     }
 
+    /// Whether recovery removed the tail [`WalWriter::recovery`] reports, rather than keeping
+    /// it (zero fill, with preallocation on).
+    pub(crate) fn recovery_cut_tail(&self) -> bool {
+        self.log.recovery_cut_tail()
+    }
+
     /// The end of what was appended.
     pub fn current_lsn(&self) -> Lsn {
         self.log.current_lsn()
