@@ -115,7 +115,7 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 what,
             });
         };
-        let header = match FileHeader::decode(&image) {
+        let header = match FileHeader::read(&image) {
             Ok(header) => header,
             // An empty log file is what `WalWriter::open` starts a new log in (it writes the
             // header): no records, nothing wrong. An empty segment in a directory is not.

@@ -18,7 +18,7 @@ use crate::walk::{walk, Item};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
-use walden::walden_core::{Codec, FileHeader, Lsn, HEADER_LEN};
+use walden::walden_core::{Codec, FileHeader, Lsn};
 
 /// What to dump and how.
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +66,7 @@ pub(crate) fn run(path: &Path, options: DumpOptions, out: &mut dyn Write) -> Res
             continue;
         }
         let image = segment.read()?;
-        let header = match FileHeader::decode(&image) {
+        let header = match FileHeader::read(&image) {
             Ok(header) => header,
             // An empty log file has no records yet (opening it writes the header).
             Err(_) if image.is_empty() && log.kind == LogKind::File => continue,
@@ -76,10 +76,13 @@ pub(crate) fn run(path: &Path, options: DumpOptions, out: &mut dyn Write) -> Res
                 continue;
             }
         };
-        let codec = Codec::new(header.salt).with_max_payload_len(options.max_payload_len);
+        let codec = Codec::for_header(&header).with_max_payload_len(options.max_payload_len);
         let name = segment.name();
         let mut failed = Ok(());
-        walk(&codec, header.base_lsn, &image[HEADER_LEN..], |item| {
+        let body = image
+            .get(usize::try_from(header.body_offset()).unwrap_or(usize::MAX)..)
+            .unwrap_or(&[]);
+        walk(&codec, header.base_lsn, body, |item| {
             failed = print(&item, &name, options, out);
             failed.is_ok() && item_lsn(&item) < options.to
         });

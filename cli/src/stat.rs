@@ -13,7 +13,7 @@ use crate::output::json_line;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
-use walden::walden_core::{Codec, FileHeader, Records, HEADER_LEN};
+use walden::walden_core::{Codec, FileHeader, Records};
 
 /// Upper bounds (exclusive) of the payload size buckets, in bytes; the last bucket is open.
 const BUCKET_BOUNDS: [u64; 10] = [
@@ -100,9 +100,12 @@ pub(crate) fn run(
         let image = segment.read()?;
         let mut records = 0u64;
         let mut end = None;
-        if let Ok(header) = FileHeader::decode(&image) {
-            let codec = Codec::new(header.salt).with_max_payload_len(max_payload_len);
-            let mut iter = Records::new(codec, header.base_lsn, &image[HEADER_LEN..]);
+        if let Ok(header) = FileHeader::read(&image) {
+            let codec = Codec::for_header(&header).with_max_payload_len(max_payload_len);
+            let body = image
+                .get(usize::try_from(header.body_offset()).unwrap_or(usize::MAX)..)
+                .unwrap_or(&[]);
+            let mut iter = Records::new(codec, header.base_lsn, body);
             for record in iter.by_ref() {
                 sizes.push(record.payload.len() as u64);
                 records += 1;

@@ -16,6 +16,7 @@
 
 use crate::checksum::{frame_crc, salt_crc};
 use crate::header::read_u32;
+use crate::marker::{marker_payload, parse_marker, Marker, CONTROL_CRC_XOR, MARKER_FRAME_LEN};
 use crate::Lsn;
 use core::fmt;
 
@@ -40,6 +41,9 @@ pub const fn frame_len(payload_len: usize) -> usize {
 pub struct Codec {
     salt: u64,
     max_payload_len: u32,
+    /// The format version of the file it reads: control frames (sync markers) decode as such
+    /// only in v2; a v1 codec reads them as checksum mismatches, as every v1 reader did.
+    version: u32,
     /// `checksum::salt_crc(salt)`, computed once: every frame's CRC continues from it.
     salt_crc: u32,
 }
@@ -75,6 +79,9 @@ impl Record<'_> {
 pub enum Decoded<'a> {
     /// A complete frame whose checksum matches.
     Record(Record<'a>),
+    /// A complete sync marker frame (format v2) whose checksum matches: not a record, but part
+    /// of the valid log ([`MARKER_FRAME_LEN`] bytes).
+    Marker(Marker),
     /// The bytes end inside a frame: `needed` bytes would be required, `available` are present.
     Incomplete {
         /// The LSN of the frame.
@@ -117,6 +124,9 @@ pub enum InvalidFrame {
         /// The checksum of the bytes present, for this log's salt and this LSN.
         computed: u32,
     },
+    /// A control frame's checksum matches, but it is no control frame this build knows (or a
+    /// sync marker vouching for bytes after itself, which no writer produces).
+    BadControlFrame,
 }
 
 impl fmt::Display for InvalidFrame {
@@ -139,6 +149,11 @@ impl fmt::Display for InvalidFrame {
             InvalidFrame::ChecksumMismatch { stored, computed } => write!(
                 f,
                 "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
+            InvalidFrame::BadControlFrame => write!(
+                f,
+                "a control frame this build does not know, or a sync marker that claims more \
+                 than it can"
             ),
         }
     }
@@ -194,8 +209,30 @@ impl Codec {
         Codec {
             salt,
             max_payload_len: DEFAULT_MAX_PAYLOAD_LEN,
+            version: crate::header::FORMAT_VERSION,
             salt_crc: salt_crc(salt),
         }
+    }
+
+    /// The codec for the file `header` starts: its salt and its format version.
+    pub const fn for_header(header: &crate::FileHeader) -> Codec {
+        Codec::new(header.salt).with_format(header.version)
+    }
+
+    /// The same codec for a file of format `version` ([`crate::FORMAT_V1`] or
+    /// [`crate::FORMAT_VERSION`]): control frames decode as such only from v2 on.
+    pub const fn with_format(self, version: u32) -> Codec {
+        Codec { version, ..self }
+    }
+
+    /// The format version of the files this codec reads and writes.
+    pub const fn format(&self) -> u32 {
+        self.version
+    }
+
+    /// Whether this codec reads control frames (sync markers): format v2 files hold them.
+    pub const fn control_frames(&self) -> bool {
+        self.version != crate::header::FORMAT_V1
     }
 
     /// The same codec with another payload limit, clamped to [`MAX_PAYLOAD_LEN_LIMIT`].
@@ -209,9 +246,8 @@ impl Codec {
             max_payload_len
         };
         Codec {
-            salt: self.salt,
             max_payload_len,
-            salt_crc: self.salt_crc,
+            ..self
         }
     }
 
@@ -293,6 +329,28 @@ impl Codec {
         Ok(len)
     }
 
+    /// Appends a sync marker at `lsn` saying everything below `durable` was durable (see
+    /// `crate::marker`). Returns the frame's length; on error `out` is unchanged.
+    pub fn encode_marker(
+        &self,
+        lsn: Lsn,
+        durable: Lsn,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        if lsn.checked_add(MARKER_FRAME_LEN as u64).is_none() {
+            return Err(EncodeError::LsnOverflow { lsn });
+        }
+        let payload = marker_payload(durable);
+        // A 20-byte frame: the length fits in u32.
+        let len_field = MARKER_FRAME_LEN as u32;
+        let crc = frame_crc(self.salt_crc, lsn, len_field, &payload) ^ CONTROL_CRC_XOR;
+        out.reserve(MARKER_FRAME_LEN);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&len_field.to_le_bytes());
+        out.extend_from_slice(&payload);
+        Ok(MARKER_FRAME_LEN)
+    }
+
     /// Decodes the frame that starts at the beginning of `bytes`, whose LSN is `lsn`.
     ///
     /// The length is checked against the limit before anything else is read, so a corrupt
@@ -333,6 +391,15 @@ impl Codec {
         };
         let stored = read_u32(frame, CRC_OFFSET);
         let computed = frame_crc(self.salt_crc, lsn, len_field, &frame[FRAME_HEADER_LEN..]);
+        if stored != computed && self.control_frames() && stored == computed ^ CONTROL_CRC_XOR {
+            return match parse_marker(lsn, &frame[FRAME_HEADER_LEN..]) {
+                Some(marker) => Decoded::Marker(marker),
+                None => Decoded::Invalid {
+                    lsn,
+                    reason: InvalidFrame::BadControlFrame,
+                },
+            };
+        }
         if stored != computed {
             return Decoded::Invalid {
                 lsn,
@@ -367,6 +434,47 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn a_marker_round_trips_and_a_v1_codec_reads_it_as_damage() {
+        let codec = Codec::new(SALT);
+        let mut out = alloc::vec::Vec::new();
+        let lsn = Lsn::new(500);
+        assert_eq!(
+            codec.encode_marker(lsn, Lsn::new(300), &mut out),
+            Ok(MARKER_FRAME_LEN)
+        );
+        assert_eq!(
+            codec.decode(lsn, &out),
+            Decoded::Marker(Marker {
+                lsn,
+                durable: Lsn::new(300)
+            })
+        );
+        assert!(matches!(
+            codec.with_format(crate::FORMAT_V1).decode(lsn, &out),
+            Decoded::Invalid {
+                reason: InvalidFrame::ChecksumMismatch { .. },
+                ..
+            }
+        ));
+        // At another LSN, or claiming bytes after itself, it is not a marker.
+        assert!(matches!(
+            codec.decode(Lsn::new(501), &out),
+            Decoded::Invalid { .. }
+        ));
+        let mut boastful = alloc::vec::Vec::new();
+        codec
+            .encode_marker(lsn, Lsn::new(501), &mut boastful)
+            .expect("encodes");
+        assert_eq!(
+            codec.decode(lsn, &boastful),
+            Decoded::Invalid {
+                lsn,
+                reason: InvalidFrame::BadControlFrame
+            }
+        );
     }
 
     #[test]

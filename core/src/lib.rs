@@ -34,6 +34,7 @@ mod group_commit;
 mod header;
 mod log_writer;
 mod lsn;
+mod marker;
 mod mem;
 mod pipeline;
 mod resync;
@@ -53,9 +54,13 @@ pub use group_commit::{
     Completion, Decision, Event, EventSink, Failure, GroupCommit, GroupCommitError, Lead, NoEvents,
     Poisoned, WaitStatus, WaiterId,
 };
-pub use header::{FileHeader, HeaderError, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use header::{
+    body_offset, FileHeader, HeaderError, BODY_OFFSET, FORMAT_V1, FORMAT_VERSION, HEADER_LEN,
+    HEADER_SLOTS, MAGIC,
+};
 pub use log_writer::{LogWriter, WriterResult, SYNC_MARK_STEP_BYTES};
 pub use lsn::Lsn;
+pub use marker::{Marker, CONTROL_CRC_XOR, KIND_SYNC_MARKER, MARKER_FRAME_LEN, MARKER_PAYLOAD_LEN};
 pub use mem::{MemError, MemStorage};
 pub use pipeline::{
     Cause, CauseKind, Failed, Gather, Pipeline, Poison, SyncTicket, GATHER_ROUNDS_MAX,

@@ -18,11 +18,17 @@
 //!   report durability returns [`WriterError::Poisoned`], and `durable` never moves again. Linux
 //!   may mark the pages of a failed fsync clean, so retrying could report success for lost data.
 //! - LSNs only grow: `truncate` and `set_current_lsn` rewrite the header with a later base LSN.
-//! - The header's sync mark (docs/format.md) never exceeds what a completed sync made durable:
-//!   once the durable LSN is [`SYNC_MARK_STEP_BYTES`] past it, the next drain first rewrites the
-//!   header with the mark at the durable LSN, so that batch's sync persists it; `seal` and
-//!   `close` sync once more to move it to the very end. Recovery treats damage at or past the
-//!   mark as an interrupted batch.
+//! - A sync mark (docs/format.md) never exceeds what a completed sync made durable. In a v2 file
+//!   every drain after a sync appends a sync marker frame with the durable LSN to its batch, so
+//!   that batch's own write carries it (no second page, no extra sync); a drain that appends
+//!   pre-encoded frames (`append_bytes`) does not, since those frames were encoded at the LSN a
+//!   marker would take. In a v1 file (a file never changes version) the writer instead rewrites
+//!   the header's mark once the durable LSN is [`SYNC_MARK_STEP_BYTES`] past it, as v1 always
+//!   did. `seal` and `close` sync once more to move the header's mark to the very end.
+//!   Recovery treats damage at or past the highest mark as an interrupted batch.
+//! - A header rewrite (the mark, a new base LSN) goes to the slot that does not hold the newest
+//!   header (v2: two slots, `crate::header`) and is synced before the next one, so a crash tearing
+//!   it leaves the other slot valid.
 //! - With preallocation on, zeros are written ahead of the records (never over them) in
 //!   `preallocate_bytes` steps, so most syncs overwrite existing blocks; recovery keeps a
 //!   zero-filled tail, since zeros never decode as a frame.
@@ -33,17 +39,18 @@
 
 use crate::{
     scan_file, Appended, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Tail,
-    TailKind, WatermarkError, Watermarks, WriterError, WriterOptions, FRAME_HEADER_LEN, HEADER_LEN,
+    TailKind, WatermarkError, Watermarks, WriterError, WriterOptions, FORMAT_V1, FRAME_HEADER_LEN,
 };
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// How far the durable LSN moves past the header's sync mark before a drain rewrites the mark.
-/// Damage in the records between the mark and the durable LSN looks like an interrupted batch to
-/// recovery, so this bounds that blind spot (plus one batch); rewriting the header on every sync
-/// instead would cost W2 about 5% and W3 at 64 threads about 25% (docs/performance.md).
+/// v1 files only: how far the durable LSN moves past the header's sync mark before a drain
+/// rewrites the mark. Damage in the records between the mark and the durable LSN looks like an
+/// interrupted batch to recovery, so this bounds that blind spot (plus one batch); rewriting the
+/// header on every sync instead would cost W2 about 5% and W3 at 64 threads about 25%
+/// (docs/performance.md). v2 files carry the mark in sync marker frames instead.
 pub const SYNC_MARK_STEP_BYTES: u64 = 64 * 1024;
 
 /// The result of a [`LogWriter`] call over storage `S`.
@@ -71,9 +78,12 @@ pub struct LogWriter<S: Storage> {
     /// Whether recovery removed what followed the valid records (`recovery.tail`): it keeps a
     /// zero-filled tail when preallocation is on.
     tail_cut: bool,
-    /// The sync mark the header in storage holds (perhaps not yet synced); `None` for a file
-    /// written before the mark existed, until this writer first sets it.
-    sync_mark: Option<Lsn>,
+    /// The newest header in storage (perhaps not yet synced): its sync mark is `None` for a v1
+    /// file written before the mark existed, until this writer first sets it.
+    header: FileHeader,
+    /// The highest durable LSN the file vouches for, in its header or a sync marker (v2), the
+    /// buffer's included: a drain appends a marker only once the durable LSN passes it.
+    marked: Lsn,
 }
 
 impl<S: Storage> LogWriter<S> {
@@ -95,7 +105,7 @@ impl<S: Storage> LogWriter<S> {
         }
         let header = FileHeader::new(salt, base_lsn);
         storage
-            .write_at(0, &header.encode())
+            .write_at(0, &header.encode_initial())
             .map_err(storage_err("writing the log header"))?;
         storage
             .sync(SyncMode::All)
@@ -139,10 +149,10 @@ impl<S: Storage> LogWriter<S> {
         // The mark comes from disk: decoding keeps it at or above the base, but it may lie
         // anywhere up to `Lsn::MAX` (a salvage open accepts a mark past the records), so its file
         // offset is computed without overflow; past the records it means nothing to rewrite.
-        let mark = header.sync_mark.unwrap_or(header.base_lsn);
+        let mark = recovery.sync_mark.unwrap_or(header.base_lsn);
         let unmarked = mark
             .checked_distance_from(header.base_lsn)
-            .and_then(|distance| distance.checked_add(HEADER_LEN as u64))
+            .and_then(|distance| distance.checked_add(header.body_offset()))
             .map_or(recovery.valid_file_len(), |offset| {
                 offset.min(recovery.valid_file_len())
             });
@@ -175,11 +185,25 @@ impl<S: Storage> LogWriter<S> {
                 .map_err(storage_err("syncing the truncated log"))?;
             allocated = recovery.valid_file_len();
         }
+        // A salvage (`PointInTime`) may keep fewer records than the header's mark says were
+        // synced. Left there, that mark would make the next default open refuse the salvaged log
+        // as lost data; it goes back to the base (nothing known durable), synced, in the slot
+        // that does not hold it.
+        let mut header = header;
+        if header.sync_mark > Some(recovery.end_lsn) {
+            header = header.next(|header| header.with_sync_mark(header.base_lsn));
+            storage
+                .write_at(header.slot_offset(), &header.encode())
+                .map_err(storage_err("resetting the sync mark of a salvaged log"))?;
+            storage
+                .sync(SyncMode::All)
+                .map_err(storage_err("syncing the reset sync mark"))?;
+        }
         // Nothing counts as durable until this process has synced it: durable stays at the base.
         let marks = Watermarks::recovered(header.base_lsn, recovery.end_lsn)?;
         Ok(LogWriter {
             storage,
-            codec: Codec::new(header.salt).with_max_payload_len(max),
+            codec: Codec::for_header(&header).with_max_payload_len(max),
             options,
             base_lsn: header.base_lsn,
             marks,
@@ -189,7 +213,11 @@ impl<S: Storage> LogWriter<S> {
             recovery,
             allocated,
             tail_cut,
-            sync_mark: header.sync_mark,
+            header,
+            marked: recovery
+                .sync_mark
+                .unwrap_or(header.base_lsn)
+                .min(recovery.end_lsn),
         })
     }
 
@@ -252,16 +280,22 @@ impl<S: Storage> LogWriter<S> {
 
     /// The header's sync mark as this writer last wrote it (perhaps not yet synced).
     pub fn sync_mark(&self) -> Option<Lsn> {
-        self.sync_mark
+        self.header.sync_mark
+    }
+
+    /// The newest header in storage: its format version, salt, base LSN and sync mark.
+    pub fn header(&self) -> &FileHeader {
+        &self.header
     }
 
     /// Appends one record and returns where it lies: not durable until a sync covers
     /// [`Appended::end`] (`flush_until(appended.end())`).
     pub fn append(&mut self, payload: &[u8]) -> WriterResult<Appended, S> {
         self.check_poisoned()?;
+        let len = self.codec.check(self.marks.current(), payload.len())?;
+        self.make_room(len, Marker::Allowed)?;
+        // A drain to make room may have appended a sync marker: the record starts after it.
         let lsn = self.marks.current();
-        let len = self.codec.check(lsn, payload.len())?;
-        self.make_room(len)?;
         self.codec.encode_append(lsn, payload, &mut self.buffer)?;
         self.marks.append(len as u64)?;
         self.records_appended += 1;
@@ -276,7 +310,8 @@ impl<S: Storage> LogWriter<S> {
         self.check_poisoned()?;
         let count = self.check_frames(frames)?;
         let lsn = self.marks.current();
-        self.make_room(frames.len())?;
+        // The frames were encoded at `lsn`: a marker in front of them would move them.
+        self.make_room(frames.len(), Marker::Withheld)?;
         self.buffer.extend_from_slice(frames);
         self.marks.append(frames.len() as u64)?;
         self.records_appended += count;
@@ -290,14 +325,14 @@ impl<S: Storage> LogWriter<S> {
     /// storage, and only recovery can tell which.
     pub fn drain(&mut self) -> WriterResult<Lsn, S> {
         self.check_poisoned()?;
-        self.drain_buffer()
+        self.drain_buffer(Marker::Allowed)
     }
 
     /// Drains the buffer and syncs, per the durability mode (`SyncData` for `Buffered`, which
     /// only governs `flush_until`). Returns the new durable LSN.
     pub fn sync(&mut self) -> WriterResult<Lsn, S> {
         self.check_poisoned()?;
-        let written = self.drain_buffer()?;
+        let written = self.drain_buffer(Marker::Allowed)?;
         if let Err(err) = self.storage.sync(self.sync_mode()) {
             return Err(self.poison_with("sync", err));
         }
@@ -319,7 +354,7 @@ impl<S: Storage> LogWriter<S> {
             });
         }
         match self.options.durability {
-            Durability::Buffered => self.drain_buffer(),
+            Durability::Buffered => self.drain_buffer(Marker::Allowed),
             Durability::SyncData | Durability::SyncAll => self.sync(),
         }
     }
@@ -383,7 +418,7 @@ impl<S: Storage> LogWriter<S> {
     /// data rather than a torn tail. For a segment that will not be written again, and `close`.
     pub fn seal(&mut self) -> WriterResult<Lsn, S> {
         let durable = self.sync()?;
-        if Some(durable) > self.sync_mark {
+        if Some(durable) > self.header.sync_mark {
             self.write_sync_mark(durable)?;
             if let Err(err) = self.storage.sync(self.sync_mode()) {
                 return Err(self.poison_with("sync of the sync mark", err));
@@ -420,55 +455,78 @@ impl<S: Storage> LogWriter<S> {
         }
     }
 
-    /// Rewrites the header with its sync mark at `durable`, an LSN a completed sync made durable.
-    /// A 64-byte write at offset 0 lies within one sector: docs/durability.md states the
-    /// assumption that such a write is atomic.
+    /// Rewrites the header with its sync mark at `durable`, an LSN a completed sync made durable,
+    /// into the slot that does not hold the newest header (v2; a v1 file has one slot, and
+    /// docs/durability.md states the assumption that a 64-byte write there is atomic).
     fn write_sync_mark(&mut self, durable: Lsn) -> WriterResult<(), S> {
-        let header = FileHeader::new(self.codec.salt(), self.base_lsn).with_sync_mark(durable);
-        if let Err(err) = self.storage.write_at(0, &header.encode()) {
+        let header = self.header.next(|header| header.with_sync_mark(durable));
+        if let Err(err) = self
+            .storage
+            .write_at(header.slot_offset(), &header.encode())
+        {
             return Err(self.poison_with("sync mark write", err));
         }
-        self.sync_mark = Some(durable);
+        self.header = header;
+        self.marked = self.marked.max(durable);
         Ok(())
     }
 
     fn rebase(&mut self, base_lsn: Lsn) -> WriterResult<(), S> {
-        let header = FileHeader::new(self.codec.salt(), base_lsn);
-        // A 64-byte write at offset 0 lies within one sector: docs/durability.md states the
-        // assumption that such a write is atomic.
-        if let Err(err) = self.storage.write_at(0, &header.encode()) {
+        let header = self.header.next(|header| FileHeader {
+            base_lsn,
+            sync_mark: Some(base_lsn),
+            ..header
+        });
+        // Into the slot that does not hold the newest header: torn, the other one still
+        // describes the old records (a v1 file has one slot; see `write_sync_mark`).
+        if let Err(err) = self
+            .storage
+            .write_at(header.slot_offset(), &header.encode())
+        {
             return Err(self.poison_with("header rewrite", err));
         }
         if let Err(err) = self.storage.sync(SyncMode::All) {
             return Err(self.poison_with("sync of the header rewrite", err));
         }
-        if let Err(err) = self.storage.truncate(HEADER_LEN as u64) {
+        if let Err(err) = self.storage.truncate(header.body_offset()) {
             return Err(self.poison_with("truncate", err));
         }
         if let Err(err) = self.storage.sync(SyncMode::All) {
             return Err(self.poison_with("sync of the truncation", err));
         }
-        self.allocated = HEADER_LEN as u64;
-        self.sync_mark = header.sync_mark;
+        self.allocated = header.body_offset();
+        self.header = header;
+        self.marked = base_lsn;
         self.base_lsn = base_lsn;
         self.marks = Watermarks::new(base_lsn);
         Ok(())
     }
 
     /// Hands the buffer to storage; returns the written LSN. A failed write poisons.
-    fn drain_buffer(&mut self) -> WriterResult<Lsn, S> {
+    fn drain_buffer(&mut self, marker: Marker) -> WriterResult<Lsn, S> {
         if self.buffer.is_empty() {
             return Ok(self.marks.written());
         }
-        // The batch this drain starts carries the mark of the last completed sync with it, once
-        // that has moved a step past the mark the header holds: a header rewrite on every sync
-        // would add a second dirty page to every fsync.
         let durable = self.marks.durable();
-        let due = self
-            .sync_mark
-            .is_none_or(|mark| durable.get().saturating_sub(mark.get()) >= SYNC_MARK_STEP_BYTES);
-        if due && Some(durable) > self.sync_mark {
-            self.write_sync_mark(durable)?;
+        if self.header.version == FORMAT_V1 {
+            // The batch this drain starts carries the mark of the last completed sync with it,
+            // once that has moved a step past the mark the header holds: a header rewrite on
+            // every sync would add a second dirty page to every fsync.
+            let due = self.header.sync_mark.is_none_or(|mark| {
+                durable.get().saturating_sub(mark.get()) >= SYNC_MARK_STEP_BYTES
+            });
+            if due && Some(durable) > self.header.sync_mark {
+                self.write_sync_mark(durable)?;
+            }
+        } else if marker == Marker::Allowed && durable > self.marked {
+            // The batch carries the fact that everything below `durable` was synced: its own
+            // write, and the sync that follows, persist it. A marker that would end past the
+            // LSN space is left out (it only vouches; records there fail to encode anyway).
+            let lsn = self.marks.current();
+            if let Ok(len) = self.codec.encode_marker(lsn, durable, &mut self.buffer) {
+                self.marks.append(len as u64)?;
+                self.marked = durable;
+            }
         }
         let offset = self.file_offset(self.marks.written());
         self.preallocate(offset.saturating_add(self.buffer.len() as u64))?;
@@ -505,9 +563,9 @@ impl<S: Storage> LogWriter<S> {
     }
 
     /// Drains first if `len` more bytes would overflow the buffer.
-    fn make_room(&mut self, len: usize) -> WriterResult<(), S> {
+    fn make_room(&mut self, len: usize, marker: Marker) -> WriterResult<(), S> {
         if !self.buffer.is_empty() && self.buffer.len() + len > self.options.buffer_bytes {
-            self.drain_buffer()?;
+            self.drain_buffer(marker)?;
         }
         Ok(())
     }
@@ -515,7 +573,7 @@ impl<S: Storage> LogWriter<S> {
     /// A record larger than the whole buffer goes straight through rather than growing it.
     fn spill_oversized(&mut self) -> WriterResult<(), S> {
         if self.buffer.len() > self.options.buffer_bytes {
-            self.drain_buffer()?;
+            self.drain_buffer(Marker::Allowed)?;
             self.buffer.shrink_to(self.options.buffer_bytes);
         }
         Ok(())
@@ -527,7 +585,7 @@ impl<S: Storage> LogWriter<S> {
     /// wrapped offset would write over the header.
     fn file_offset(&self, lsn: Lsn) -> u64 {
         let distance = lsn.checked_distance_from(self.base_lsn).unwrap_or(0);
-        (HEADER_LEN as u64).saturating_add(distance)
+        self.header.body_offset().saturating_add(distance)
     }
 
     /// Counts the frames in `frames`, checking they tile it exactly and that each passes the
@@ -573,6 +631,14 @@ impl<S: Storage> LogWriter<S> {
         self.poison(format!("{op} failed: {err}"));
         WriterError::Storage { op, source: err }
     }
+}
+
+/// Whether a drain may append a sync marker to its batch (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Marker {
+    Allowed,
+    /// The caller encoded frames at the current LSN itself.
+    Withheld,
 }
 
 /// The zeros preallocation writes, a block of them at a time.

@@ -85,7 +85,7 @@ impl Search<'_> {
         // Decoding the header alone applies every cheap check (length bounds, limit, LSN
         // overflow) and says how long the frame claims to be, without hashing anything.
         let needed = match self.codec.decode(lsn, header) {
-            Decoded::Record(_) => return Some(true),
+            Decoded::Record(_) | Decoded::Marker(_) => return Some(true),
             Decoded::Invalid { .. } => return Some(false),
             Decoded::Incomplete { needed, .. } => needed,
         };
@@ -93,7 +93,10 @@ impl Search<'_> {
             return Some(false);
         }
         if needed <= DIRECT_HASH_MAX {
-            return Some(matches!(self.codec.decode(lsn, frame), Decoded::Record(_)));
+            return Some(matches!(
+                self.codec.decode(lsn, frame),
+                Decoded::Record(_) | Decoded::Marker(_)
+            ));
         }
         let region = &self.body[self.region_start..];
         let blocks = self.blocks.get_or_insert_with(|| BlockCrcs::new(region));

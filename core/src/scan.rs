@@ -7,13 +7,16 @@
 //! - An invalid or incomplete frame *followed by a valid frame* is never silently dropped: in the
 //!   default [`RecoveryMode::TolerateTornTail`] it is [`RecoveryError::CorruptionMidLog`]. Only
 //!   [`RecoveryMode::PointInTime`], asked for explicitly, discards it, and the result says so.
-//! - With a sync mark in the header (an LSN below which the file was durable at an earlier sync),
-//!   damage at or past the mark is an interrupted batch that was never acknowledged: writes that
-//!   were never synced reach the media in any order, so valid frames after a hole there are
-//!   expected, and the default mode truncates them as [`TailKind::Unsynced`]. A valid prefix
-//!   that ends *below* the mark lost synced data: an error in every mode but
-//!   [`RecoveryMode::PointInTime`] ([`RecoveryError::CorruptionMidLog`] when valid frames follow,
-//!   [`RecoveryError::SyncedDataLost`] when none do).
+//! - The sync mark is the highest LSN below which the file is known to have been durable: the
+//!   header's mark, or the highest sync marker frame (format v2, `crate::marker`) found anywhere
+//!   in the body, in the valid prefix or after the damage. Damage at or past it is an
+//!   interrupted batch that was never acknowledged: writes that were never synced reach the
+//!   media in any order, so valid frames after a hole there are expected, and the default mode
+//!   truncates them as [`TailKind::Unsynced`]. A valid prefix that ends *below* it lost synced
+//!   data: an error in every mode but [`RecoveryMode::PointInTime`]
+//!   ([`RecoveryError::CorruptionMidLog`] when valid frames follow,
+//!   [`RecoveryError::SyncedDataLost`] when none do). In v2 a marker rides in every batch that
+//!   follows a sync, so only the last synced batch (and what was never synced) lies past it.
 //! - Zero-filled space after the valid prefix (preallocation, or a write that never reached the
 //!   media) is unwritten space in every mode: a frame's length field is never zero.
 //! - LSNs never wrap. No frame ends past `Lsn::MAX`, so a body with non-zero bytes at or past
@@ -23,7 +26,7 @@
 //!   [`crate::resync`] documents (near-linear in the tail).
 
 use crate::frame::{Codec, Decoded, InvalidFrame, Record};
-use crate::header::{FileHeader, HeaderError, HEADER_LEN};
+use crate::header::{body_offset, FileHeader, HeaderError};
 use crate::resync::find_next_valid;
 use crate::Lsn;
 use core::fmt;
@@ -122,6 +125,12 @@ pub struct Recovery {
     /// What follows the valid prefix, if anything. The caller truncates the file to
     /// [`Recovery::valid_file_len`] before appending.
     pub tail: Option<Tail>,
+    /// The highest LSN below which the file is known to have been durable: the header's sync
+    /// mark or the highest sync marker found, whichever is higher (`None` for a v1 file
+    /// without a mark). Past the records when recovery salvaged (`PointInTime`).
+    pub sync_mark: Option<Lsn>,
+    /// The file offset of the first frame byte: 64 for a v1 file, 128 for v2.
+    pub body_offset: u64,
 }
 
 impl Recovery {
@@ -137,7 +146,7 @@ impl Recovery {
     pub fn valid_file_len(&self) -> u64 {
         // A scanned prefix lies in memory, so this cannot saturate for one; a hand-built value
         // spanning the whole LSN space gets `u64::MAX` rather than a wrapped length.
-        (HEADER_LEN as u64).saturating_add(self.valid_body_len())
+        self.body_offset.saturating_add(self.valid_body_len())
     }
 }
 
@@ -166,8 +175,9 @@ pub enum RecoveryError {
         /// The reader's limit.
         max_payload_len: u32,
     },
-    /// The valid records end below the header's sync mark: records that an earlier sync made
-    /// durable are damaged or missing. The storage lost acknowledged writes.
+    /// The valid records end below the sync mark (the header's, or a sync marker's): records
+    /// that an earlier sync made durable are damaged or missing. The storage lost acknowledged
+    /// writes.
     SyncedDataLost {
         /// Where the valid records end.
         at: Lsn,
@@ -230,7 +240,7 @@ impl fmt::Display for RecoveryError {
             } => {
                 write!(
                     f,
-                    "log lost records that were durable: its header says everything below LSN \
+                    "log lost records that were durable: the log says everything below LSN \
                      {sync_mark} was synced, but the valid records end at LSN {at} ("
                 )?;
                 match damage {
@@ -280,6 +290,8 @@ pub struct Records<'a> {
     base_lsn: Lsn,
     offset: usize,
     damage: Option<Damage>,
+    /// The highest durable LSN of the sync markers passed so far.
+    marked: Option<Lsn>,
 }
 
 impl<'a> Records<'a> {
@@ -291,7 +303,13 @@ impl<'a> Records<'a> {
             base_lsn,
             offset: 0,
             damage: None,
+            marked: None,
         }
+    }
+
+    /// The highest LSN a sync marker passed so far vouches for (format v2; `None` before any).
+    pub fn sync_mark(&self) -> Option<Lsn> {
+        self.marked
     }
 
     /// Bytes of body consumed by the records returned so far.
@@ -313,24 +331,32 @@ impl<'a> Records<'a> {
 impl<'a> Iterator for Records<'a> {
     type Item = Record<'a>;
 
+    /// The next record; sync markers are passed over (their marks kept, see
+    /// [`Records::sync_mark`]).
     fn next(&mut self) -> Option<Record<'a>> {
-        if self.damage.is_some() || self.offset == self.body.len() {
-            return None;
-        }
-        match self.codec.decode(self.lsn(), &self.body[self.offset..]) {
-            Decoded::Record(record) => {
-                self.offset += record.frame_len();
-                Some(record)
+        loop {
+            if self.damage.is_some() || self.offset == self.body.len() {
+                return None;
             }
-            Decoded::Incomplete {
-                needed, available, ..
-            } => {
-                self.damage = Some(Damage::Incomplete { needed, available });
-                None
-            }
-            Decoded::Invalid { reason, .. } => {
-                self.damage = Some(Damage::Invalid(reason));
-                None
+            match self.codec.decode(self.lsn(), &self.body[self.offset..]) {
+                Decoded::Record(record) => {
+                    self.offset += record.frame_len();
+                    return Some(record);
+                }
+                Decoded::Marker(marker) => {
+                    self.offset += crate::MARKER_FRAME_LEN;
+                    self.marked = self.marked.max(Some(marker.durable));
+                }
+                Decoded::Incomplete {
+                    needed, available, ..
+                } => {
+                    self.damage = Some(Damage::Incomplete { needed, available });
+                    return None;
+                }
+                Decoded::Invalid { reason, .. } => {
+                    self.damage = Some(Damage::Invalid(reason));
+                    return None;
+                }
             }
         }
     }
@@ -345,15 +371,18 @@ pub fn scan_file(
     codec_for_salt: impl FnOnce(u64) -> Codec,
     mode: RecoveryMode,
 ) -> Result<(FileHeader, Recovery), RecoveryError> {
-    let header = FileHeader::decode(image)?;
-    let codec = codec_for_salt(header.salt);
-    let body = &image[HEADER_LEN..];
+    let header = FileHeader::read(image)?;
+    let codec = codec_for_salt(header.salt).with_format(header.version);
+    let body = image
+        .get(usize::try_from(header.body_offset()).unwrap_or(usize::MAX)..)
+        .unwrap_or(&[]);
     let recovery = scan_body(&codec, header.base_lsn, body, mode, header.sync_mark)?;
     Ok((header, recovery))
 }
 
 /// Scans a log body (the bytes after the header) whose first byte is at `base_lsn`, with the
-/// header's sync mark (`None` for a file without one).
+/// header's sync mark (`None` for a file without one). The codec's format version says whether
+/// the body may hold sync markers and where it starts in its file.
 pub fn scan_body(
     codec: &Codec,
     base_lsn: Lsn,
@@ -366,11 +395,14 @@ pub fn scan_body(
     let count = records.by_ref().count() as u64;
     let end = records.offset();
     let at = records.lsn();
+    let mut mark = sync_mark.max(records.sync_mark());
     let mut recovery = Recovery {
         base_lsn,
         end_lsn: at,
         records: count,
         tail: None,
+        sync_mark: mark,
+        body_offset: body_offset(codec.format()),
     };
     let damage = records.damage();
     let rest = &body[end..];
@@ -391,23 +423,15 @@ pub fn scan_body(
             });
         }
     }
-    // Records below the sync mark were durable: their absence is lost data, not a torn write.
-    let lost = |damage| RecoveryError::SyncedDataLost {
-        at,
-        sync_mark: sync_mark.unwrap_or(at),
-        damage,
-    };
-    let below_mark = mode != RecoveryMode::PointInTime && sync_mark.is_some_and(|mark| at < mark);
     let Some(damage) = damage else {
-        return if below_mark {
-            Err(lost(None))
-        } else {
-            Ok(recovery)
+        return match lost_below(mode, mark, at, None) {
+            Some(err) => Err(err),
+            None => Ok(recovery),
         };
     };
     if is_all_zero(rest) {
-        if below_mark {
-            return Err(lost(Some(damage)));
+        if let Some(err) = lost_below(mode, mark, at, Some(damage)) {
+            return Err(err);
         }
         recovery.tail = Some(Tail {
             at,
@@ -416,19 +440,28 @@ pub fn scan_body(
         });
         return Ok(recovery);
     }
-    let kind = match find_next_valid(codec, base_lsn, body, end, damage) {
-        None if below_mark => return Err(lost(Some(damage))),
-        None if mode == RecoveryMode::AbsoluteConsistency => {
-            return Err(RecoveryError::TornTail { at, bytes, damage });
-        }
-        None => TailKind::Torn(damage),
+    let next = find_next_valid(codec, base_lsn, body, end, damage);
+    if let Some(next) = next {
+        // A sync marker after the damage vouches for what lies below it as much as one before.
+        mark = mark.max(marks_after(codec, base_lsn, body, next));
+        recovery.sync_mark = mark;
+    }
+    let lost = lost_below(mode, mark, at, Some(damage));
+    let kind = match next {
+        None => match lost {
+            Some(err) => return Err(err),
+            None if mode == RecoveryMode::AbsoluteConsistency => {
+                return Err(RecoveryError::TornTail { at, bytes, damage });
+            }
+            None => TailKind::Torn(damage),
+        },
         Some(next) if mode == RecoveryMode::PointInTime => TailKind::Discarded {
             damage,
             next_valid: lsn_at(base_lsn, next),
         },
         // At or past the sync mark: an interrupted batch whose writes landed out of order.
         Some(next)
-            if mode == RecoveryMode::TolerateTornTail && sync_mark.is_some() && !below_mark =>
+            if mode == RecoveryMode::TolerateTornTail && mark.is_some() && lost.is_none() =>
         {
             TailKind::Unsynced {
                 damage,
@@ -445,6 +478,59 @@ pub fn scan_body(
     };
     recovery.tail = Some(Tail { at, bytes, kind });
     Ok(recovery)
+}
+
+/// The error for valid records ending at `at`, below the sync mark `mark`: records a sync made
+/// durable are missing. Not in `PointInTime`, which salvages.
+fn lost_below(
+    mode: RecoveryMode,
+    mark: Option<Lsn>,
+    at: Lsn,
+    damage: Option<Damage>,
+) -> Option<RecoveryError> {
+    let sync_mark = mark.filter(|&mark| mode != RecoveryMode::PointInTime && at < mark)?;
+    Some(RecoveryError::SyncedDataLost {
+        at,
+        sync_mark,
+        damage,
+    })
+}
+
+/// The highest durable LSN of the sync markers in `body` from the valid frame at `from` on,
+/// passing over further damage the way the first was (the next valid frame after it). Only
+/// damaged logs get here; the walk is linear in the bytes after `from`.
+fn marks_after(codec: &Codec, base_lsn: Lsn, body: &[u8], from: usize) -> Option<Lsn> {
+    if !codec.control_frames() {
+        return None;
+    }
+    let mut mark = None;
+    let mut offset = from;
+    while offset < body.len() {
+        let lsn = base_lsn.checked_add(offset as u64)?;
+        let damage = match codec.decode(lsn, &body[offset..]) {
+            Decoded::Record(record) => {
+                offset += record.frame_len();
+                continue;
+            }
+            Decoded::Marker(marker) => {
+                mark = mark.max(Some(marker.durable));
+                offset += crate::MARKER_FRAME_LEN;
+                continue;
+            }
+            Decoded::Incomplete {
+                needed, available, ..
+            } => Damage::Incomplete { needed, available },
+            Decoded::Invalid { reason, .. } => Damage::Invalid(reason),
+        };
+        if is_all_zero(&body[offset..]) {
+            break;
+        }
+        match find_next_valid(codec, base_lsn, body, offset, damage) {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    mark
 }
 
 /// Refuses a body with data where no record can be: at or past `Lsn::MAX - base_lsn` bytes in

@@ -22,12 +22,11 @@ const MODES: [RecoveryMode; 3] = [
     RecoveryMode::PointInTime,
 ];
 
-/// A header with these raw fields and a valid checksum, then `body`.
+/// A v1 header with these raw fields and a valid checksum, then `body`.
 fn image(base: u64, sync_mark: Option<u64>, body: &[u8]) -> Vec<u8> {
     let header = FileHeader {
-        salt: SALT,
-        base_lsn: Lsn::new(base),
         sync_mark: sync_mark.map(Lsn::new),
+        ..FileHeader::v1(SALT, Lsn::new(base))
     };
     let mut image = header.encode().to_vec();
     image.extend_from_slice(body);
@@ -120,7 +119,15 @@ fn a_sync_mark_at_the_end_of_the_lsn_space_is_lost_data_or_salvaged() {
                 assert_eq!(recovery.tail, None);
                 let mut log = opened.unwrap_or_else(|(err, _)| panic!("mark {mark}: {err}"));
                 assert_eq!(log.current_lsn(), Lsn::new(end));
-                assert_eq!(log.storage().inner.live_image(), &image[..]);
+                // The salvage keeps every record and resets the mark it could not honour, so the
+                // next default open does not refuse the salvaged log as lost data.
+                let live = log.storage().inner.live_image().to_vec();
+                assert_eq!(&live[HEADER_LEN..], &image[HEADER_LEN..]);
+                let reset = FileHeader::read(&live).expect("the reset header reads");
+                assert_eq!(reset.sync_mark, Some(Lsn::ZERO));
+                let (_, reopened) = scan_file(&live, Codec::new, RecoveryMode::TolerateTornTail)
+                    .expect("a salvaged log opens in the default mode");
+                assert_eq!(reopened.records, count);
                 let lsn = log.append(b"after salvage").unwrap().lsn();
                 assert_eq!(lsn, Lsn::new(end));
                 log.sync().unwrap();
@@ -173,7 +180,15 @@ fn a_base_lsn_at_the_end_of_the_lsn_space_opens_as_a_full_log() {
                 let mut log = open(&image, mode)
                     .unwrap_or_else(|(err, _)| panic!("base {base}, {mode:?}: {err}"));
                 assert_eq!(log.current_lsn(), Lsn::new(end));
-                assert_eq!(log.storage().inner.live_image(), &image[..]);
+                let live = log.storage().inner.live_image();
+                if mark.is_some_and(|mark| mark > end) {
+                    // Salvaged: the mark it could not honour went back to the base.
+                    assert_eq!(&live[HEADER_LEN..], &image[HEADER_LEN..]);
+                    let reset = FileHeader::read(live).expect("reads");
+                    assert_eq!(reset.sync_mark, Some(Lsn::new(base)));
+                } else {
+                    assert_eq!(live, &image[..]);
+                }
                 let room = MAX - end;
                 match log.append(&[7u8; 4]) {
                     Ok(lsn) => {
@@ -290,6 +305,8 @@ fn hand_built_values_never_overflow() {
         end_lsn: Lsn::new(10),
         records: 0,
         tail: None,
+        sync_mark: None,
+        body_offset: HEADER_LEN as u64,
     };
     assert_eq!(backwards.valid_body_len(), 0);
     assert_eq!(backwards.valid_file_len(), HEADER_LEN as u64);
@@ -298,6 +315,8 @@ fn hand_built_values_never_overflow() {
         end_lsn: Lsn::MAX,
         records: 0,
         tail: None,
+        sync_mark: None,
+        body_offset: HEADER_LEN as u64,
     };
     assert_eq!(whole_space.valid_body_len(), MAX);
     assert_eq!(whole_space.valid_file_len(), MAX);

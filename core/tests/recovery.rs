@@ -143,7 +143,7 @@ fn foreign_newer_and_truncated_headers_are_typed_errors() {
         err,
         RecoveryError::Header(HeaderError::NewerVersion {
             found: 9,
-            supported: 1
+            supported: 2
         })
     );
     assert!(err.to_string().contains("upgrade"), "{err}");

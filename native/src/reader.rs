@@ -18,7 +18,7 @@ use crate::error::{io, Error};
 use crate::options::WalOptions;
 use crate::segment_dir::{segment_file_name, SegmentDir};
 use crate::segments::open_segment;
-use walden_core::{Codec, Decoded, Lsn, Storage, HEADER_LEN};
+use walden_core::{Codec, Decoded, Lsn, Storage};
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -63,6 +63,8 @@ struct OpenSegment<D: SegmentDir> {
     storage: D::Storage,
     codec: Codec,
     base: Lsn,
+    /// The file offset of the segment's first frame byte (its format version's).
+    body_offset: u64,
     /// Bytes read from the file, starting at LSN `buf_lsn`.
     buf: Vec<u8>,
     buf_lsn: Lsn,
@@ -125,7 +127,7 @@ impl<D: SegmentDir> WalIter<D> {
     }
 
     fn read_next(&mut self) -> Result<Option<LogRecord>, Error> {
-        loop {
+        'frames: loop {
             if self.next >= self.upto {
                 return Ok(None);
             }
@@ -159,6 +161,12 @@ impl<D: SegmentDir> WalIter<D> {
                         self.next = end;
                         self.at_start = false;
                         return Ok(Some(LogRecord { lsn: next, payload }));
+                    }
+                    Decoded::Marker(marker) => {
+                        // A sync marker is part of the log, not a record: step over it.
+                        self.next = marker.end_lsn();
+                        self.at_start = false;
+                        continue 'frames;
                     }
                     Decoded::Incomplete { needed, .. } => {
                         let frame_end = next.get().saturating_add(needed as u64);
@@ -211,8 +219,9 @@ impl<D: SegmentDir> WalIter<D> {
                 };
                 OpenSegment {
                     storage,
-                    codec: Codec::new(header.salt).with_max_payload_len(self.max_payload_len),
+                    codec: Codec::for_header(&header).with_max_payload_len(self.max_payload_len),
                     base,
+                    body_offset: header.body_offset(),
                     buf: Vec::new(),
                     buf_lsn: base,
                 }
@@ -263,7 +272,7 @@ fn fill<D: SegmentDir>(
     // caller reports as a segment that ends early.
     let offset = read_from
         .checked_sub(open.base.get())
-        .and_then(|records| records.checked_add(HEADER_LEN as u64));
+        .and_then(|records| records.checked_add(open.body_offset));
     if let Some(offset) = offset.filter(|_| want > 0) {
         open.buf.resize(held + want, 0);
         let read = open

@@ -48,7 +48,7 @@ use crate::shared_sync::SharedSync;
 use crate::writer::{random_salt, WalWriter};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use walden_core::{Appended, FileHeader, Lsn, Storage, SyncMode, HEADER_LEN};
+use walden_core::{Appended, FileHeader, Lsn, Storage, SyncMode, BODY_OFFSET};
 
 /// A log over the segment files of `D`. See the module documentation.
 #[derive(Debug)]
@@ -210,7 +210,7 @@ impl<D: SegmentDir> SegmentedWriter<D> {
                 drop(storage);
                 orphan = Some(SegmentRecovery::removed(
                     last,
-                    size.saturating_sub(HEADER_LEN as u64),
+                    size.saturating_sub(active_header.body_offset()),
                     previous.current_lsn(),
                 ));
                 dir.remove(last)
@@ -538,7 +538,7 @@ fn create_segment<D: SegmentDir>(
 ) -> Result<WalWriter<D::Storage>, Error> {
     let header = FileHeader::new(salt, base);
     let storage = dir
-        .create(base, &header.encode())
+        .create(base, &header.encode_initial())
         .map_err(io("creating a segment"))?;
     WalWriter::recover(storage, options)
 }
@@ -550,11 +550,12 @@ pub(crate) fn open_segment<D: SegmentDir>(
     base: Lsn,
 ) -> Result<(D::Storage, FileHeader), Error> {
     let storage = dir.open(base).map_err(io("opening a segment"))?;
-    let mut bytes = [0u8; HEADER_LEN];
+    // Both slots of a v2 header; a v1 file's second 64 bytes are frames, which reading ignores.
+    let mut bytes = [0u8; BODY_OFFSET];
     let read = storage
         .read_at(0, &mut bytes)
         .map_err(io("reading a segment header"))?;
-    let header = FileHeader::decode(&bytes[..read]).map_err(Error::Header)?;
+    let header = FileHeader::read(&bytes[..read]).map_err(Error::Header)?;
     if header.base_lsn != base {
         return Err(Error::SegmentMismatch {
             segment: segment_file_name(base),
@@ -585,7 +586,7 @@ fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn, salt: u64) -> Result<(
     let mark = header.sync_mark.unwrap_or(base);
     let marked_len = mark
         .checked_distance_from(base)
-        .and_then(|records| records.checked_add(HEADER_LEN as u64));
+        .and_then(|records| records.checked_add(header.body_offset()));
     if marked_len.is_none_or(|marked_len| size < marked_len) {
         let length = marked_len.map_or_else(
             || String::from("more than any file holds"),

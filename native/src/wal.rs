@@ -195,13 +195,13 @@ impl<D: SegmentDir> Wal<D> {
             Ok(appended) => {
                 writer.payload_bytes += payload.len() as u64;
                 // The mirror is the segments' current LSN: each record starts where the last
-                // ended. Stored under the lock, so it only ever moves forward.
-                assert_eq!(
-                    self.current.load(Ordering::Relaxed),
-                    appended.lsn().get(),
-                    "the current LSN mirror fell out of step with the segments"
+                // ended, or after the sync marker a drain appended there (see `log_writer`).
+                // Stored under the lock, so it only ever moves forward.
+                assert!(
+                    self.current.load(Ordering::Relaxed) <= appended.lsn().get(),
+                    "the current LSN mirror ran ahead of the segments"
                 );
-                self.current.store(appended.end().get(), Ordering::Release);
+                self.publish_current(&writer);
                 Ok(appended)
             }
             // Nothing was appended: a record the codec refuses (the LSN space is used up).
@@ -282,7 +282,10 @@ impl<D: SegmentDir> Wal<D> {
                     // A failed drain poisoned the writer; the log's flag makes appends refuse
                     // too.
                     Err(err) => Err(self.poison_with(&mut writer, err)),
-                    Ok(_) => Ok(writer.log.written_lsn()),
+                    Ok(_) => {
+                        self.publish_current(&writer);
+                        Ok(writer.log.written_lsn())
+                    }
                 }
             };
             let written = flushed.inspect_err(|err| self.fail_outside_sync(err))?;
@@ -467,7 +470,9 @@ impl<D: SegmentDir> Wal<D> {
         self.durable_through(reserved)?;
         let sealed = {
             let mut writer = self.writer();
-            match writer.log.seal_active() {
+            let sealed = writer.log.seal_active();
+            self.publish_current(&writer);
+            match sealed {
                 Err(err) => Err(self.poison_with(&mut writer, err)),
                 ok => ok,
             }
@@ -511,7 +516,10 @@ impl<D: SegmentDir> Wal<D> {
         self.gather();
         let (upto, handle, mode, records, seal) = {
             let mut writer = self.writer();
-            match writer.log.drain_with_handle() {
+            let drained = writer.log.drain_with_handle();
+            // The drain may have appended a sync marker.
+            self.publish_current(&writer);
+            match drained {
                 Ok((upto, handle)) => (
                     upto,
                     handle,
@@ -671,6 +679,13 @@ impl<D: SegmentDir> Wal<D> {
                     cause: String::from("a group-commit sync failed"),
                 }),
         }
+    }
+
+    /// Stores the segments' current LSN in the mirror, under the writer lock (so it only moves
+    /// forward): after an append, and after a drain, which may append a sync marker.
+    fn publish_current(&self, writer: &Locked<D>) {
+        self.current
+            .store(writer.log.current_lsn().get(), Ordering::Release);
     }
 
     fn writer(&self) -> MutexGuard<'_, Locked<D>> {

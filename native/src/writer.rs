@@ -59,7 +59,7 @@ impl WalWriter<FileStorage> {
         let log = || path.display().to_string();
         if !path.exists() {
             let header = FileHeader::new(random_salt(), Lsn::ZERO);
-            FileStorage::create_atomically(path, &header.encode())
+            FileStorage::create_atomically(path, &header.encode_initial())
                 .map_err(not_writable_or("creating the log file", log()))?;
         }
         let storage =

@@ -51,9 +51,9 @@ fn dropping_a_wal_without_close_keeps_what_was_appended() {
     drop(wal);
 
     let wal = Wal::open(&path).unwrap();
-    assert_eq!(
-        wal.current_lsn(),
-        unsynced.end(),
+    // The drop's drain may end its batch with a sync marker (docs/format.md), after the record.
+    assert!(
+        wal.current_lsn() >= unsynced.end(),
         "the appended record is there"
     );
     let read: Vec<_> = wal
@@ -83,7 +83,7 @@ fn dropping_a_wal_writer_without_close_keeps_what_was_appended() {
 
     let log = WalWriter::open(&path).unwrap();
     assert_eq!(log.recovery().records, 2);
-    assert_eq!(log.current_lsn(), second.end());
+    assert!(log.current_lsn() >= second.end());
 }
 
 /// Prevents a drop from promising more than it gives: a dropped record reaches the OS but was
@@ -198,7 +198,8 @@ fn recovery_reports_each_segment_and_the_torn_tail_it_cut() {
     let last = last.unwrap();
     let segments = wal.segments();
     assert!(segments.len() > 2, "{segments:?}");
-    wal.close().unwrap();
+    let end = wal.close().unwrap();
+    assert!(end >= last.end());
     // Tear the active segment's last write: 5 bytes of a frame that never completed.
     let active = path.join(walden::backend::segment_file_name(
         *segments.last().unwrap(),
@@ -220,9 +221,9 @@ fn recovery_reports_each_segment_and_the_torn_tail_it_cut() {
     let active = report.segments.last().unwrap();
     assert!(!active.sealed);
     assert!(active.records.unwrap() > 0);
-    assert_eq!(active.end_lsn, last.end());
+    assert_eq!(active.end_lsn, end);
     let cut = active.cut.expect("the torn tail was cut");
-    assert_eq!((cut.at, cut.bytes), (last.end(), 5));
+    assert_eq!((cut.at, cut.bytes), (end, 5));
     assert!(
         matches!(cut.why, CutReason::Tail(TailKind::Torn(_))),
         "{:?}",

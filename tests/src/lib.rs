@@ -32,7 +32,7 @@ pub struct Appender<S: Storage> {
 impl<S: Storage> Appender<S> {
     /// Writes a fresh header to empty storage and syncs it.
     pub fn create(mut storage: S, salt: u64, base_lsn: Lsn) -> Result<Appender<S>, S::Error> {
-        storage.write_at(0, &FileHeader::new(salt, base_lsn).encode())?;
+        storage.write_at(0, &FileHeader::new(salt, base_lsn).encode_initial())?;
         storage.sync(SyncMode::Data)?;
         Ok(Appender {
             storage,
@@ -79,11 +79,11 @@ impl<S: Storage> Appender<S> {
 
 /// The payloads of every record in a log image, scanned tolerantly.
 pub fn payloads(image: &[u8]) -> Vec<Vec<u8>> {
-    let header = FileHeader::decode(image).expect("a valid header");
+    let header = FileHeader::read(image).expect("a valid header");
     walden_core::Records::new(
-        Codec::new(header.salt),
+        Codec::for_header(&header),
         header.base_lsn,
-        &image[walden_core::HEADER_LEN..],
+        &image[header.body_offset() as usize..],
     )
     .map(|record| record.payload.to_vec())
     .collect()

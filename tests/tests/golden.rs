@@ -155,9 +155,8 @@ fn clean_log_recovers_every_record_in_every_mode() {
         assert_eq!(
             header,
             FileHeader {
-                salt: SALT,
-                base_lsn: BASE,
                 sync_mark: None,
+                ..FileHeader::v1(SALT, BASE)
             }
         );
         assert_eq!(
@@ -166,7 +165,9 @@ fn clean_log_recovers_every_record_in_every_mode() {
                 base_lsn: BASE,
                 end_lsn: END,
                 records: 8,
-                tail: None
+                tail: None,
+                sync_mark: None,
+                body_offset: HEADER_LEN as u64,
             },
             "{mode:?}"
         );

@@ -32,7 +32,7 @@ use crate::log_error::{LogError, StorageFailure};
 use std::collections::BTreeMap;
 use walden_core::{
     Cause, Completion, Decision, Failed, Lead, LogWriter, Lsn, Pipeline, Records, Storage,
-    TailKind, WaiterId, WriterOptions, FRAME_HEADER_LEN, HEADER_LEN,
+    TailKind, WaiterId, WriterOptions, FRAME_HEADER_LEN,
 };
 
 /// The page's identifier for one request, echoed in its answer.
@@ -470,11 +470,14 @@ where
         if from >= durable {
             return Ok(Vec::new());
         }
-        let one_record = self.writer.options().max_payload_len as usize + FRAME_HEADER_LEN;
+        // One record of the largest size, and the sync marker that may precede it.
+        let one_record = self.writer.options().max_payload_len as usize
+            + FRAME_HEADER_LEN
+            + walden_core::MARKER_FRAME_LEN;
         let available = usize::try_from(durable.get() - from.get()).unwrap_or(usize::MAX);
         let len = available.min(max_bytes.max(one_record));
         let mut body = vec![0u8; len];
-        let offset = HEADER_LEN as u64 + (from.get() - base.get());
+        let offset = self.writer.header().body_offset() + (from.get() - base.get());
         let read = self
             .writer
             .storage()

@@ -19,12 +19,11 @@ pub fn build_log(salt: u64, base: Lsn, payloads: &[Vec<u8>]) -> Log {
     build_log_marked(salt, base, payloads, None)
 }
 
-/// A log image whose header carries `sync_mark`.
+/// A v1 log image (one header slot, no sync markers) whose header carries `sync_mark`.
 pub fn build_log_marked(salt: u64, base: Lsn, payloads: &[Vec<u8>], sync_mark: Option<Lsn>) -> Log {
     let header = FileHeader {
-        salt,
-        base_lsn: base,
         sync_mark,
+        ..FileHeader::v1(salt, base)
     };
     let codec = Codec::new(salt);
     let mut image = header.encode().to_vec();

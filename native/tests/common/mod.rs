@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use walden::backend::{segment_file_name, FileStorage, FsDir, SegmentDir, SharedSync};
 use walden::{Error, Wal, WalOptions};
-use walden_core::{Codec, FileHeader, Lsn, Records, Storage, SyncMode, HEADER_LEN};
+use walden_core::{Codec, FileHeader, Lsn, Records, Storage, SyncMode};
 
 /// Linux's `EIO`: the device reported an I/O error.
 pub const EIO: i32 = 5;
@@ -629,12 +629,12 @@ pub fn records(path: &Path) -> Vec<(Lsn, Vec<u8>)> {
     let mut out = Vec::new();
     for file in files {
         let image = std::fs::read(file).expect("read a segment");
-        let header = FileHeader::decode(&image).expect("a valid header");
+        let header = FileHeader::read(&image).expect("a valid header");
         out.extend(
             Records::new(
-                Codec::new(header.salt),
+                Codec::for_header(&header),
                 header.base_lsn,
-                &image[HEADER_LEN..],
+                &image[header.body_offset() as usize..],
             )
             .map(|record| (record.lsn, record.payload.to_vec())),
         );

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use walden_core::{
     scan_file, Codec, FileHeader, Lsn, Records, RecoveryError, RecoveryMode, TailKind,
-    FRAME_HEADER_LEN, HEADER_LEN,
+    FRAME_HEADER_LEN,
 };
 
 /// What went wrong with a seed.
@@ -262,12 +262,12 @@ pub(crate) struct ScanCache {
 /// Recovers one segment image in the default mode, and reads its valid prefix's records.
 fn scan_segment(bytes: &[u8]) -> Result<SegmentScan, RecoveryError> {
     let (header, recovery) = scan_file(bytes, Codec::new, RecoveryMode::TolerateTornTail)?;
-    let body = &bytes[HEADER_LEN..HEADER_LEN + recovery.valid_body_len() as usize];
+    let body = &bytes[recovery.body_offset as usize..recovery.valid_file_len() as usize];
     Ok(SegmentScan {
         base: header.base_lsn,
         end: recovery.end_lsn,
         tail: recovery.tail.map(|tail| tail.kind),
-        records: Records::new(Codec::new(header.salt), header.base_lsn, body)
+        records: Records::new(Codec::for_header(&header), header.base_lsn, body)
             .map(|record| (record.lsn, record.payload.to_vec()))
             .collect(),
     })
@@ -293,7 +293,7 @@ pub(crate) fn scan_image(image: &Image, cache: &mut ScanCache) -> Result<Scanned
         let successor = segments.peek().map(|(_, (&next, _))| next);
         if index + 2 == count {
             let next = successor.expect("the one before the last has a successor");
-            let unsealed = FileHeader::decode(bytes)
+            let unsealed = FileHeader::read(bytes)
                 .ok()
                 .and_then(|header| header.sync_mark)
                 .is_some_and(|mark| mark < next);

@@ -31,7 +31,7 @@ use super::{DiskBug, SimConfig, Trace};
 use crate::Rng;
 use std::collections::BTreeMap;
 use walden::backend::segment_file_name;
-use walden_core::{FileHeader, Lsn, HEADER_LEN};
+use walden_core::{FileHeader, Lsn, BODY_OFFSET};
 
 /// How many writes of one crash image met each fate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,23 +138,23 @@ fn damage_synced_sector(
     trace: Trace,
     counts: &mut FaultCounts,
 ) {
-    // Each file's synced body below its durable header's mark: [HEADER_LEN, marked end).
+    // Each file's synced body below its durable header's mark: [BODY_OFFSET, marked end).
     let marked: Vec<(Lsn, u64)> = disk
         .named_files()
         .filter_map(|(base, file)| {
-            let header = FileHeader::decode(&file.durable).ok()?;
-            let end = HEADER_LEN as u64 + (header.sync_mark?.get() - base.get());
-            (end > HEADER_LEN as u64).then_some((base, end))
+            let header = FileHeader::read(&file.durable).ok()?;
+            let end = header.body_offset() + (header.sync_mark?.get() - base.get());
+            (end > header.body_offset()).then_some((base, end))
         })
         .collect();
     if marked.is_empty() {
         return;
     }
     let (base, end) = marked[rng.below(marked.len() as u64) as usize];
-    let first = HEADER_LEN as u64 / sector_bytes;
+    let first = BODY_OFFSET as u64 / sector_bytes;
     let last = (end - 1) / sector_bytes;
     let sector = rng.in_range(first..last + 1);
-    let start = (sector * sector_bytes).max(HEADER_LEN as u64);
+    let start = (sector * sector_bytes).max(BODY_OFFSET as u64);
     let stop = ((sector + 1) * sector_bytes).min(end);
     let mut damage = vec![0u8; (stop - start) as usize];
     if rng.chance(1, 2) {
@@ -507,7 +507,7 @@ fn choose_last_kept_fate(
 /// Whether a write lies inside the file header: docs/durability.md assumes such a write (one
 /// sector at most) is atomic, so it lands whole or not at all, never torn or garbled.
 fn in_header(offset: u64, len: usize) -> bool {
-    offset + len as u64 <= HEADER_LEN as u64
+    offset + len as u64 <= BODY_OFFSET as u64
 }
 
 /// A fate for an atomic write: whole, lost, or misdirected (at or beyond `floor`).
