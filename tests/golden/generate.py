@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the golden log files in tests/golden/: format-v1 logs, clean and damaged.
+"""Writes the golden log files in tests/golden/: format-v1 and format-v2 logs, clean and damaged.
 
 Written from docs/format.md alone, independently of the Rust encoder, so the files check the
 document and the code against each other (tests/tests/golden.rs pins what each recovers to, and
@@ -11,6 +11,10 @@ also writes it:
                      CRC32 over salt u64 || LSN u64 || frame length u32 || payload
 All integers little-endian; CRC32 is IEEE (zlib's crc32 is the same function as crc32fast's).
 The reserved header bytes stay zero: format v1 gives them no meaning.
+
+Format v2 (tests/golden/v2/): two header slots at offsets 0 and 64 (version 2, the slot's sequence
+number u64 at bytes 44..52), frames from offset 128; sync marker frames (a 12-byte payload: kind
+u32 = 1, durable LSN u64) whose CRC32 is the record CRC32 of the same bytes XOR 0x57414C44.
 
 Deterministic: fixed salts, base LSNs and payloads, no randomness. Run from anywhere:
     python3 tests/golden/generate.py [--out DIR]
@@ -52,6 +56,36 @@ def header(salt, base_lsn, version=FORMAT_VERSION, sync_mark=None):
         head += struct.pack("<QI", sync_mark, 1)  # the sync mark; flags bit 0: present
     head += bytes(60 - len(head))
     return head + struct.pack("<I", zlib.crc32(head))
+
+
+def header_v2(salt, base_lsn, sequence, sync_mark):
+    head = MAGIC + struct.pack("<IIQQQIQ", 2, HEADER_LEN, salt, base_lsn, sync_mark, 1, sequence)
+    head += bytes(60 - len(head))
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def marker(salt, lsn, durable):
+    payload = struct.pack("<IQ", 1, durable)
+    length = FRAME_HEADER_LEN + len(payload)
+    crc = zlib.crc32(struct.pack("<QQI", salt, lsn, length) + payload) ^ 0x57414C44
+    return struct.pack("<II", crc, length) + payload
+
+
+def v2_body(salt, base_lsn, batches):
+    """Records committed in `batches` (lists of payloads), each batch after the first ending with
+    a sync marker saying that everything before the batch (the end of the batch before it, its
+    marker included) was durable, as a v2 writer drains after each sync. Returns the bytes and
+    each record's LSN."""
+    out = bytearray()
+    lsns = []
+    for index, batch in enumerate(batches):
+        durable = base_lsn + len(out)
+        for payload in batch:
+            lsns.append(base_lsn + len(out))
+            out += frame(salt, base_lsn + len(out), payload)
+        if index > 0:
+            out += marker(salt, base_lsn + len(out), durable)
+    return bytes(out), lsns
 
 
 def frame(salt, lsn, payload):
@@ -112,7 +146,7 @@ def golden_files():
     )
 
     # Header damage and foreign files: each must be refused and left untouched.
-    files["newer_version.wal"] = header(SALT, BASE_LSN, version=2) + clean[HEADER_LEN:]
+    files["newer_version.wal"] = header(SALT, BASE_LSN, version=3) + clean[HEADER_LEN:]
     files["truncated_header.wal"] = header(SALT, BASE_LSN)[:40]
     damaged = bytearray(clean)
     damaged[24] ^= 0x01  # the base LSN's low byte, under the header checksum
@@ -146,6 +180,35 @@ def golden_files():
     for name in ("%016x.wal" % b for b in bases[:2]):
         files["foreign_segment/" + name] = files["segments/" + name]
     files["foreign_segment/%016x.wal" % bases[2]] = log(OTHER_SALT, bases[2], PAYLOADS[6:8])
+
+    # Format v2: the eight records committed in four batches (each commit one sync).
+    batches = [PAYLOADS[0:1], PAYLOADS[1:3], PAYLOADS[3:4], PAYLOADS[4:8]]
+    frames2, lsns2 = v2_body(SALT, BASE_LSN, batches)
+    slots = header_v2(SALT, BASE_LSN, 0, BASE_LSN) + header_v2(SALT, BASE_LSN, 1, BASE_LSN)
+    clean2 = slots + frames2
+    end2 = BASE_LSN + len(frames2)
+    files["v2/clean.wal"] = clean2
+    # A close: the header's mark moved to the end, in slot 0 (sequence 2).
+    sealed_slot = header_v2(SALT, BASE_LSN, 2, end2)
+    files["v2/closed.wal"] = sealed_slot + clean2[HEADER_LEN:]
+    # That rewrite torn after 30 bytes: slot 1 (sequence 1) still holds the header.
+    files["v2/torn_slot.wal"] = sealed_slot[:30] + clean2[30:]
+    # Both slots damaged: no header to trust.
+    both = bytearray(clean2)
+    both[24] ^= 0x01
+    both[HEADER_LEN + 24] ^= 0x01
+    files["v2/both_slots_damaged.wal"] = bytes(both)
+    # A bit flipped in record 3 (the third batch), which the fourth batch's marker vouches for:
+    # damage to an acknowledged record, refused (v1's header mark could not see it).
+    flipped = bytearray(clean2)
+    flipped[2 * HEADER_LEN + (lsns2[3] - BASE_LSN) + FRAME_HEADER_LEN + 5] ^= 0x10
+    files["v2/flip_below_marker.wal"] = bytes(flipped)
+    # Record 5's bytes zero (a lost write of the last, unvouched batch), records 6, 7 and the
+    # batch's marker landed: an interrupted batch.
+    hole = bytearray(clean2)
+    start = 2 * HEADER_LEN + (lsns2[5] - BASE_LSN)
+    hole[start:start + (lsns2[6] - lsns2[5])] = bytes(lsns2[6] - lsns2[5])
+    files["v2/unsynced_hole.wal"] = bytes(hole)
     return files
 
 

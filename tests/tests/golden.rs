@@ -1,5 +1,6 @@
-//! Golden files: committed format-v1 logs (`tests/golden/`, written by `generate.py` from
-//! docs/format.md alone) and exactly what each recovers to, through the core's `scan_file` in
+//! Golden files: committed format-v1 logs (`tests/golden/`) and format-v2 logs
+//! (`tests/golden/v2/`), written by `generate.py` from docs/format.md alone, and exactly what each
+//! recovers to, through the core's `scan_file` in
 //! every `RecoveryMode` and through the native `WalWriter` and `Wal` on a copy. A change to the
 //! format or to recovery that alters any of these outcomes fails here, and so does a generator
 //! that no longer writes the committed bytes.
@@ -71,11 +72,11 @@ fn scan(name: &str, mode: RecoveryMode) -> Result<(FileHeader, Recovery), Recove
 
 /// The records of a log file image, read with the core's iterator.
 fn records_of(image: &[u8]) -> Vec<(Lsn, Vec<u8>)> {
-    let header = FileHeader::decode(image).expect("a valid header");
+    let header = FileHeader::read(image).expect("a valid header");
     Records::new(
-        Codec::new(header.salt),
+        Codec::for_header(&header),
         header.base_lsn,
-        &image[HEADER_LEN..],
+        &image[header.body_offset() as usize..],
     )
     .map(|record| (record.lsn, record.payload.to_vec()))
     .collect()
@@ -84,7 +85,8 @@ fn records_of(image: &[u8]) -> Vec<(Lsn, Vec<u8>)> {
 /// A copy of a golden file in a fresh temporary directory, under its own name.
 fn copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join(name);
+    let file_name = Path::new(name).file_name().expect("a file name");
+    let path = dir.path().join(file_name);
     std::fs::copy(golden_dir().join(name), &path).expect("copy a golden file");
     (dir, path)
 }
@@ -481,8 +483,8 @@ fn foreign_newer_truncated_and_damaged_headers_are_refused_untouched() {
             "newer_version.wal",
             |err| {
                 *err == HeaderError::NewerVersion {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                 }
             },
             "upgrade Walden",
@@ -734,4 +736,183 @@ fn regenerating_the_golden_files_gives_identical_bytes() {
             name.display()
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format v2: two header slots, sync marker frames.
+
+/// The LSN of each record of `v2/clean.wal`: the same eight payloads, committed in four batches
+/// (record 0; records 1-2; record 3; records 4-7), each batch after the first ending with a
+/// 20-byte sync marker.
+const V2_LSNS: [u64; 8] = [4096, 4130, 4138, 4223, 4315, 4332, 4355, 4375];
+/// Where `v2/clean.wal` ends: after the last batch's marker.
+const V2_END: Lsn = Lsn::new(4428);
+/// What the last marker (in the fourth batch) vouches for: everything before that batch.
+const V2_VOUCHED: Lsn = Lsn::new(4315);
+
+fn v2_records() -> Vec<(Lsn, Vec<u8>)> {
+    V2_LSNS
+        .iter()
+        .map(|&lsn| Lsn::new(lsn))
+        .zip(payloads())
+        .collect()
+}
+
+/// The clean v2 log: both slots valid (the newest is sequence 1), every record in every mode,
+/// the last marker's mark reported; a writer that reopens it keeps it v2.
+#[test]
+fn v2_clean_log_recovers_every_record_and_its_marks() {
+    for mode in MODES {
+        let (header, recovery) = scan("v2/clean.wal", mode).unwrap();
+        assert_eq!(
+            header,
+            FileHeader {
+                sequence: 1,
+                ..FileHeader::new(SALT, BASE)
+            }
+        );
+        assert_eq!(
+            recovery,
+            Recovery {
+                base_lsn: BASE,
+                end_lsn: V2_END,
+                records: 8,
+                tail: None,
+                sync_mark: Some(V2_VOUCHED),
+                body_offset: 128,
+            },
+            "{mode:?}"
+        );
+    }
+    assert_eq!(records_of(&golden("v2/clean.wal")), v2_records());
+
+    let (_dir, path) = copy("v2/clean.wal");
+    let mut writer = WalWriter::open(&path).unwrap();
+    assert_eq!(writer.recovery().records, 8);
+    let appended = writer.append(b"appended to the golden v2 log").unwrap();
+    assert_eq!(appended.lsn(), V2_END);
+    writer.close().unwrap();
+    let image = std::fs::read(&path).unwrap();
+    assert_eq!(FileHeader::read(&image).unwrap().version, 2);
+    let mut expected = v2_records();
+    expected.push((V2_END, b"appended to the golden v2 log".to_vec()));
+    let read = records_of(&image);
+    assert_eq!(read[..8], expected[..8]);
+    assert_eq!(read.len(), 9);
+    assert_eq!(read[8].1, expected[8].1);
+}
+
+/// A close moved the header's mark to the end, in slot 0; the same rewrite torn after 30 bytes
+/// leaves slot 1 in effect with every record; both slots damaged is a typed error, untouched.
+#[test]
+fn v2_header_slots_survive_a_torn_rewrite() {
+    let (header, recovery) = scan("v2/closed.wal", RecoveryMode::AbsoluteConsistency).unwrap();
+    assert_eq!((header.sequence, header.sync_mark), (2, Some(V2_END)));
+    assert_eq!(recovery.sync_mark, Some(V2_END));
+    assert_eq!(recovery.records, 8);
+
+    for mode in MODES {
+        let (header, recovery) = scan("v2/torn_slot.wal", mode).unwrap();
+        assert_eq!(
+            (header.sequence, header.sync_mark),
+            (1, Some(BASE)),
+            "{mode:?}"
+        );
+        assert_eq!(
+            (recovery.records, recovery.end_lsn),
+            (8, V2_END),
+            "{mode:?}"
+        );
+    }
+    let (_dir, log, _) = copy_as_segment("v2/torn_slot.wal");
+    let wal = Wal::open(&log).unwrap();
+    let read: Vec<_> = wal
+        .read_from(BASE)
+        .unwrap()
+        .map(|record| record.map(|r| (r.lsn, r.payload)))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(read, v2_records());
+    drop(wal);
+
+    for mode in MODES {
+        assert!(
+            matches!(
+                scan("v2/both_slots_damaged.wal", mode),
+                Err(RecoveryError::Header(HeaderError::ChecksumMismatch { .. }))
+            ),
+            "{mode:?}"
+        );
+    }
+    let original = golden("v2/both_slots_damaged.wal");
+    let (_dir, path) = copy("v2/both_slots_damaged.wal");
+    assert!(matches!(WalWriter::open(&path), Err(Error::Header(_))));
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+}
+
+/// A bit flipped in record 3, which the last batch's marker vouches for: corruption, refused
+/// untouched, in both strict modes (a v1 header mark, 64 KiB behind, read this as an
+/// interrupted batch and cut five acknowledged records).
+#[test]
+fn v2_damage_below_a_marker_is_refused_untouched() {
+    for mode in [
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::AbsoluteConsistency,
+    ] {
+        match scan("v2/flip_below_marker.wal", mode) {
+            Err(RecoveryError::CorruptionMidLog { at, next_valid, .. }) => {
+                assert_eq!(at, Lsn::new(V2_LSNS[3]), "{mode:?}");
+                assert_eq!(next_valid, Lsn::new(4295), "{mode:?}: the batch's marker");
+            }
+            other => panic!("{mode:?}: {other:?}"),
+        }
+    }
+    let (_, salvaged) = scan("v2/flip_below_marker.wal", RecoveryMode::PointInTime).unwrap();
+    assert_eq!(
+        (salvaged.records, salvaged.end_lsn),
+        (3, Lsn::new(V2_LSNS[3]))
+    );
+    assert!(matches!(
+        salvaged.tail.map(|tail| tail.kind),
+        Some(TailKind::Discarded { .. })
+    ));
+    let original = golden("v2/flip_below_marker.wal");
+    let (_dir, path) = copy("v2/flip_below_marker.wal");
+    assert!(matches!(WalWriter::open(&path), Err(Error::Recovery(_))));
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+}
+
+/// Record 5's bytes lost in the last batch, which no marker vouches for: an interrupted batch,
+/// cut in the default mode and reported; refused in `AbsoluteConsistency`.
+#[test]
+fn v2_a_hole_in_the_last_batch_is_an_unsynced_tail() {
+    let (_, recovery) = scan("v2/unsynced_hole.wal", RecoveryMode::TolerateTornTail).unwrap();
+    assert_eq!(
+        (recovery.records, recovery.end_lsn),
+        (5, Lsn::new(V2_LSNS[5]))
+    );
+    assert_eq!(recovery.sync_mark, Some(V2_VOUCHED));
+    assert_eq!(
+        recovery.tail,
+        Some(Tail {
+            at: Lsn::new(V2_LSNS[5]),
+            bytes: V2_END.get() - V2_LSNS[5],
+            kind: TailKind::Unsynced {
+                damage: Damage::Invalid(InvalidFrame::LengthTooSmall { frame_len: 0 }),
+                next_valid: Lsn::new(V2_LSNS[6]),
+            },
+        })
+    );
+    assert!(matches!(
+        scan("v2/unsynced_hole.wal", RecoveryMode::AbsoluteConsistency),
+        Err(RecoveryError::CorruptionMidLog { .. })
+    ));
+    let (_dir, path) = copy("v2/unsynced_hole.wal");
+    let writer = WalWriter::open(&path).unwrap();
+    assert_eq!(writer.recovery().records, 5);
+    drop(writer);
+    assert_eq!(
+        records_of(&std::fs::read(&path).unwrap()),
+        v2_records()[..5]
+    );
 }
