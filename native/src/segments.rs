@@ -226,10 +226,14 @@ impl<D: SegmentDir> SegmentedWriter<D> {
             None => WalWriter::recover(storage, options)?,
         };
         let salt = active.codec().salt();
-        for &base in &bases {
-            if base != active.base_lsn() {
-                check_sealed_header(&dir, base, salt)?;
-            }
+        let sealed: Vec<Lsn> = bases
+            .iter()
+            .copied()
+            .filter(|&base| base != active.base_lsn())
+            .collect();
+        let successors = sealed.iter().skip(1).copied().chain([active.base_lsn()]);
+        for (&base, successor) in sealed.iter().zip(successors) {
+            check_sealed_header(&dir, base, successor, salt)?;
         }
         if active.current_lsn() > active.durable_lsn() {
             // What recovery kept may still sit in the page cache of the process that wrote it:
@@ -569,15 +573,36 @@ pub(crate) fn open_segment<D: SegmentDir>(
 }
 
 /// Checks a sealed segment's header against its name and the log's salt (every segment of a
-/// log shares the salt chosen when the log was created), and its length against its sync mark:
-/// a sealed segment shorter than what its mark says was durable lost records. Its frames are
-/// not scanned here (readers verify each one).
-fn check_sealed_header<D: SegmentDir>(dir: &D, base: Lsn, salt: u64) -> Result<(), Error> {
+/// log shares the salt chosen when the log was created), its sync mark against its successor's
+/// base (a seal moves the mark to the segment's end, which is where the successor starts), and
+/// its length against the mark: a sealed segment shorter than what its mark says was durable
+/// lost records. Its frames are not scanned here (readers verify each one).
+fn check_sealed_header<D: SegmentDir>(
+    dir: &D,
+    base: Lsn,
+    successor: Lsn,
+    salt: u64,
+) -> Result<(), Error> {
     let (storage, header) = open_segment(dir, base)?;
     if header.salt != salt {
         return Err(Error::SegmentMismatch {
             segment: segment_file_name(base),
             reason: String::from("the file belongs to another log (its salt differs)"),
+        });
+    }
+    // A segment from before sync marks existed has none: its seal came before its successor.
+    if let Some(mark) = header.sync_mark.filter(|&mark| mark != successor) {
+        let what = if mark < successor {
+            "its seal never finished"
+        } else {
+            "its records would run past the next segment's start"
+        };
+        return Err(Error::SegmentMismatch {
+            segment: segment_file_name(base),
+            reason: format!(
+                "its header says its records end at LSN {mark}, but the next segment starts at \
+                 LSN {successor}: {what} (or a file was replaced by hand)"
+            ),
         });
     }
     let size = storage.size().map_err(io("reading a segment's size"))?;

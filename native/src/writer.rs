@@ -124,6 +124,20 @@ where
             tail_bytes = recovery.tail.map_or(0, |tail| tail.bytes),
             "walden: recovered"
         );
+        // Every cut is an operator's business: bytes were removed from the log.
+        if let Some(tail) = recovery.tail.filter(|_| writer.recovery_cut_tail()) {
+            let cut = crate::recovery::Cut {
+                at: tail.at,
+                bytes: tail.bytes,
+                why: crate::recovery::CutReason::Tail(tail.kind),
+            };
+            tracing::warn!(
+                at = tail.at.get(),
+                bytes = tail.bytes,
+                sync_mark = recovery.sync_mark.map(Lsn::get),
+                "walden: recovery {cut}"
+            );
+        }
         Ok(writer)
     }
 
