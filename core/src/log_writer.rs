@@ -299,8 +299,10 @@ impl<S: Storage> LogWriter<S> {
         self.codec.encode_append(lsn, payload, &mut self.buffer)?;
         self.marks.append(len as u64)?;
         self.records_appended += 1;
+        // Taken before a spill, whose drain may append a sync marker after the record.
+        let end = self.marks.current();
         self.spill_oversized()?;
-        Ok(Appended::new(lsn, self.marks.current()))
+        Ok(Appended::new(lsn, end))
     }
 
     /// Appends frames already encoded at the current LSN (the group-commit drain path encodes
