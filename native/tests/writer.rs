@@ -543,3 +543,21 @@ fn a_closed_log_cut_short_is_lost_data_not_a_torn_tail() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was changed");
 }
+
+/// Prevents a receipt that claims more than its record (core/src/appended.rs: for one record,
+/// `end - lsn` is its frame's length): a record larger than the buffer goes straight through,
+/// and the sync marker that drain appends after it (format v2) is not part of the record.
+#[test]
+fn an_oversized_records_receipt_ends_at_its_frame_even_when_a_marker_follows() {
+    let mut log = mem_writer();
+    log.append(b"first").unwrap();
+    log.sync().unwrap();
+    let big = vec![3u8; 100_000];
+    let appended = log.append(&big).unwrap();
+    assert_eq!(
+        appended.end().get() - appended.lsn().get(),
+        walden_core::frame_len(big.len()) as u64,
+        "{appended:?}, current {}",
+        log.current_lsn()
+    );
+}
