@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{golden, golden_copy, walden};
+use common::{golden, golden_copy, newer_version_copy, walden, NEWER_VERSION};
 
 #[test]
 fn bad_input_is_one_line_for_every_subcommand() {
@@ -12,7 +12,7 @@ fn bad_input_is_one_line_for_every_subcommand() {
     let empty_dir = tmp.path().join("empty");
     std::fs::create_dir(&empty_dir).unwrap();
     let not_a_wal = golden_copy(tmp.path(), "not_a_wal.wal");
-    let newer = golden_copy(tmp.path(), "newer_version.wal");
+    let newer = newer_version_copy(tmp.path());
     let before = [
         std::fs::read(&not_a_wal).unwrap(),
         std::fs::read(&newer).unwrap(),
@@ -29,7 +29,7 @@ fn bad_input_is_one_line_for_every_subcommand() {
             .one_line_error("not a Walden log file");
         walden([command.as_ref(), newer.as_os_str()])
             .code(1)
-            .one_line_error("format version 2 is newer");
+            .one_line_error(&format!("format version {NEWER_VERSION} is newer"));
     }
     assert_eq!(std::fs::read(&not_a_wal).unwrap(), before[0]);
     assert_eq!(std::fs::read(&newer).unwrap(), before[1]);

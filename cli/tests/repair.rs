@@ -3,9 +3,12 @@
 
 mod common;
 
-use common::{append, flip, fresh_wal, golden, golden_copy, payload, read_all, segments, walden};
+use common::{
+    append, flip, fresh_wal, fresh_wal_with_end, golden, golden_copy, newer_version_copy, payload,
+    read_all, segments, valid_len, walden,
+};
 use std::path::{Path, PathBuf};
-use walden::walden_core::Lsn;
+use walden::walden_core::{FileHeader, Lsn, BODY_OFFSET, HEADER_LEN};
 
 fn bak(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
@@ -119,7 +122,10 @@ fn corruption_is_refused_without_point_in_time() {
         assert_eq!(std::fs::read(&log).unwrap(), before, "{name} untouched");
     }
     for (name, code) in [("not_a_wal.wal", 1), ("newer_version.wal", 1)] {
-        let log = golden_copy(tmp.path(), name);
+        let log = match name {
+            "newer_version.wal" => newer_version_copy(tmp.path()),
+            _ => golden_copy(tmp.path(), name),
+        };
         let before = std::fs::read(&log).unwrap();
         walden([
             "repair".as_ref(),
@@ -210,7 +216,7 @@ fn point_in_time_in_a_sealed_segment_moves_later_segments_aside() {
         walden::backend::parse_segment_file_name(files[1].file_name().unwrap().to_str().unwrap())
             .unwrap();
     let third = lsns.iter().filter(|lsn| **lsn >= base).nth(2).unwrap();
-    let offset = 64 + (third.get() - base.get()) as usize + 10;
+    let offset = BODY_OFFSET + (third.get() - base.get()) as usize + 10;
     flip(&files[1], offset);
     let kept: Vec<Lsn> = lsns.iter().copied().filter(|lsn| lsn < third).collect();
     walden(["repair".as_ref(), log.as_os_str()])
@@ -244,7 +250,7 @@ fn point_in_time_in_a_sealed_segment_moves_later_segments_aside() {
     let cut_backup = bak(&files[1], &format!(".discarded-{}.bak", third.get()));
     let mut damaged = second.clone();
     damaged[offset] ^= 1;
-    let cut_at = 64 + (third.get() - base.get()) as usize;
+    let cut_at = BODY_OFFSET + (third.get() - base.get()) as usize;
     assert_eq!(std::fs::read(cut_backup).unwrap(), damaged[cut_at..]);
     // The native log opens it and reads back exactly the records before the damage.
     let records = read_all(&log);
@@ -259,10 +265,10 @@ fn point_in_time_in_a_sealed_segment_moves_later_segments_aside() {
 fn a_torn_tail_of_a_fresh_directory_is_cut_and_native_recovery_agrees() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
-    let lsns = fresh_wal(&log, 50, 1024);
+    let (_, end_lsn) = fresh_wal_with_end(&log, 50, 1024);
     let last = segments(&log).pop().unwrap();
     let bytes = std::fs::read(&last).unwrap();
-    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    let end = valid_len(&last);
     std::fs::write(&last, &bytes[..end]).unwrap();
     let garbage = [0xde, 0xad, 0xbe, 0xef, 200, 0, 0, 0, 9, 9];
     append(&last, &garbage);
@@ -270,7 +276,7 @@ fn a_torn_tail_of_a_fresh_directory_is_cut_and_native_recovery_agrees() {
     run.code(0).quiet();
     assert!(run.stdout.contains("cut 10 bytes"), "{run:#?}");
     assert_eq!(std::fs::read(&last).unwrap(), bytes[..end]);
-    let end_lsn = lsns.last().unwrap().get() + 8 + payload(49).len() as u64;
+    // The cut starts where the log ended (after the last record, or the sync marker after it).
     assert_eq!(
         std::fs::read(bak(&last, &format!(".torn-{end_lsn}.bak"))).unwrap(),
         garbage
@@ -403,7 +409,10 @@ fn repair_cuts_exactly_where_a_writer_open_cuts() {
     ];
     for name in names {
         let tmp = tempfile::tempdir().unwrap();
-        let by_walden = golden_copy(tmp.path(), name);
+        let by_walden = match name {
+            "newer_version.wal" => newer_version_copy(tmp.path()),
+            _ => golden_copy(tmp.path(), name),
+        };
         let original = std::fs::read(&by_walden).unwrap();
         let run = walden(["repair".as_ref(), by_walden.as_os_str()]);
         run.no_panic();
@@ -416,7 +425,8 @@ fn repair_cuts_exactly_where_a_writer_open_cuts() {
                 let repaired = std::fs::read(&by_walden).unwrap();
                 assert_eq!(run.code, 0, "{name}: the writer opens it; {run:#?}");
                 assert_eq!(repaired.len(), kept.len(), "{name}: same length");
-                assert_eq!(repaired[64..], kept[64..], "{name}: same records");
+                let body = FileHeader::read(&kept).unwrap().body_offset() as usize;
+                assert_eq!(repaired[body..], kept[body..], "{name}: same records");
             }
             Err(err) => {
                 assert_ne!(
@@ -467,12 +477,14 @@ fn an_interrupted_seal_is_a_torn_tail_and_its_orphan_is_moved_aside() {
     // its sync mark still at its base, and its last 5 bytes never written.
     let previous = &files[files.len() - 2];
     let last = &files[files.len() - 1];
+    // The header in effect: a newer one with the mark at the base, in the slot not holding the
+    // sealed header.
+    let end = valid_len(previous);
     let mut bytes = std::fs::read(previous).unwrap();
-    let header = walden::walden_core::FileHeader::decode(&bytes).unwrap();
-    let unsealed = walden::walden_core::FileHeader::new(header.salt, header.base_lsn)
-        .with_sync_mark(header.base_lsn);
-    bytes[..64].copy_from_slice(&unsealed.encode());
-    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    let header = FileHeader::read(&bytes).unwrap();
+    let unsealed = header.next(|header| header.with_sync_mark(header.base_lsn));
+    let slot = unsealed.slot_offset() as usize;
+    bytes[slot..slot + HEADER_LEN].copy_from_slice(&unsealed.encode());
     bytes.truncate(end - 5);
     std::fs::write(previous, &bytes).unwrap();
 

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{fresh_wal, golden, payload, walden};
+use common::{fresh_wal_with_end, golden, payload, walden};
+use walden::walden_core::{frame_len, MARKER_FRAME_LEN};
 
 #[test]
 fn the_golden_directory_has_three_segments_and_eight_records() {
@@ -29,15 +30,20 @@ fn the_golden_directory_has_three_segments_and_eight_records() {
 fn json_matches_a_fresh_log() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
-    let lsns = fresh_wal(&log, 300, 2048);
+    let (lsns, end) = fresh_wal_with_end(&log, 300, 2048);
     let run = walden(["stat".as_ref(), log.as_os_str(), "--json".as_ref()]);
     run.code(0).quiet();
     let stat: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     let sizes: Vec<u64> = (0..300).map(|i| payload(i).len() as u64).collect();
     assert_eq!(stat["records"], 300);
     assert_eq!(stat["first_lsn"], 0);
-    let end = lsns[299].get() + 8 + sizes[299];
-    assert_eq!(stat["end_lsn"], end);
+    // The log ends at the last record's end, or one sync marker after it.
+    let last_end = lsns[299].get() + frame_len(sizes[299] as usize) as u64;
+    assert!(
+        [last_end, last_end + MARKER_FRAME_LEN as u64].contains(&end.get()),
+        "{end} after the last record's end {last_end}"
+    );
+    assert_eq!(stat["end_lsn"], end.get());
     assert_eq!(stat["payload_bytes"], sizes.iter().sum::<u64>());
     assert_eq!(stat["payload_min"], *sizes.iter().min().unwrap());
     assert_eq!(stat["payload_max"], *sizes.iter().max().unwrap());

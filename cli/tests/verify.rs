@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{append, flip, fresh_wal, golden, golden_copy, segments, walden};
+use common::{
+    append, flip, fresh_wal, golden, golden_copy, newer_version_copy, segments, valid_len, walden,
+};
+use walden::walden_core::FileHeader;
 
 /// Guards the exit codes against drifting from recovery's decisions on the golden files (the
 /// table in tests/golden/README.md).
@@ -34,8 +37,14 @@ fn each_golden_file_gets_recoverys_verdict() {
         ("not_a_wal.wal", 1, "not a Walden log file"),
         ("newer_version.wal", 1, "newer than this build supports"),
     ];
+    let tmp = tempfile::tempdir().unwrap();
+    let newer = newer_version_copy(tmp.path());
     for (name, code, text) in cases {
-        let run = walden(["verify".as_ref(), golden(name).as_os_str()]);
+        let path = match name {
+            "newer_version.wal" => newer.clone(),
+            _ => golden(name),
+        };
+        let run = walden(["verify".as_ref(), path.as_os_str()]);
         run.code(code).no_panic();
         assert!(
             run.stdout.contains(text),
@@ -106,10 +115,9 @@ fn damage_in_a_sealed_segment_is_corruption_even_at_its_end() {
     let log = tmp.path().join("log");
     fresh_wal(&log, 200, 1024);
     let files = segments(&log);
-    // The last record of the first segment: its payload's last byte sits just before the zeros.
-    let bytes = std::fs::read(&files[0]).unwrap();
-    let last_nonzero = bytes.iter().rposition(|&b| b != 0).unwrap();
-    flip(&files[0], last_nonzero);
+    // The last frame of the first segment (a record, or the sync marker after it): its last
+    // byte sits just before the zeros.
+    flip(&files[0], valid_len(&files[0]) - 1);
     let run = walden(["verify".as_ref(), log.as_os_str()]);
     // Sealing moved the segment's sync mark to its end, so recovery's own words are "lost".
     run.code(3).one_line_error("lost records that were durable");
@@ -117,38 +125,20 @@ fn damage_in_a_sealed_segment_is_corruption_even_at_its_end() {
         run.stderr.contains(&files[0].display().to_string()),
         "{run:#?}"
     );
-    // Without a sync mark (a log from before the mark), the damage is still corruption.
+    // Without a sync mark in the header (as in a log from before the mark), the damage is
+    // still corruption: a newer header without the mark, in the slot not holding the newest.
     let mut bytes = std::fs::read(&files[0]).unwrap();
-    bytes[32..44].fill(0); // no mark, no flag
-    let header = walden::walden_core::FileHeader::decode(&{
-        let mut fixed = bytes.clone();
-        let crc = crc_of(&fixed[..60]);
-        fixed[60..64].copy_from_slice(&crc.to_le_bytes());
-        fixed
-    })
-    .unwrap();
-    assert_eq!(header.sync_mark, None);
-    let crc = crc_of(&bytes[..60]);
-    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    let header = FileHeader::read(&bytes).unwrap();
+    let unmarked = header.next(|header| FileHeader {
+        sync_mark: None,
+        ..header
+    });
+    let slot = unmarked.slot_offset() as usize;
+    bytes[slot..slot + unmarked.encode().len()].copy_from_slice(&unmarked.encode());
+    assert_eq!(FileHeader::read(&bytes).unwrap().sync_mark, None);
     std::fs::write(&files[0], &bytes).unwrap();
     let run = walden(["verify".as_ref(), log.as_os_str()]);
     run.code(3).one_line_error("sealed segment is damaged");
-}
-
-/// CRC32 (IEEE), as the header checksum uses it (docs/format.md).
-fn crc_of(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[test]
@@ -158,7 +148,7 @@ fn a_sealed_segment_cut_short_is_missing_records() {
     fresh_wal(&log, 200, 1024);
     let files = segments(&log);
     let bytes = std::fs::read(&files[1]).unwrap();
-    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    let end = valid_len(&files[1]);
     // Cut whole records off the end (the file then ends cleanly on a frame boundary or inside
     // one; either way records the next segment's base promises are missing).
     std::fs::write(&files[1], &bytes[..end - 60]).unwrap();
@@ -175,7 +165,7 @@ fn a_torn_tail_on_the_last_segment_of_a_directory_is_exit_2() {
     let last = segments(&log).pop().unwrap();
     // Cut the preallocated zeros, then leave half a frame, as an interrupted write would.
     let bytes = std::fs::read(&last).unwrap();
-    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    let end = valid_len(&last);
     std::fs::write(&last, &bytes[..end]).unwrap();
     append(&last, &[0x11, 0x22, 0x33, 0x44, 40, 0, 0, 0, 1, 2, 3]);
     let run = walden(["verify".as_ref(), log.as_os_str()]);

@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use walden_core::{Codec, Decoded, InvalidFrame, Lsn, FRAME_HEADER_LEN};
+use walden_core::{Codec, Decoded, InvalidFrame, Lsn, FRAME_HEADER_LEN, MARKER_FRAME_LEN};
 
 const PARAMS_LEN: usize = 20;
 
@@ -74,6 +74,25 @@ fuzz_target!(|data: &[u8]| {
                 "encode_into differs from the decoded bytes"
             );
         }
+        Decoded::Marker(marker) => {
+            assert_eq!(marker.lsn, lsn);
+            assert!(
+                marker.durable <= lsn,
+                "a marker vouches only for bytes before it"
+            );
+            assert!(MARKER_FRAME_LEN <= bytes.len());
+            assert_eq!(marker.end_lsn().get(), lsn.get() + MARKER_FRAME_LEN as u64);
+            let mut encoded = Vec::new();
+            let len = codec
+                .encode_marker(lsn, marker.durable, &mut encoded)
+                .expect("a decoded marker re-encodes");
+            assert_eq!(len, MARKER_FRAME_LEN);
+            assert_eq!(
+                &encoded[..],
+                &bytes[..MARKER_FRAME_LEN],
+                "encode_marker differs from the decoded bytes"
+            );
+        }
         Decoded::Incomplete {
             lsn: at,
             available,
@@ -102,6 +121,9 @@ fuzz_target!(|data: &[u8]| {
                 }
                 InvalidFrame::LsnOverflow => {
                     assert!(lsn.checked_add(u64::from(len_field)).is_none());
+                }
+                InvalidFrame::BadControlFrame => {
+                    assert!(u64::from(len_field) <= bytes.len() as u64);
                 }
                 InvalidFrame::ChecksumMismatch { stored, computed } => {
                     assert_ne!(stored, computed);

@@ -142,10 +142,10 @@ fn build(input: &Input) -> Built {
         Mark::Field(field) => field.value(),
         Mark::FromBase(delta) => base.get().wrapping_add_signed(i64::from(delta)),
     };
+    // A v1 file: one header slot, frames right after it.
     let mut image = FileHeader {
-        salt: input.salt,
-        base_lsn: base,
         sync_mark: None,
+        ..FileHeader::v1(input.salt, base)
     }
     .encode()
     .to_vec();
@@ -159,9 +159,8 @@ fn build(input: &Input) -> Built {
         base.get().to_le_bytes()
     );
     let header = FileHeader {
-        salt: input.salt,
-        base_lsn: base,
         sync_mark: (input.flags & 1 == 1).then(|| Lsn::new(mark).max(base)),
+        ..FileHeader::v1(input.salt, base)
     };
 
     let codec = Codec::new(input.salt);
@@ -337,9 +336,9 @@ fn check_open(built: &Built, mode: RecoveryMode, preallocate: bool, scan: &Scan)
     let room = u64::MAX - end.get();
     let frame = (AFTER_OPEN.len() + 8) as u64;
     match log.append(AFTER_OPEN) {
-        Ok(lsn) => {
+        Ok(appended) => {
             assert!(room >= frame);
-            assert_eq!(lsn, end);
+            assert_eq!(appended.lsn(), end);
         }
         Err(WriterError::Encode(EncodeError::LsnOverflow { lsn })) => {
             assert!(room < frame && lsn == end);

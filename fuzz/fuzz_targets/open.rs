@@ -102,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(recovered.len() as u64, log.recovery().records);
 
     let new_lsn = match log.append(b"after open") {
-        Ok(lsn) => lsn,
+        Ok(appended) => appended.lsn(),
         // A log whose base LSN sits at the very end of the LSN space is full: a typed refusal.
         Err(err @ Error::Encode(EncodeError::LsnOverflow { .. })) => {
             let _ = err.to_string();

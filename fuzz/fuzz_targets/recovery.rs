@@ -47,16 +47,18 @@ fuzz_target!(|data: &[u8]| {
     check_image(data, Codec::new);
 
     if data.len() >= HEADER_LEN {
+        // A v1 file (one header slot, frames right after it) with the fields the input gives.
+        let salt = u64::from_le_bytes(data[16..24].try_into().expect("8 bytes"));
+        let base_lsn = Lsn::new(u64::from_le_bytes(
+            data[24..32].try_into().expect("8 bytes"),
+        ));
         let header = FileHeader {
-            salt: u64::from_le_bytes(data[16..24].try_into().expect("8 bytes")),
-            base_lsn: Lsn::new(u64::from_le_bytes(
-                data[24..32].try_into().expect("8 bytes"),
-            )),
             sync_mark: (data[40] & 1 == 1).then(|| {
                 Lsn::new(u64::from_le_bytes(
                     data[32..40].try_into().expect("8 bytes"),
                 ))
             }),
+            ..FileHeader::v1(salt, base_lsn)
         };
         let limit = u32::from_le_bytes(
             data[LIMIT_OFFSET..LIMIT_OFFSET + 4]

@@ -37,10 +37,10 @@ fuzz_target!(|input: Input| {
     let codec = Codec::new(input.salt);
     // No sync mark: a cut anywhere is then a torn tail (with a mark, a cut below it is lost
     // data, which the recovery target covers).
+    // A v1 file: one header slot, frames right after it.
     let header = FileHeader {
-        salt: input.salt,
-        base_lsn: Lsn::new(input.base_lsn),
         sync_mark: None,
+        ..FileHeader::v1(input.salt, Lsn::new(input.base_lsn))
     };
     let mut image = header.encode().to_vec();
     let mut lsn = header.base_lsn;

@@ -27,12 +27,15 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 mod common;
 
-use common::{open_faulty, records, Faults, FaultyDir, Syncs, WriteFault, Writes, EIO, ENOSPC};
+use common::{
+    assert_tiles, markers, open_faulty, records, Faults, FaultyDir, Syncs, WriteFault, Writes, EIO,
+    ENOSPC,
+};
 use walden::backend::SegmentDir;
 use walden::{Appended, Error, Wal, WalOptions, WalWriter};
 use walden_core::{
-    scan_file, Codec, Durability, FileHeader, Lsn, RecoveryMode, Storage, SyncMode,
-    FRAME_HEADER_LEN, HEADER_LEN,
+    scan_file, Codec, Durability, FileHeader, Lsn, RecoveryMode, Storage, SyncMode, BODY_OFFSET,
+    FRAME_HEADER_LEN,
 };
 
 /// Records committed (and acknowledged) before a case arms its fault.
@@ -409,9 +412,9 @@ fn run_case(case: Case, crash: Crash) {
     let recovered = read_back(&wal, &path, &context);
     assert_prefix_of_attempted(&recovered, &attempted, &acked, &context);
     if crash == Crash::PowerLoss {
-        let end = recovered
-            .last()
-            .map_or(Lsn::ZERO, |(lsn, p)| end_of(*lsn, p));
+        // What survived ends at the reopened log's end: `read_back` checked that the records
+        // tile it, with at most a sync marker (which a durable LSN may include) after the last.
+        let end = wal.current_lsn();
         assert!(
             end >= durable && end >= claimed,
             "{context}: the log claimed {durable} (and {claimed} in its error) durable; \
@@ -523,15 +526,13 @@ fn read_back(wal: &Wal<FaultyDir>, path: &Path, context: &str) -> Vec<(Lsn, Vec<
         .map(|record| record.map(|record| (record.lsn, record.payload)))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|err| panic!("{context}: reading the log back: {err}"));
-    let mut at = wal.first_lsn();
-    for (lsn, bytes) in &read {
-        assert_eq!(*lsn, at, "{context}: a gap before the record at {lsn}");
-        at = end_of(*lsn, bytes);
-    }
-    assert_eq!(
-        at,
+    // No gaps: between records, and after the last, at most the sync marker a drain appended.
+    assert_tiles(
+        &read,
+        wal.first_lsn(),
         wal.current_lsn(),
-        "{context}: records end before the log"
+        &markers(path),
+        context,
     );
     assert_eq!(
         read,
@@ -771,7 +772,7 @@ fn a_failed_fsync_while_recovering_fails_the_open_and_the_next_open_recovers() {
     std::os::unix::fs::FileExt::write_all_at(
         &std::fs::OpenOptions::new().write(true).open(&file).unwrap(),
         &torn,
-        HEADER_LEN as u64 + end.get(),
+        BODY_OFFSET as u64 + end.get(),
     )
     .unwrap();
     let with_torn_tail = std::fs::read(&file).unwrap();
@@ -818,7 +819,7 @@ fn a_single_writer_is_poisoned_by_every_fault_and_recovers_on_reopen() {
             let faults = Arc::new(Faults::default());
             let faulty = FaultyDir::new(&path, &faults);
             let header = FileHeader::new(0x5EED_FA17_0000_0001, Lsn::ZERO);
-            let storage = faulty.create(Lsn::ZERO, &header.encode()).unwrap();
+            let storage = faulty.create(Lsn::ZERO, &header.encode_initial()).unwrap();
             let mut writer = WalWriter::recover(storage, options).unwrap();
 
             let mut attempted = Vec::new();

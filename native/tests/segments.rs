@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use walden::backend::segment_file_name;
 use walden::{Error, LogRecord, Wal, WalOptions};
-use walden_core::{FileHeader, Lsn, TailKind, HEADER_LEN};
+use walden_core::{FileHeader, Lsn, TailKind, BODY_OFFSET, HEADER_LEN};
 
 /// Small segments (and preallocation steps) so a few hundred records span many files.
 fn small_segments() -> WalOptions {
@@ -67,7 +67,7 @@ fn records_span_segments_named_by_base_lsn_and_survive_reopen_in_order() {
     assert_eq!(names, expected);
     for &base in &segments {
         let bytes = std::fs::read(path.join(segment_file_name(base))).unwrap();
-        let header = FileHeader::decode(&bytes[..HEADER_LEN]).unwrap();
+        let header = FileHeader::read(&bytes).unwrap();
         assert_eq!(header.base_lsn, base);
     }
 
@@ -169,7 +169,7 @@ fn a_torn_tail_in_the_active_segment_is_truncated_and_later_records_survive() {
         .write(true)
         .open(path.join(segment_file_name(active)))
         .unwrap();
-    let offset = HEADER_LEN as u64 + (end.get() - active.get());
+    let offset = BODY_OFFSET as u64 + (end.get() - active.get());
     std::os::unix::fs::FileExt::write_all_at(&file, &[0xEE; 13], offset).unwrap();
     drop(file);
 
@@ -223,7 +223,7 @@ fn a_sealed_segment_that_ends_early_is_an_error_for_readers() {
         .write(true)
         .open(path.join(segment_file_name(segments[2])))
         .unwrap();
-    file.set_len(HEADER_LEN as u64 + 20).unwrap();
+    file.set_len(BODY_OFFSET as u64 + 20).unwrap();
     drop(file);
     let results: Vec<_> = wal.read_from(Lsn::ZERO).unwrap().collect();
     let err = results.last().unwrap().as_ref().unwrap_err();
@@ -360,10 +360,13 @@ fn a_sealed_segment_whose_sync_mark_is_past_any_file_length_is_refused() {
     assert_eq!(segments[0], Lsn::ZERO);
     let sealed = path.join(segment_file_name(segments[0]));
     let mut image = std::fs::read(&sealed).unwrap();
-    let header = FileHeader::decode(&image).unwrap();
+    let header = FileHeader::read(&image).unwrap();
     for mark in [u64::MAX, u64::MAX - 63, u64::MAX - 64] {
-        let bad = header.with_sync_mark(Lsn::new(mark));
-        image[..HEADER_LEN].copy_from_slice(&bad.encode());
+        // A header rewrite with that mark, into the slot that does not hold the newest header:
+        // it becomes the header in effect.
+        let bad = header.next(|header| header.with_sync_mark(Lsn::new(mark)));
+        let slot = bad.slot_offset() as usize;
+        image[slot..slot + HEADER_LEN].copy_from_slice(&bad.encode());
         std::fs::write(&sealed, &image).unwrap();
         let listing = segment_files(&path);
         let err = Wal::open_with(&path, small_segments()).unwrap_err();
@@ -382,10 +385,13 @@ fn a_sealed_segment_whose_sync_mark_is_past_any_file_length_is_refused() {
 fn unseal(path: &Path, base: Lsn, lost: u64) {
     let file = path.join(segment_file_name(base));
     let mut bytes = std::fs::read(&file).expect("read the segment");
-    let header = FileHeader::decode(&bytes).expect("a segment header");
+    let header = FileHeader::read(&bytes).expect("a segment header");
     assert!(header.sync_mark > Some(base), "the segment was sealed");
-    let unsealed = FileHeader::new(header.salt, base).with_sync_mark(base);
-    bytes[..HEADER_LEN].copy_from_slice(&unsealed.encode());
+    // The header in effect says nothing was sealed: a newer header with the mark at the base,
+    // in the slot that does not hold the sealed one (which that slot's sequence then outranks).
+    let unsealed = header.next(|header| header.with_sync_mark(base));
+    let slot = unsealed.slot_offset() as usize;
+    bytes[slot..slot + HEADER_LEN].copy_from_slice(&unsealed.encode());
     let len = bytes.len() as u64 - lost;
     bytes.truncate(len as usize);
     std::fs::write(&file, bytes).expect("rewrite the segment");
@@ -425,7 +431,7 @@ fn a_whole_segment_whose_seal_was_interrupted_is_sealed_on_open() {
     assert_eq!(read, lsns);
     drop(wal);
     let header = std::fs::read(path.join(segment_file_name(previous))).unwrap();
-    let header = FileHeader::decode(&header).unwrap();
+    let header = FileHeader::read(&header).unwrap();
     assert_eq!(
         header.sync_mark,
         Some(segments[segments.len() - 1]),

@@ -3,17 +3,17 @@
 use std::io::Write;
 use walden::{Error, WalOptions, WalWriter, SYNC_MARK_STEP_BYTES};
 use walden_core::{
-    Codec, Durability, FileHeader, HeaderError, Lsn, MemStorage, Records, RecoveryError, Storage,
-    SyncMode, TailKind, HEADER_LEN,
+    Codec, Decoded, Durability, FileHeader, HeaderError, Lsn, Marker, MemStorage, Records,
+    RecoveryError, Storage, SyncMode, TailKind, BODY_OFFSET, FORMAT_VERSION, MARKER_FRAME_LEN,
 };
 
 /// The payloads of every record in a log file image.
 fn payloads(image: &[u8]) -> Vec<Vec<u8>> {
-    let header = FileHeader::decode(image).expect("a valid header");
+    let header = FileHeader::read(image).expect("a valid header");
     Records::new(
-        Codec::new(header.salt),
+        Codec::for_header(&header),
         header.base_lsn,
-        &image[HEADER_LEN..],
+        &image[header.body_offset() as usize..],
     )
     .map(|record| record.payload.to_vec())
     .collect()
@@ -115,7 +115,7 @@ fn preallocated_zero_fill_is_kept_and_a_torn_write_into_it_is_truncated() {
 
     // A torn write: garbage right after the last record, zeros after it.
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&file, &[0xAB; 29], HEADER_LEN as u64 + end.get())
+    std::os::unix::fs::FileExt::write_all_at(&file, &[0xAB; 29], BODY_OFFSET as u64 + end.get())
         .unwrap();
     drop(file);
     let mut log = WalWriter::open_with(&path, options).unwrap();
@@ -156,14 +156,18 @@ fn foreign_and_newer_files_are_typed_errors_and_left_untouched() {
     assert_eq!(std::fs::read(&path).unwrap(), before);
 
     let newer = dir.path().join("newer");
-    let mut header = FileHeader::new(1, Lsn::ZERO).encode();
-    header[8] = 2;
-    std::fs::write(&newer, header).unwrap();
+    // Both slots of a v2 header, each claiming the version after this build's.
+    let mut header = FileHeader::new(1, Lsn::ZERO).encode_initial();
+    let newer_version = FORMAT_VERSION + 1;
+    for slot in header.chunks_mut(walden_core::HEADER_LEN) {
+        slot[8..12].copy_from_slice(&newer_version.to_le_bytes());
+    }
+    std::fs::write(&newer, &header).unwrap();
     let err = WalWriter::open(&newer).unwrap_err();
     assert!(
         matches!(
             err,
-            Error::Header(HeaderError::NewerVersion { found: 2, .. })
+            Error::Header(HeaderError::NewerVersion { found, .. }) if found == newer_version
         ),
         "{err}"
     );
@@ -334,11 +338,17 @@ fn a_crash_between_the_header_rewrite_and_the_truncation_drops_the_old_records()
     let mut log = mem_writer();
     log.append(b"old").unwrap();
     let end = log.sync().unwrap();
-    let salt = log.codec().salt();
-    // The first half of truncate: the header now says the log starts at `end`.
+    // The first half of truncate: the header now says the log starts at `end`, written as
+    // truncate writes it, into the slot that does not hold the newest header.
     let storage = log.storage_mut();
+    let header = FileHeader::read(storage.live_image()).unwrap();
+    let rebased = header.next(|header| FileHeader {
+        base_lsn: end,
+        sync_mark: Some(end),
+        ..header
+    });
     storage
-        .write_at(0, &FileHeader::new(salt, end).encode())
+        .write_at(rebased.slot_offset(), &rebased.encode())
         .unwrap();
     storage.sync(SyncMode::All).unwrap();
     storage.crash();
@@ -457,7 +467,7 @@ fn a_hole_in_an_unsynced_batch_is_truncated_and_synced_records_stay() {
         ..WalOptions::default()
     };
     let mut log = WalWriter::create(MemStorage::new(), Lsn::ZERO, tiny_buffer).unwrap();
-    // More than a sync-mark step, so the next drain moves the mark.
+    // More than a v1 sync-mark step (a v2 file carries the mark in a marker on every drain).
     let count = SYNC_MARK_STEP_BYTES / 108 + 1;
     let synced: Vec<Lsn> = (0..count)
         .map(|i| log.append(&[i as u8; 100]).unwrap().lsn())
@@ -468,9 +478,20 @@ fn a_hole_in_an_unsynced_batch_is_truncated_and_synced_records_stay() {
         .collect();
     // The second batch was drained but never synced; "lose" its first record's write.
     assert_eq!(log.written_lsn(), log.current_lsn());
-    assert_eq!(log.sync_mark(), Some(durable), "the drain carries the mark");
     let mut image = log.storage().live_image().to_vec();
-    let hole = (HEADER_LEN as u64 + unsynced[0].get()) as usize;
+    // The first drain after the sync carries the mark: a sync marker right after its record.
+    let marker_lsn = unsynced[0].get() + 108;
+    assert_eq!(unsynced[1].get(), marker_lsn + MARKER_FRAME_LEN as u64);
+    let at = BODY_OFFSET + marker_lsn as usize;
+    assert_eq!(
+        log.codec().decode(Lsn::new(marker_lsn), &image[at..]),
+        Decoded::Marker(Marker {
+            lsn: Lsn::new(marker_lsn),
+            durable
+        }),
+        "the drain carries the mark"
+    );
+    let hole = (BODY_OFFSET as u64 + unsynced[0].get()) as usize;
     image[hole..hole + 108].fill(0);
 
     let log = WalWriter::recover(MemStorage::from_durable(image), WalOptions::default()).unwrap();
@@ -478,7 +499,8 @@ fn a_hole_in_an_unsynced_batch_is_truncated_and_synced_records_stay() {
     assert!(
         matches!(
             log.recovery().tail.map(|tail| tail.kind),
-            Some(TailKind::Unsynced { next_valid, .. }) if next_valid == unsynced[1]
+            // The first valid frame after the hole is the batch's marker.
+            Some(TailKind::Unsynced { next_valid, .. }) if next_valid == Lsn::new(marker_lsn)
         ),
         "{:?}",
         log.recovery()
@@ -486,7 +508,7 @@ fn a_hole_in_an_unsynced_batch_is_truncated_and_synced_records_stay() {
     assert_eq!(log.recovery().records, synced.len() as u64);
     assert_eq!(
         log.storage().durable_image().len() as u64,
-        HEADER_LEN as u64 + unsynced[0].get(),
+        BODY_OFFSET as u64 + unsynced[0].get(),
         "the unsynced tail was truncated, and the truncation synced"
     );
 }
@@ -501,7 +523,7 @@ fn a_closed_log_cut_short_is_lost_data_not_a_torn_tail() {
         .map(|i| log.append(&[i; 100]).unwrap().lsn())
         .collect();
     let end = log.close().unwrap();
-    let cut = HEADER_LEN as u64 + lsns[3].get() + 20;
+    let cut = BODY_OFFSET as u64 + lsns[3].get() + 20;
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
@@ -520,4 +542,22 @@ fn a_closed_log_cut_short_is_lost_data_not_a_torn_tail() {
         "{err}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was changed");
+}
+
+/// Prevents a receipt that claims more than its record (core/src/appended.rs: for one record,
+/// `end - lsn` is its frame's length): a record larger than the buffer goes straight through,
+/// and the sync marker that drain appends after it (format v2) is not part of the record.
+#[test]
+fn an_oversized_records_receipt_ends_at_its_frame_even_when_a_marker_follows() {
+    let mut log = mem_writer();
+    log.append(b"first").unwrap();
+    log.sync().unwrap();
+    let big = vec![3u8; 100_000];
+    let appended = log.append(&big).unwrap();
+    assert_eq!(
+        appended.end().get() - appended.lsn().get(),
+        walden_core::frame_len(big.len()) as u64,
+        "{appended:?}, current {}",
+        log.current_lsn()
+    );
 }

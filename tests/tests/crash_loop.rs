@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use walden::{LogRecord, Wal};
-use walden_core::{Lsn, FRAME_HEADER_LEN};
+use walden_core::{Lsn, FRAME_HEADER_LEN, MARKER_FRAME_LEN};
 use walden_tests::crash::{
     check_cycle, wal_options, Ack, ChildLine, LogModel, Observed, RecordId, CHILD_THREADS,
 };
@@ -382,6 +382,29 @@ fn checker_accepts_a_consistent_log_with_unacknowledged_durable_records() {
     check(&model, 1, &records, &acks).expect("a consistent log");
 }
 
+/// A drain after a sync ends its batch with a sync marker (format v2): one marker's LSN space
+/// between two records, or after the last, is no gap.
+#[test]
+fn checker_accepts_one_sync_marker_between_records_and_at_the_end() {
+    let (model, mut records) = after_cycle_0();
+    let marker = MARKER_FRAME_LEN as u64;
+    let first = chain(Lsn::new(model.end().get() + marker), 1, &[(2, 0)]);
+    let second = chain(
+        Lsn::new(end_of(&first, model.end()).get() + marker),
+        1,
+        &[(3, 0)],
+    );
+    let acks = [ack(&first[0]), ack(&second[0])];
+    records.extend(first);
+    records.extend(second);
+    let observed = Observed {
+        first_lsn: Lsn::ZERO,
+        end_lsn: Lsn::new(end_of(&records, Lsn::ZERO).get() + marker),
+        records: &records,
+    };
+    check_cycle(&model, 1, &observed, &acks).expect("a consistent log");
+}
+
 #[test]
 fn checker_reports_each_kind_of_violation() {
     let (model, old) = after_cycle_0();
@@ -402,6 +425,10 @@ fn checker_reports_each_kind_of_violation() {
     *last.payload.last_mut().expect("a body") ^= 1;
     let mut shifted = all.clone();
     shifted[5].lsn = Lsn::new(shifted[5].lsn.get() + 1);
+    // Two sync markers' worth: a drain appends one marker at most.
+    let mut shifted_twice = all.clone();
+    shifted_twice[5].lsn = Lsn::new(shifted_twice[5].lsn.get() + 2 * MARKER_FRAME_LEN as u64);
+    shifted_twice[6].lsn = Lsn::new(shifted_twice[6].lsn.get() + 2 * MARKER_FRAME_LEN as u64);
     let mut misplaced = acks.clone();
     misplaced[1].lsn = new[0].lsn;
     let many = [
@@ -446,6 +473,7 @@ fn checker_reports_each_kind_of_violation() {
             "never written",
         ),
         ("gap in the chain", shifted, acks.clone(), "gap"),
+        ("gap of two sync markers", shifted_twice, Vec::new(), "gap"),
         (
             "seq skipped",
             relaid(&[(0, 0), (1, 0), (0, 1), (1, 1)], &[(0, 0), (0, 2)]),

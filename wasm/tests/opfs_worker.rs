@@ -4,7 +4,7 @@
 //! test here runs in a dedicated worker, where sync access handles exist.
 #![cfg(target_arch = "wasm32")]
 
-use walden_core::{Lsn, Storage, SyncMode, HEADER_LEN};
+use walden_core::{Lsn, Storage, SyncMode, BODY_OFFSET};
 use walden_wasm::{
     CommitOutcome, FlushPolicy, LogError, LogOptions, OpfsError, OpfsStorage, WorkerLog,
 };
@@ -260,7 +260,7 @@ async fn a_new_log_starts_with_a_header() {
     let mut log = open_log(name).await.expect("create the log");
     let lsn = commit_and_flush(&mut log, 1, b"first");
     assert_eq!(lsn, Lsn::ZERO);
-    assert!(log.writer().storage().size().expect("size") > HEADER_LEN as u64);
+    assert!(log.writer().storage().size().expect("size") > BODY_OFFSET as u64);
     close(log);
 }
 
@@ -280,7 +280,7 @@ async fn truncate_empties_the_file_and_lsns_keep_growing_across_a_reopen() {
     assert!(base > Lsn::ZERO);
     assert_eq!(
         log.writer().storage().size().expect("size"),
-        HEADER_LEN as u64,
+        BODY_OFFSET as u64,
         "only the header is left in the OPFS file"
     );
     let after = commit_and_flush(&mut log, 3, b"after");

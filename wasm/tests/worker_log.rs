@@ -402,7 +402,11 @@ fn closed_image(records: &[&[u8]]) -> Vec<u8> {
 #[test]
 fn a_newer_format_is_refused_untouched() {
     let mut image = closed_image(&[b"from the future"]);
-    image[8..12].copy_from_slice(&(walden_core::FORMAT_VERSION + 1).to_le_bytes());
+    // Both header slots claim the version after this build's.
+    for slot in [0, walden_core::HEADER_LEN] {
+        image[slot + 8..slot + 12]
+            .copy_from_slice(&(walden_core::FORMAT_VERSION + 1).to_le_bytes());
+    }
     let storage = MemStorage::from_durable(image.clone());
     match WorkerLog::recover(storage, options(FlushPolicy::Grouped), SALT) {
         Err(err @ LogError::NewerVersion { .. }) => assert_eq!(err.kind(), "newerVersion"),
@@ -416,7 +420,7 @@ fn a_newer_format_is_refused_untouched() {
 #[test]
 fn corruption_mid_log_is_reported_not_truncated() {
     let mut image = closed_image(&[b"first record", b"second record", b"third record"]);
-    let first_payload = walden_core::HEADER_LEN + walden_core::FRAME_HEADER_LEN;
+    let first_payload = walden_core::BODY_OFFSET + walden_core::FRAME_HEADER_LEN;
     image[first_payload] ^= 0x40;
     let storage = MemStorage::from_durable(image);
     match WorkerLog::recover(storage, options(FlushPolicy::Grouped), SALT) {
@@ -476,7 +480,7 @@ fn truncate_answers_waiting_commits_then_discards_every_record_and_lsns_keep_gro
     let image = log.writer().storage().durable_image().to_vec();
     assert_eq!(
         image.len(),
-        walden_core::HEADER_LEN,
+        walden_core::BODY_OFFSET,
         "only the header is left"
     );
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use walden::walden_core::Lsn;
+use walden::walden_core::{scan_file, Codec, Lsn, RecoveryMode, FORMAT_VERSION};
 use walden::{Wal, WalOptions};
 
 /// What one run of `walden` printed and returned.
@@ -120,6 +120,29 @@ pub(crate) fn golden_copy(dir: &Path, name: &str) -> PathBuf {
     to
 }
 
+/// The format version after the newest this build reads.
+pub(crate) const NEWER_VERSION: u32 = FORMAT_VERSION + 1;
+
+/// A copy of the golden `newer_version.wal` in `dir`, its version field set to
+/// [`NEWER_VERSION`]: the golden file claims a version that a later build may read, and the
+/// point of it is a version this build does not (the version is checked before the checksum).
+pub(crate) fn newer_version_copy(dir: &Path) -> PathBuf {
+    let path = golden_copy(dir, "newer_version.wal");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&NEWER_VERSION.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The length of the valid prefix of the log file (or segment) at `path`: header and frames,
+/// records and sync markers, without the zero fill or damage after them, as the core's scanner
+/// finds it (independently of the `walden` binary).
+pub(crate) fn valid_len(path: &Path) -> usize {
+    let image = std::fs::read(path).unwrap();
+    let (_, recovery) = scan_file(&image, Codec::new, RecoveryMode::TolerateTornTail).unwrap();
+    usize::try_from(recovery.valid_file_len()).unwrap()
+}
+
 /// The payload of the `i`th record of a fresh log.
 pub(crate) fn payload(i: usize) -> Vec<u8> {
     format!("record {i:04}: {}", "x".repeat(i % 50)).into_bytes()
@@ -129,6 +152,16 @@ pub(crate) fn payload(i: usize) -> Vec<u8> {
 /// `segment_bytes`, with preallocation on (so sealed segments end in zero fill), and closes it.
 /// Returns each record's LSN.
 pub(crate) fn fresh_wal(path: &Path, records: usize, segment_bytes: u64) -> Vec<Lsn> {
+    fresh_wal_with_end(path, records, segment_bytes).0
+}
+
+/// [`fresh_wal`], also returning the LSN `close` returned: the log's end, which may lie one
+/// sync marker past the last record's (a drain after a sync appends one).
+pub(crate) fn fresh_wal_with_end(
+    path: &Path,
+    records: usize,
+    segment_bytes: u64,
+) -> (Vec<Lsn>, Lsn) {
     let options = WalOptions {
         segment_bytes,
         preallocate_bytes: 4096,
@@ -139,8 +172,8 @@ pub(crate) fn fresh_wal(path: &Path, records: usize, segment_bytes: u64) -> Vec<
     let lsns = (0..records)
         .map(|i| wal.commit(&payload(i)).unwrap().lsn())
         .collect();
-    wal.close().unwrap();
-    lsns
+    let end = wal.close().unwrap();
+    (lsns, end)
 }
 
 /// The segment files of a `Wal` directory, oldest first.

@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use walden::backend::{segment_file_name, FileStorage, FsDir, SegmentDir, SharedSync};
 use walden::{Error, Wal, WalOptions};
-use walden_core::{Codec, FileHeader, Lsn, Records, Storage, SyncMode};
+use walden_core::{Codec, Decoded, FileHeader, Lsn, Records, Storage, SyncMode, MARKER_FRAME_LEN};
 
 /// Linux's `EIO`: the device reported an I/O error.
 pub const EIO: i32 = 5;
@@ -620,14 +620,8 @@ pub fn open_faulty(
 /// Every record in the log directory at `path`, by LSN, read segment by segment with the core's
 /// scanner (independently of the `Wal`'s own reader).
 pub fn records(path: &Path) -> Vec<(Lsn, Vec<u8>)> {
-    let mut files: Vec<_> = std::fs::read_dir(path)
-        .expect("list the log")
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|file| file.extension().is_some_and(|ext| ext == "wal"))
-        .collect();
-    files.sort();
     let mut out = Vec::new();
-    for file in files {
+    for file in segment_files(path) {
         let image = std::fs::read(file).expect("read a segment");
         let header = FileHeader::read(&image).expect("a valid header");
         out.extend(
@@ -640,6 +634,79 @@ pub fn records(path: &Path) -> Vec<(Lsn, Vec<u8>)> {
         );
     }
     out
+}
+
+/// The LSN of every sync marker frame in the valid prefix of each segment of the log directory
+/// at `path` (format v2; none in a v1 file), read with the core's codec, independently of the
+/// `Wal`'s reader, which skips them.
+pub fn markers(path: &Path) -> BTreeSet<Lsn> {
+    let mut out = BTreeSet::new();
+    for file in segment_files(path) {
+        let image = std::fs::read(file).expect("read a segment");
+        let header = FileHeader::read(&image).expect("a valid header");
+        let codec = Codec::for_header(&header);
+        let body = &image[header.body_offset() as usize..];
+        let mut offset = 0;
+        while offset < body.len() {
+            let lsn = Lsn::new(header.base_lsn.get() + offset as u64);
+            match codec.decode(lsn, &body[offset..]) {
+                Decoded::Record(record) => offset += record.frame_len(),
+                Decoded::Marker(marker) => {
+                    out.insert(marker.lsn);
+                    offset += MARKER_FRAME_LEN;
+                }
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+/// Checks that `records` tile the LSN space from `from` to `to` the way a writer lays them out:
+/// each starts where the one before it (or `from`) ends, or exactly one sync marker frame later
+/// when a marker in `markers` sits in between (a drain after a sync appends one); `to` is the
+/// end of the last record, or of one marker after it. Any other gap fails.
+pub fn assert_tiles(
+    records: &[(Lsn, Vec<u8>)],
+    from: Lsn,
+    to: Lsn,
+    markers: &BTreeSet<Lsn>,
+    context: &str,
+) {
+    let after_marker = |at: Lsn| {
+        markers
+            .contains(&at)
+            .then(|| Lsn::new(at.get() + MARKER_FRAME_LEN as u64))
+    };
+    let mut at = from;
+    for (lsn, payload) in records {
+        if *lsn != at {
+            assert_eq!(
+                after_marker(at),
+                Some(*lsn),
+                "{context}: a gap before the record at {lsn} (the previous one ends at {at})"
+            );
+        }
+        at = Lsn::new(lsn.get() + walden_core::frame_len(payload.len()) as u64);
+    }
+    if at != to {
+        assert_eq!(
+            after_marker(at),
+            Some(to),
+            "{context}: records end at {at}, before the log's end"
+        );
+    }
+}
+
+/// The segment files (`*.wal`) of the log directory at `path`, in LSN order.
+fn segment_files(path: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .expect("list the log")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|file| file.extension().is_some_and(|ext| ext == "wal"))
+        .collect();
+    files.sort();
+    files
 }
 
 /// Every file name in a directory with its contents (LOCK included), to show nothing changed.

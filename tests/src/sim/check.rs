@@ -3,8 +3,11 @@
 //! The [`Model`] remembers every record the workload appended (LSN and payload), the highest
 //! durable LSN the log ever published (`D`), and the highest LSN a checkpoint was asked for
 //! (`C`). A recovered log satisfies the property when its records, read from its first LSN,
-//! are gap-free (each starts where the previous one ends: LSN + 8 + payload length), are each
-//! exactly the payload appended at that LSN, start at or below `C`, and end at or beyond `D`.
+//! are gap-free (each starts where the previous one ends: LSN + 8 + payload length, or exactly
+//! one sync marker frame later, [`MARKER_FRAME_LEN`]: in format v2 a drain after a sync ends its
+//! batch with a marker, which takes LSN space but is no record), are each exactly the payload
+//! appended at that LSN, start at or below `C`, and the log (its last record, or one marker
+//! after it) ends at or beyond `D`.
 //!
 //! The same property is checked twice per recovery: on what the reopened `Wal` reads back, and
 //! on the raw crash image, scanned segment by segment with `walden_core::scan_file` (an oracle
@@ -12,7 +15,7 @@
 //!
 //! Invariants:
 //! - The model's records are gap-free and in LSN order: an append lands where the previous
-//!   record ended, and after a recovery the model becomes exactly what was recovered (records
+//!   record ended (or one sync marker later), and after a recovery the model becomes exactly what was recovered (records
 //!   past the recovered end were never durable and are overwritten by new appends).
 //! - `D` and `C` only grow.
 
@@ -21,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use walden_core::{
     scan_file, Codec, FileHeader, Lsn, Records, RecoveryError, RecoveryMode, TailKind,
-    FRAME_HEADER_LEN,
+    FRAME_HEADER_LEN, MARKER_FRAME_LEN,
 };
 
 /// What went wrong with a seed.
@@ -88,6 +91,9 @@ pub(crate) struct Model {
     durable: Lsn,
     /// The highest LSN a checkpoint was asked for (`C`); records below it may be gone.
     checkpoint: Lsn,
+    /// The last record again, one sync marker later: where a record whose append failed may
+    /// have landed instead (the drain that failed may have appended a marker before it).
+    either: Option<Entry>,
 }
 
 impl Model {
@@ -103,19 +109,35 @@ impl Model {
             .map(|(lsn, payload)| record_end(*lsn, payload.len()))
     }
 
-    /// Records `payload`, appended at `lsn`.
+    /// Records `payload`, appended at `lsn`: where the previous record ended, or one sync
+    /// marker later.
     pub(crate) fn appended(&mut self, lsn: Lsn, payload: Vec<u8>) -> Result<(), Violation> {
         if let Some(end) = self.end() {
-            if lsn != end {
+            if lsn != end && lsn != after_marker(end) {
                 return Err(Violation::new(
                     ViolationKind::Unexpected,
                     format!(
-                        "a record was appended at LSN {lsn}, but the previous one ends at {end}"
+                        "a record was appended at LSN {lsn}, but the previous one ends at {end} \
+                         (only one {MARKER_FRAME_LEN}-byte sync marker may lie between them)"
                     ),
                 ));
             }
         }
+        self.either = None;
         self.records.push((lsn, payload));
+        Ok(())
+    }
+
+    /// Records `payload`, whose append at `expected` (the log's current LSN) failed: it may
+    /// still have reached the disk, at `expected` or one sync marker later.
+    pub(crate) fn appended_somewhere(
+        &mut self,
+        expected: Lsn,
+        payload: Vec<u8>,
+    ) -> Result<(), Violation> {
+        let either = (after_marker(expected), payload.clone());
+        self.appended(expected, payload)?;
+        self.either = Some(either);
         Ok(())
     }
 
@@ -132,6 +154,7 @@ impl Model {
     /// After a recovery that passed the property: the log holds exactly `records`, all durable.
     pub(crate) fn recovered(&mut self, records: Vec<Entry>, end: Lsn) {
         self.records = records;
+        self.either = None;
         self.durable = self.durable.max(end);
     }
 
@@ -143,15 +166,20 @@ impl Model {
     }
 
     fn payload_at(&self, lsn: Lsn) -> Option<&[u8]> {
+        if let Some((at, payload)) = &self.either {
+            if *at == lsn {
+                return Some(payload);
+            }
+        }
         self.records
             .binary_search_by_key(&lsn, |(at, _)| *at)
             .ok()
             .map(|index| self.records[index].1.as_slice())
     }
 
-    /// Checks the property for a log whose first LSN is `first` and whose records, read from
-    /// there, are `records`. Returns the log's end LSN.
-    pub(crate) fn check(&self, first: Lsn, records: &[Entry]) -> Result<Lsn, Violation> {
+    /// Checks the property for a log whose first LSN is `first`, whose records, read from
+    /// there, are `records`, and which ends at `end`. Returns `end`.
+    pub(crate) fn check(&self, first: Lsn, records: &[Entry], end: Lsn) -> Result<Lsn, Violation> {
         if first > self.checkpoint {
             return Err(Violation::new(
                 ViolationKind::LostDurable,
@@ -161,15 +189,25 @@ impl Model {
                 ),
             ));
         }
-        self.check_run(first, records)
+        self.check_run(first, records, Some(end))
     }
 
-    /// Checks records read from `from` (any record's LSN): gap-free, each the payload appended
-    /// at its LSN, ending at or beyond `D`. Returns where they end.
-    pub(crate) fn check_run(&self, from: Lsn, records: &[Entry]) -> Result<Lsn, Violation> {
+    /// Checks records read from `from` (any record's LSN) of a log that ends at `log_end`:
+    /// gap-free (but for one sync marker between two records, or after the last), each the
+    /// payload appended at its LSN, the log ending at or beyond `D`. Returns `log_end`.
+    ///
+    /// Without `log_end` (records read while the log is open, up to where it was written, which
+    /// may be just past a sync marker), the log's end is taken as the records' end, or one
+    /// marker past it if that reaches `D`.
+    pub(crate) fn check_run(
+        &self,
+        from: Lsn,
+        records: &[Entry],
+        log_end: Option<Lsn>,
+    ) -> Result<Lsn, Violation> {
         let mut end = from;
         for (lsn, payload) in records {
-            if *lsn != end {
+            if *lsn != end && *lsn != after_marker(end) {
                 return Err(Violation::new(
                     ViolationKind::Gap,
                     format!("a record at LSN {lsn} follows one that ends at {end}"),
@@ -200,19 +238,38 @@ impl Model {
             }
             end = record_end(*lsn, payload.len());
         }
-        if end < self.durable {
+        let log_end = log_end.unwrap_or(if end < self.durable {
+            after_marker(end)
+        } else {
+            end
+        });
+        if log_end != end && log_end != after_marker(end) {
+            return Err(Violation::new(
+                ViolationKind::Gap,
+                format!(
+                    "the log ends at LSN {log_end}, but its records ({} from {from}) end at {end}",
+                    records.len()
+                ),
+            ));
+        }
+        if log_end < self.durable {
             return Err(Violation::new(
                 ViolationKind::LostDurable,
                 format!(
-                    "the log ends at LSN {end} ({} records from {from}), but LSN {} was \
+                    "the log ends at LSN {log_end} ({} records from {from}), but LSN {} was \
                      published as durable",
                     records.len(),
                     self.durable
                 ),
             ));
         }
-        Ok(end)
+        Ok(log_end)
     }
+}
+
+/// The LSN just past a sync marker frame at `lsn`.
+pub(crate) fn after_marker(lsn: Lsn) -> Lsn {
+    Lsn::new(lsn.get().saturating_add(MARKER_FRAME_LEN as u64))
 }
 
 /// The LSN just past a record at `lsn` with a `payload_len`-byte payload.
@@ -227,6 +284,8 @@ pub(crate) struct Scanned {
     pub(crate) first: Lsn,
     /// Every record, in order, across segments.
     pub(crate) records: Vec<Entry>,
+    /// Where the log ends: the end of the valid prefix of the segment recovery keeps last.
+    pub(crate) end: Lsn,
     /// What follows the last segment's records.
     pub(crate) tail: Option<TailKind>,
 }
@@ -284,8 +343,10 @@ pub(crate) fn scan_image(image: &Image, cache: &mut ScanCache) -> Result<Scanned
     let mut scanned = Scanned {
         first: image.keys().next().copied().unwrap_or(Lsn::ZERO),
         records: Vec::new(),
+        end: Lsn::ZERO,
         tail: None,
     };
+    scanned.end = scanned.first;
     let count = image.len();
     let mut segments = image.iter().enumerate().peekable();
     while let Some((index, (&base, bytes))) = segments.next() {
@@ -306,6 +367,7 @@ pub(crate) fn scan_image(image: &Image, cache: &mut ScanCache) -> Result<Scanned
                     )));
                 }
                 scanned.records.extend(scan.records);
+                scanned.end = scan.end;
                 if scan.end < next {
                     // The last segment is an orphan: recovery removes it.
                     scanned.tail = scan.tail;
@@ -349,6 +411,7 @@ pub(crate) fn scan_image(image: &Image, cache: &mut ScanCache) -> Result<Scanned
         } else {
             scanned.tail = scan.tail;
         }
+        scanned.end = scan.end;
         scanned.records.extend(scan.records);
     }
     Ok(scanned)

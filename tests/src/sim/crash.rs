@@ -31,7 +31,7 @@ use super::{DiskBug, SimConfig, Trace};
 use crate::Rng;
 use std::collections::BTreeMap;
 use walden::backend::segment_file_name;
-use walden_core::{FileHeader, Lsn, BODY_OFFSET};
+use walden_core::{scan_file, Codec, Lsn, RecoveryMode, BODY_OFFSET};
 
 /// How many writes of one crash image met each fate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,12 +138,18 @@ fn damage_synced_sector(
     trace: Trace,
     counts: &mut FaultCounts,
 ) {
-    // Each file's synced body below its durable header's mark: [BODY_OFFSET, marked end).
+    // Each file's synced body below its durable mark: [BODY_OFFSET, marked end). The mark is
+    // the higher of the header's and the highest sync marker frame's (format v2), as the core's
+    // scan finds it: recovery must refuse damage below either.
     let marked: Vec<(Lsn, u64)> = disk
         .named_files()
         .filter_map(|(base, file)| {
-            let header = FileHeader::read(&file.durable).ok()?;
-            let end = header.body_offset() + (header.sync_mark?.get() - base.get());
+            let (header, recovery) =
+                scan_file(&file.durable, Codec::new, RecoveryMode::PointInTime).ok()?;
+            let mark = recovery
+                .sync_mark?
+                .min(recovery.end_lsn.max(header.base_lsn));
+            let end = header.body_offset() + (mark.get() - base.get());
             (end > header.body_offset()).then_some((base, end))
         })
         .collect();

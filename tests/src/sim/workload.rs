@@ -18,7 +18,8 @@
 //!   outcome: a published durable LSN is a promise even when a later call fails.
 
 use super::check::{
-    record_end, scan_image, Entry, Model, ScanCache, ScanError, Violation, ViolationKind,
+    after_marker, record_end, scan_image, Entry, Model, ScanCache, ScanError, Violation,
+    ViolationKind,
 };
 use super::crash::{crash_image, durable_image, FaultCounts, Image};
 use super::dir::{lock, SharedDisk, SimDir};
@@ -224,7 +225,7 @@ impl Sim {
         });
         if let Ok(scanned) = &scanned {
             self.model
-                .check(scanned.first, &scanned.records)
+                .check(scanned.first, &scanned.records, scanned.end)
                 .map_err(|v| {
                     Violation::new(v.kind, format!("in the crash image itself: {}", v.detail))
                 })?;
@@ -277,9 +278,11 @@ impl Sim {
                 format!("reading the recovered log from LSN {first}: {err}"),
             )
         })?;
-        let end = self.model.check(first, &records)?;
+        let end = self.model.check(first, &records, wal.current_lsn())?;
         match scanned {
-            Ok(scanned) if scanned.first == first && scanned.records == records => {
+            Ok(scanned)
+                if scanned.first == first && scanned.records == records && scanned.end == end =>
+            {
                 match scanned.tail {
                     Some(TailKind::Torn(_)) => self.report.torn_tails += 1,
                     Some(TailKind::Unsynced { .. }) => self.report.unsynced_tails += 1,
@@ -291,10 +294,12 @@ impl Sim {
                 return Err(Violation::new(
                     ViolationKind::Disagree,
                     format!(
-                        "the Wal recovered {} records from LSN {first}, the scanner {} from LSN {}",
+                        "the Wal recovered {} records from LSN {first} to {end}, the scanner {} \
+                         from LSN {} to {}",
                         records.len(),
                         scanned.records.len(),
-                        scanned.first
+                        scanned.first,
+                        scanned.end
                     ),
                 ));
             }
@@ -348,12 +353,15 @@ impl Sim {
             let outcome: Result<(), Error> = match self.rng.below(100) {
                 91..93 => {
                     // Close (which seals: the sync mark moves to the end) and reopen cleanly.
+                    // Its drain may end the last batch with a sync marker.
                     let current = wal.current_lsn();
                     let closed = wal.close();
                     self.trace
                         .note(|| format!("step {step}: close -> {closed:?}, then reopen"));
                     match closed {
-                        Ok(durable) if durable == current => self.model.published(durable),
+                        Ok(durable) if durable == current || durable == after_marker(current) => {
+                            self.model.published(durable);
+                        }
                         Ok(durable) => {
                             return Err(unexpected(format!(
                                 "close returned durable LSN {durable}, but LSN {current} was \
@@ -389,8 +397,13 @@ impl Sim {
                 45..75 => {
                     let payload = self.payload();
                     let expected = wal.current_lsn();
-                    let end = record_end(expected, payload.len());
                     let committed = wal.commit(&payload);
+                    // Where the record ends, by the model's arithmetic from where it starts (at
+                    // the current LSN, or after a sync marker a drain appended there).
+                    let start = committed
+                        .as_ref()
+                        .map_or(expected, |committed| committed.lsn());
+                    let end = record_end(start, payload.len());
                     self.trace.note(|| {
                         format!(
                             "step {step}: commit {} B -> {committed:?}, durable {}",
@@ -435,7 +448,7 @@ impl Sim {
                         Err(err) => format!("step {step}: read back -> {err}"),
                     });
                     if let Ok(records) = &read {
-                        self.model.check_run(first, records).map_err(|v| {
+                        self.model.check_run(first, records, None).map_err(|v| {
                             Violation::new(
                                 v.kind,
                                 format!("reading back before the crash: {}", v.detail),
@@ -466,15 +479,21 @@ impl Sim {
         got: Option<&Appended>,
         payload: Vec<u8>,
     ) -> Result<(), Violation> {
-        let end = record_end(expected, payload.len());
-        if let Some(got) = got.filter(|got| got.lsn() != expected || got.end() != end) {
+        let Some(got) = got else {
+            return self.model.appended_somewhere(expected, payload);
+        };
+        // A drain to make room may have ended its batch with a sync marker: the record then
+        // starts one marker later.
+        let lsn = got.lsn();
+        let end = record_end(lsn, payload.len());
+        if (lsn != expected && lsn != after_marker(expected)) || got.end() != end {
             return Err(unexpected(format!(
                 "a record was appended at {got}, but the log's current LSN was {expected} (the \
                  record of {} B ends at {end})",
                 payload.len()
             )));
         }
-        self.model.appended(expected, payload)
+        self.model.appended(lsn, payload)
     }
 
     /// Options for one open: small segments (per seed), a small buffer, preallocation or not,
