@@ -24,18 +24,19 @@ fn payload(i: usize) -> Vec<u8> {
 /// A v2 log of `count` records, each committed on its own (append, then sync), as a service
 /// that logs each `set` does. Returns the writer and each record's LSN.
 fn committed_one_by_one(count: usize) -> (LogWriter<MemStorage>, Vec<Lsn>) {
-    let mut log = LogWriter::create(MemStorage::new(), SALT, Lsn::ZERO, options()).unwrap();
+    let mut log = LogWriter::create(MemStorage::new(), SALT, Lsn::ZERO, options())
+        .expect("a new log in memory");
     let mut lsns = Vec::new();
     for i in 0..count {
-        let appended = log.append(&payload(i)).unwrap();
-        log.flush_until(appended.end()).unwrap();
+        let appended = log.append(&payload(i)).expect("appends");
+        log.flush_until(appended.end()).expect("syncs");
         lsns.push(appended.lsn());
     }
     (log, lsns)
 }
 
 fn payloads_of(image: &[u8]) -> Vec<Vec<u8>> {
-    let header = FileHeader::read(image).unwrap();
+    let header = FileHeader::read(image).expect("a valid header");
     Records::new(
         Codec::for_header(&header),
         header.base_lsn,

@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use walden::{CutReason, ErrorKind, Lsn, Wal};
 
 fn commit_sets(path: &Path, count: usize) -> Vec<walden::Appended> {
-    let wal = Wal::open(path).unwrap();
+    let wal = Wal::open(path).expect("a new log");
     let receipts = (0..count)
-        .map(|i| wal.commit(format!("set key{i} = {i}").as_bytes()).unwrap())
+        .map(|i| {
+            wal.commit(format!("set key{i} = {i}").as_bytes())
+                .expect("commits")
+        })
         .collect();
     // No close: the process just stops (its appends were all committed).
     drop(wal);
@@ -17,18 +20,18 @@ fn commit_sets(path: &Path, count: usize) -> Vec<walden::Appended> {
 
 fn active_segment(path: &Path) -> PathBuf {
     let mut segments: Vec<_> = std::fs::read_dir(path)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
+        .expect("lists the log")
+        .map(|entry| entry.expect("a directory entry").path())
         .filter(|file| file.extension().is_some_and(|ext| ext == "wal"))
         .collect();
     segments.sort();
-    segments.pop().unwrap()
+    segments.pop().expect("a segment")
 }
 
 fn body_offset(segment: &Path) -> u64 {
-    let image = std::fs::read(segment).unwrap();
+    let image = std::fs::read(segment).expect("reads the segment");
     walden::walden_core::FileHeader::read(&image)
-        .unwrap()
+        .expect("a valid header")
         .body_offset()
 }
 

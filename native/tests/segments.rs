@@ -371,12 +371,41 @@ fn a_sealed_segment_whose_sync_mark_is_past_any_file_length_is_refused() {
         let listing = segment_files(&path);
         let err = Wal::open_with(&path, small_segments()).unwrap_err();
         assert!(matches!(err, Error::SegmentMismatch { .. }), "{err}");
+        // A sealed segment's mark is its successor's base: one past it is refused before any
+        // length is computed from it.
         assert!(
-            err.to_string().contains("lost acknowledged records"),
+            err.to_string()
+                .contains("would run past the next segment's start"),
             "{err}"
         );
         assert_eq!(segment_files(&path), listing, "nothing was modified");
     }
+}
+
+// Prevents a sealed segment whose seal never finished (its header's mark short of its
+// successor's base, which only the segment before the active one may be) from passing the
+// checks on open.
+#[test]
+fn an_older_sealed_segment_whose_mark_stops_short_of_its_successor_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let wal = Wal::open_with(&path, small_segments()).unwrap();
+    commit_numbered(&wal, 0, 60);
+    let segments = wal.segments();
+    drop(wal);
+    assert!(segments.len() >= 3, "{segments:?}");
+    let sealed = path.join(segment_file_name(segments[0]));
+    let mut image = std::fs::read(&sealed).unwrap();
+    let header = FileHeader::read(&image).unwrap();
+    let short = header.next(|header| header.with_sync_mark(header.base_lsn));
+    let slot = short.slot_offset() as usize;
+    image[slot..slot + HEADER_LEN].copy_from_slice(&short.encode());
+    std::fs::write(&sealed, &image).unwrap();
+    let listing = segment_files(&path);
+    let err = Wal::open_with(&path, small_segments()).unwrap_err();
+    assert!(matches!(err, Error::SegmentMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("its seal never finished"), "{err}");
+    assert_eq!(segment_files(&path), listing, "nothing was modified");
 }
 
 /// Rewrites the sealed segment at `base` as a seal interrupted by a crash would leave it: its

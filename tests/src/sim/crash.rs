@@ -14,13 +14,18 @@
 //!   write's own byte range, even inside a sector it shares with older data.
 //! - With [`SimConfig::identical_rewrites_survive`], a piece of a write that holds exactly the
 //!   bytes already there is never garbled (media whose sector writes land old-or-new).
-//! - A write inside the 64-byte file header is atomic (whole, lost or misdirected, never torn
-//!   or garbled), the assumption docs/durability.md states for header rewrites.
+//! - A header slot rewrite (64 bytes at offset 0 or 64 of a v2 file) may land whole, be lost,
+//!   be torn after any byte (a prefix lands), be garbled, or be misdirected: format v2 promises
+//!   that none of these costs a record. The first write of a file's two slots (128 bytes, synced
+//!   under a temporary name before the file is renamed into place) stays atomic.
 //! - A misdirected write lands only at or beyond the file's durable length: it never touches
 //!   synced bytes.
 //! - Synced bytes never change, except under a [`DiskBug`], which exists to prove that the
 //!   checker catches a disk that loses acknowledged data ([`DiskBug::LoseLastSync`]) and that
-//!   recovery refuses damage below the sync mark ([`DiskBug::DamageSyncedSector`]).
+//!   recovery refuses damage below the sync mark ([`DiskBug::DamageSyncedSector`]), and to show
+//!   what the checker reports when the disk breaks what format v2 relies on: both header slots
+//!   destroyed by one interrupted rewrite ([`DiskBug::DestroyBothSlots`]), or synced bytes of
+//!   the last synced batch damaged, which no marker vouches for ([`DiskBug::DamageLastBatch`]).
 //! - With [`SimConfig::in_order_prefixes`] each file keeps an in-order prefix of its pending
 //!   operations, and only the last one kept may be torn, garbled or misdirected, so no hole is
 //!   ever followed by data.
@@ -31,7 +36,7 @@ use super::{DiskBug, SimConfig, Trace};
 use crate::Rng;
 use std::collections::BTreeMap;
 use walden::backend::segment_file_name;
-use walden_core::{scan_file, Codec, Lsn, RecoveryMode, BODY_OFFSET};
+use walden_core::{scan_file, Codec, Lsn, RecoveryMode, BODY_OFFSET, HEADER_LEN};
 
 /// How many writes of one crash image met each fate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,6 +64,12 @@ pub struct FaultCounts {
     pub synced_writes_lost: u64,
     /// Sectors of synced records damaged by [`DiskBug::DamageSyncedSector`].
     pub synced_sectors_damaged: u64,
+    /// Header slot rewrites torn after some byte or garbled (format v2 must survive them).
+    pub header_slots_torn: u64,
+    /// Files whose two header slots [`DiskBug::DestroyBothSlots`] garbled.
+    pub header_slots_destroyed: u64,
+    /// Bytes of a last synced batch damaged by [`DiskBug::DamageLastBatch`].
+    pub last_batch_damaged: u64,
 }
 
 /// A file's contents after the crash, by base LSN (the directory after the crash).
@@ -77,6 +88,15 @@ enum Fate {
     Misdirected {
         to: u64,
     },
+    /// Only the first `n` bytes landed (a header slot rewrite torn inside its sector).
+    Prefix(usize),
+}
+
+/// Whether a fate garbled its write (for counting torn header slots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FateKind {
+    Garbage,
+    Other,
 }
 
 /// What one sector-sized piece of a torn write holds.
@@ -122,10 +142,94 @@ pub(crate) fn crash_image(
         };
         image.insert(base, bytes);
     }
-    if config.bug == Some(DiskBug::DamageSyncedSector) {
-        damage_synced_sector(disk, &mut image, sector_bytes, rng, trace, &mut counts);
+    match config.bug {
+        Some(DiskBug::DamageSyncedSector) => {
+            damage_synced_sector(disk, &mut image, sector_bytes, rng, trace, &mut counts);
+        }
+        Some(DiskBug::DestroyBothSlots) => {
+            destroy_both_slots(disk, &mut image, rng, trace, &mut counts);
+        }
+        Some(DiskBug::DamageLastBatch) => {
+            damage_last_batch(disk, &mut image, rng, trace, &mut counts);
+        }
+        _ => {}
     }
     (image, counts)
+}
+
+/// Whether `op` rewrites one header slot of a v2 file.
+fn is_slot_rewrite(op: &PendingOp) -> bool {
+    matches!(op, PendingOp::Write { offset, bytes }
+        if (*offset == 0 || *offset == HEADER_LEN as u64) && bytes.len() == HEADER_LEN)
+}
+
+/// [`DiskBug::DestroyBothSlots`]: in every file with a header slot rewrite pending, garbles
+/// both slots, as a disk that scrambles more than the write it was doing would.
+fn destroy_both_slots(
+    disk: &Disk,
+    image: &mut Image,
+    rng: &mut Rng,
+    trace: Trace,
+    counts: &mut FaultCounts,
+) {
+    for (base, file) in disk.named_files() {
+        if !file.pending.iter().any(is_slot_rewrite) {
+            continue;
+        }
+        let bytes = image
+            .get_mut(&base)
+            .expect("every named file is in the crash image");
+        let mut garbage = vec![0u8; BODY_OFFSET];
+        rng.fill(&mut garbage);
+        write_into(bytes, 0, &garbage);
+        trace.note(|| {
+            format!(
+                "  {}: BUG: the disk garbles both header slots",
+                segment_file_name(base)
+            )
+        });
+        counts.header_slots_destroyed += 1;
+    }
+}
+
+/// [`DiskBug::DamageLastBatch`]: flips a byte of synced records at or past the highest sync
+/// mark (the last batch a sync covered, which no later marker vouches for), in one file.
+fn damage_last_batch(
+    disk: &Disk,
+    image: &mut Image,
+    rng: &mut Rng,
+    trace: Trace,
+    counts: &mut FaultCounts,
+) {
+    let batches: Vec<(Lsn, u64, u64)> = disk
+        .named_files()
+        .filter_map(|(base, file)| {
+            let (header, recovery) =
+                scan_file(&file.durable, Codec::new, RecoveryMode::PointInTime).ok()?;
+            let mark = recovery.sync_mark.unwrap_or(header.base_lsn);
+            let start = header.body_offset() + mark.checked_distance_from(base)?;
+            let end = recovery.valid_file_len();
+            (start < end).then_some((base, start, end))
+        })
+        .collect();
+    if batches.is_empty() {
+        return;
+    }
+    let (base, start, end) = batches[rng.below(batches.len() as u64) as usize];
+    let at = rng.in_range(start..end) as usize;
+    let bytes = image
+        .get_mut(&base)
+        .expect("every named file is in the crash image");
+    if let Some(byte) = bytes.get_mut(at) {
+        *byte ^= 1 << rng.below(8);
+        trace.note(|| {
+            format!(
+                "  {}: BUG: the disk flips a synced byte at offset {at}, in the last synced batch",
+                segment_file_name(base)
+            )
+        });
+        counts.last_batch_damaged += 1;
+    }
 }
 
 /// [`DiskBug::DamageSyncedSector`]: garbles (or zeroes) the part of one sector that lies in
@@ -349,6 +453,10 @@ fn replay(
             bytes.len()
         )
     });
+    let fate_kind = match fate {
+        Fate::Garbage(_) => FateKind::Garbage,
+        _ => FateKind::Other,
+    };
     match fate {
         Fate::Whole => {
             write_into(image, offset, bytes);
@@ -391,6 +499,31 @@ fn replay(
             write_into(image, to, bytes);
             counts.misdirected += 1;
         }
+        Fate::Prefix(landed) => {
+            write_into(image, offset, &bytes[..landed]);
+            counts.header_slots_torn += 1;
+        }
+    }
+    if is_slot_rewrite(op) && matches!(fate_kind, FateKind::Garbage) {
+        counts.header_slots_torn += 1;
+    }
+}
+
+/// A fate for a write inside the header: a slot rewrite may also be torn after any byte or
+/// garbled whole; the first write of both slots (synced before the file is renamed into place)
+/// is atomic.
+fn header_fate(offset: u64, len: usize, floor: u64, sector_bytes: u64, rng: &mut Rng) -> Fate {
+    if len != HEADER_LEN {
+        return atomic_fate(offset, floor, sector_bytes, rng);
+    }
+    match rng.below(10) {
+        0..3 => Fate::Whole,
+        3..5 => Fate::Lost { size_kept: false },
+        5..8 => Fate::Prefix(rng.in_range(1..HEADER_LEN as u64) as usize),
+        8 => Fate::Garbage(vec![Piece::Garbage]),
+        _ => Fate::Misdirected {
+            to: misdirect_target(offset, floor, sector_bytes, rng),
+        },
     }
 }
 
@@ -427,7 +560,7 @@ fn choose_fate(
         return Fate::Whole;
     }
     if in_header(offset, len) {
-        return atomic_fate(offset, durable_len, sector_bytes, rng);
+        return header_fate(offset, len, durable_len, sector_bytes, rng);
     }
     match rng.below(100) {
         0..35 => Fate::Whole,
@@ -482,7 +615,7 @@ fn choose_last_kept_fate(
     }
     if in_header(offset, len) {
         let floor = durable_len.max(image.len() as u64);
-        return atomic_fate(offset, floor, sector_bytes, rng);
+        return header_fate(offset, len, floor, sector_bytes, rng);
     }
     let landed = rng.below(pieces.len() as u64) as usize;
     match rng.below(100) {
@@ -510,8 +643,7 @@ fn choose_last_kept_fate(
     }
 }
 
-/// Whether a write lies inside the file header: docs/durability.md assumes such a write (one
-/// sector at most) is atomic, so it lands whole or not at all, never torn or garbled.
+/// Whether a write lies inside the file header (both slots of a v2 file): see [`header_fate`].
 fn in_header(offset: u64, len: usize) -> bool {
     offset + len as u64 <= BODY_OFFSET as u64
 }

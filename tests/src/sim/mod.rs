@@ -100,6 +100,14 @@ pub enum DiskBug {
     /// The crash also garbles or zeroes one sector's worth of records below a file's durable
     /// sync mark: media damage that recovery cannot repair but must report, not truncate.
     DamageSyncedSector,
+    /// An interrupted header slot rewrite garbles both slots of its file: the one thing the two
+    /// slots of format v2 cannot survive, which the checker must report (the log no longer
+    /// opens).
+    DestroyBothSlots,
+    /// The crash also flips a synced byte of the last batch a sync covered, which no later sync
+    /// marker vouches for: the blind spot docs/durability.md states, which the checker must
+    /// report as lost acknowledged records whenever that batch was acknowledged.
+    DamageLastBatch,
 }
 
 /// Where a seed's verbose trace goes: nowhere, or standard output (for a replayed seed).
