@@ -69,6 +69,8 @@ mod std_impls {
     impl std::error::Error for crate::EncodeError {}
     impl std::error::Error for crate::RecoveryError {}
     impl std::error::Error for crate::WatermarkError {}
+    impl std::error::Error for crate::InputError {}
+    impl std::error::Error for crate::PoisonedError {}
     impl std::error::Error for crate::GroupCommitError {}
     impl std::error::Error for crate::Poisoned {}
     impl std::error::Error for crate::Poison {}

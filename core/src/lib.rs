@@ -17,6 +17,7 @@
 //! | the one owner of durability and poisoning ([`Pipeline`], [`SyncTicket`], [`Gather`]) | `pipeline` |
 //! | where bytes live ([`Storage`], [`MemStorage`]) | `storage`, `mem` |
 //! | one log file, one writer ([`LogWriter`], [`WriterOptions`], [`WriterError`]) | `log_writer`, `writer_options`, `writer_error` |
+//! | a call wrong for the log's state ([`InputError`]), a poisoned log ([`PoisonedError`]) | `input_error`, `poisoned_error` |
 //!
 //! The byte layout is specified in `docs/format.md`; the durability contract in
 //! `docs/durability.md`.
@@ -32,11 +33,13 @@ mod error;
 mod frame;
 mod group_commit;
 mod header;
+mod input_error;
 mod log_writer;
 mod lsn;
 mod marker;
 mod mem;
 mod pipeline;
+mod poisoned_error;
 mod resync;
 mod scan;
 mod storage;
@@ -58,6 +61,7 @@ pub use header::{
     body_offset, FileHeader, HeaderError, BODY_OFFSET, FORMAT_V1, FORMAT_VERSION, HEADER_LEN,
     HEADER_SLOTS, MAGIC,
 };
+pub use input_error::InputError;
 pub use log_writer::{LogWriter, WriterResult, SYNC_MARK_STEP_BYTES};
 pub use lsn::Lsn;
 pub use marker::{Marker, CONTROL_CRC_XOR, KIND_SYNC_MARKER, MARKER_FRAME_LEN, MARKER_PAYLOAD_LEN};
@@ -65,6 +69,7 @@ pub use mem::{MemError, MemStorage};
 pub use pipeline::{
     Cause, CauseKind, Failed, Gather, Pipeline, Poison, SyncTicket, GATHER_ROUNDS_MAX,
 };
+pub use poisoned_error::PoisonedError;
 pub use scan::{
     scan_body, scan_file, Damage, Records, Recovery, RecoveryError, RecoveryMode, Tail, TailKind,
 };

@@ -38,8 +38,9 @@
 //! write (a `BufWriter` retries them on the next flush).
 
 use crate::{
-    scan_file, Appended, Codec, Durability, FileHeader, Lsn, Recovery, Storage, SyncMode, Tail,
-    TailKind, WatermarkError, Watermarks, WriterError, WriterOptions, FORMAT_V1, FRAME_HEADER_LEN,
+    scan_file, Appended, Codec, Durability, FileHeader, InputError, Lsn, PoisonedError, Recovery,
+    Storage, SyncMode, Tail, TailKind, WatermarkError, Watermarks, WriterError, WriterOptions,
+    FORMAT_V1, FRAME_HEADER_LEN,
 };
 use alloc::format;
 use alloc::string::String;
@@ -99,9 +100,10 @@ impl<S: Storage> LogWriter<S> {
             .size()
             .map_err(storage_err("reading the log size"))?;
         if size != 0 {
-            return Err(WriterError::NotEmpty {
+            return Err(InputError::NotEmpty {
                 current: Lsn::new(size),
-            });
+            }
+            .into());
         }
         let header = FileHeader::new(salt, base_lsn);
         storage
@@ -350,10 +352,11 @@ impl<S: Storage> LogWriter<S> {
             return Ok(self.marks.durable());
         }
         if target > self.marks.current() {
-            return Err(WriterError::BeyondCurrent {
+            return Err(InputError::BeyondCurrent {
                 target,
                 current: self.marks.current(),
-            });
+            }
+            .into());
         }
         match self.options.durability {
             Durability::Buffered => self.drain_buffer(Marker::Allowed),
@@ -390,9 +393,10 @@ impl<S: Storage> LogWriter<S> {
     pub fn set_current_lsn(&mut self, lsn: Lsn) -> WriterResult<(), S> {
         self.check_poisoned()?;
         if self.marks.current() != self.base_lsn {
-            return Err(WriterError::NotEmpty {
+            return Err(InputError::NotEmpty {
                 current: self.marks.current(),
-            });
+            }
+            .into());
         }
         if lsn < self.base_lsn {
             return Err(WriterError::Watermark(
@@ -449,10 +453,7 @@ impl<S: Storage> LogWriter<S> {
     /// The `Poisoned` error, with its cause, once a write or sync has failed.
     pub fn check_poisoned(&self) -> WriterResult<(), S> {
         match &self.poisoned {
-            Some(cause) => Err(WriterError::Poisoned {
-                durable: self.marks.durable(),
-                cause: cause.clone(),
-            }),
+            Some(cause) => Err(PoisonedError::new(self.marks.durable(), cause.clone()).into()),
             None => Ok(()),
         }
     }
@@ -598,10 +599,11 @@ impl<S: Storage> LogWriter<S> {
         let mut count = 0;
         while offset < frames.len() {
             let Some(len_bytes) = frames.get(offset + 4..offset + FRAME_HEADER_LEN) else {
-                return Err(WriterError::InvalidFrames {
+                return Err(InputError::InvalidFrames {
                     offset,
                     reason: "a frame header is cut short",
-                });
+                }
+                .into());
             };
             let mut raw = [0u8; 4];
             raw.copy_from_slice(len_bytes);
@@ -611,19 +613,21 @@ impl<S: Storage> LogWriter<S> {
                 .checked_sub(FRAME_HEADER_LEN)
                 .is_some_and(|payload_len| self.codec.check(lsn, payload_len).is_ok());
             if !within_limits {
-                return Err(WriterError::InvalidFrames {
+                return Err(InputError::InvalidFrames {
                     offset,
                     reason: "a frame length is outside the allowed range",
-                });
+                }
+                .into());
             }
             offset += len;
             count += 1;
         }
         if offset != frames.len() {
-            return Err(WriterError::InvalidFrames {
+            return Err(InputError::InvalidFrames {
                 offset: frames.len(),
                 reason: "the last frame is cut short",
-            });
+            }
+            .into());
         }
         Ok(count)
     }

@@ -2,11 +2,13 @@
 //! own error type so each backend keeps its typed I/O errors (`std::io::Error` natively, OPFS
 //! errors in the browser).
 //!
+//! The usage errors ([`InputError`]) and the poisoned-log error ([`PoisonedError`]) are their own
+//! types, wrapped here, so each backend wraps the same ones instead of copying their variants.
+//!
 //! Invariant: every variant except `Storage` and `Poisoned` is returned before anything was
 //! written; `Storage` from a write, sync or truncation means the writer is now poisoned.
 
-use crate::{EncodeError, HeaderError, Lsn, RecoveryError, WatermarkError};
-use alloc::string::String;
+use crate::{EncodeError, HeaderError, InputError, PoisonedError, RecoveryError, WatermarkError};
 use core::fmt;
 
 /// Any error from [`crate::LogWriter`]; `E` is the storage's error type.
@@ -28,27 +30,11 @@ pub enum WriterError<E> {
     Recovery(RecoveryError),
     /// A record could not be encoded (e.g. over the size limit). Nothing was appended.
     Encode(EncodeError),
-    /// Bytes given to `append_bytes` are not whole frames. Nothing was appended.
-    InvalidFrames {
-        /// Offset in the given bytes where the problem is.
-        offset: usize,
-        /// What is wrong there.
-        reason: &'static str,
-    },
+    /// The call was wrong for the log's state (bytes that are not whole frames, an LSN never
+    /// appended, a change that needs an empty log). Nothing was written or changed.
+    Input(InputError),
     /// A watermark update was refused (e.g. `mark_durable` past what was written).
     Watermark(WatermarkError),
-    /// `flush_until` asked for an LSN that was never appended.
-    BeyondCurrent {
-        /// The LSN asked for.
-        target: Lsn,
-        /// The end of what was appended.
-        current: Lsn,
-    },
-    /// The operation needs an empty log (no records since the header's base LSN).
-    NotEmpty {
-        /// The end of what was appended.
-        current: Lsn,
-    },
     /// The log file is larger than this platform can address, so recovery cannot read it.
     TooLarge {
         /// The file's size in bytes.
@@ -56,12 +42,7 @@ pub enum WriterError<E> {
     },
     /// An earlier write or sync failed, so nothing more can be trusted to be durable. Reopen the
     /// log: recovery finds what actually reached the media.
-    Poisoned {
-        /// The durable LSN when the failure happened; it never moves after.
-        durable: Lsn,
-        /// What failed first, and its error (e.g. "sync failed: Input/output error").
-        cause: String,
-    },
+    Poisoned(PoisonedError),
 }
 
 impl<E> WriterError<E> {
@@ -75,16 +56,10 @@ impl<E> WriterError<E> {
             WriterError::Header(err) => WriterError::Header(err),
             WriterError::Recovery(err) => WriterError::Recovery(err),
             WriterError::Encode(err) => WriterError::Encode(err),
-            WriterError::InvalidFrames { offset, reason } => {
-                WriterError::InvalidFrames { offset, reason }
-            }
+            WriterError::Input(err) => WriterError::Input(err),
             WriterError::Watermark(err) => WriterError::Watermark(err),
-            WriterError::BeyondCurrent { target, current } => {
-                WriterError::BeyondCurrent { target, current }
-            }
-            WriterError::NotEmpty { current } => WriterError::NotEmpty { current },
             WriterError::TooLarge { bytes } => WriterError::TooLarge { bytes },
-            WriterError::Poisoned { durable, cause } => WriterError::Poisoned { durable, cause },
+            WriterError::Poisoned(err) => WriterError::Poisoned(err),
         }
     }
 }
@@ -96,30 +71,14 @@ impl<E: fmt::Display> fmt::Display for WriterError<E> {
             WriterError::Header(err) => err.fmt(f),
             WriterError::Recovery(err) => err.fmt(f),
             WriterError::Encode(err) => err.fmt(f),
-            WriterError::InvalidFrames { offset, reason } => write!(
-                f,
-                "append_bytes needs whole frames encoded at the current LSN: {reason} at byte \
-                 {offset}; nothing was appended"
-            ),
+            WriterError::Input(err) => err.fmt(f),
             WriterError::Watermark(err) => err.fmt(f),
-            WriterError::BeyondCurrent { target, current } => write!(
-                f,
-                "cannot flush up to LSN {target}: only {current} was appended"
-            ),
-            WriterError::NotEmpty { current } => write!(
-                f,
-                "the log already holds records (up to LSN {current}); this needs an empty log"
-            ),
             WriterError::TooLarge { bytes } => write!(
                 f,
                 "a {bytes}-byte log does not fit in this platform's address space; open it on a \
                  64-bit machine"
             ),
-            WriterError::Poisoned { durable, cause } => write!(
-                f,
-                "log is poisoned: {cause}; nothing past LSN {durable} can be trusted to be \
-                 durable. Reopen the log to recover"
-            ),
+            WriterError::Poisoned(err) => err.fmt(f),
         }
     }
 }
@@ -142,5 +101,17 @@ impl<E> From<EncodeError> for WriterError<E> {
 impl<E> From<WatermarkError> for WriterError<E> {
     fn from(err: WatermarkError) -> WriterError<E> {
         WriterError::Watermark(err)
+    }
+}
+
+impl<E> From<InputError> for WriterError<E> {
+    fn from(err: InputError) -> WriterError<E> {
+        WriterError::Input(err)
+    }
+}
+
+impl<E> From<PoisonedError> for WriterError<E> {
+    fn from(err: PoisonedError) -> WriterError<E> {
+        WriterError::Poisoned(err)
     }
 }

@@ -3,7 +3,8 @@
 //! the same promises through its API in `native/tests/writer.rs`.)
 
 use walden_core::{
-    LogWriter, Lsn, MemError, MemStorage, Storage, TailKind, WriterError, WriterOptions,
+    InputError, LogWriter, Lsn, MemError, MemStorage, PoisonedError, Storage, TailKind,
+    WriterError, WriterOptions,
 };
 
 const SALT: u64 = 0x5eed_0001;
@@ -93,7 +94,7 @@ fn a_failed_sync_poisons_with_its_cause_until_reopened() {
         log.flush_until(Lsn::new(1)),
     ] {
         match result {
-            Err(WriterError::Poisoned { durable, cause }) => {
+            Err(WriterError::Poisoned(PoisonedError { durable, cause })) => {
                 assert_eq!(durable, Lsn::ZERO);
                 assert!(cause.contains("injected sync failure"), "{cause}");
             }
@@ -135,4 +136,37 @@ fn a_foreign_file_is_a_typed_header_error() {
     let err = LogWriter::recover(MemStorage::from_durable(image), options(), 0).unwrap_err();
     assert!(matches!(err, WriterError::Header(_)), "{err:?}");
     assert!(err.to_string().contains("not a Walden log"), "{err}");
+}
+
+/// Prevents a usage error from poisoning the log or losing its own type: a wrong call is a
+/// typed `InputError`, with that error's text, and the log goes on as if it was never made.
+#[test]
+fn a_wrong_call_is_a_typed_input_error_and_changes_nothing() {
+    let mut log = new_log();
+    let end = log.append(b"a").unwrap().end();
+    let target = Lsn::new(end.get() + 1);
+    let expected = InputError::BeyondCurrent {
+        target,
+        current: end,
+    };
+    match log.flush_until(target) {
+        Err(WriterError::Input(err)) => assert_eq!(err, expected),
+        other => panic!("expected BeyondCurrent, got {other:?}"),
+    }
+    match log.set_current_lsn(Lsn::new(end.get() + 100)) {
+        Err(err @ WriterError::Input(InputError::NotEmpty { current })) => {
+            assert_eq!(current, end);
+            assert_eq!(
+                err.to_string(),
+                InputError::NotEmpty { current }.to_string()
+            );
+        }
+        other => panic!("expected NotEmpty, got {other:?}"),
+    }
+    match log.append_bytes(&[0u8; 3]) {
+        Err(WriterError::Input(InputError::InvalidFrames { offset: 0, .. })) => {}
+        other => panic!("expected InvalidFrames, got {other:?}"),
+    }
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(log.sync().unwrap(), end);
 }

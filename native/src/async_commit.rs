@@ -45,7 +45,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle};
-use walden_core::{Appended, Durability, Lsn};
+use walden_core::{Appended, Durability, Lsn, PoisonedError};
 
 /// The flusher thread's name, as the OS shows it (`/proc/<pid>/task/<tid>/comm` on Linux).
 pub const FLUSHER_THREAD_NAME: &str = "walden-flusher";
@@ -101,7 +101,7 @@ struct Failure {
 impl Failure {
     fn from_error(err: &Error, durable: Lsn) -> Failure {
         let cause = match err {
-            Error::Poisoned { cause, .. } => cause.clone(),
+            Error::Poisoned(poisoned) => poisoned.cause.clone(),
             Error::Io { op, source } => format!("{op} ({source})"),
             other => other.to_string(),
         };
@@ -119,10 +119,7 @@ impl Failure {
                 durable: self.durable,
             };
         }
-        Error::Poisoned {
-            durable: self.durable,
-            cause: self.cause.clone(),
-        }
+        Error::Poisoned(PoisonedError::new(self.durable, self.cause.clone()))
     }
 }
 

@@ -1,9 +1,17 @@
 //! The native crate's error type. Every variant says what happened and what to do about it; the
 //! log's files are never modified on the way to returning one, except where a variant says so.
+//!
+//! [`Error`] wraps the core's error families ([`HeaderError`], [`RecoveryError`],
+//! [`EncodeError`], [`InputError`], [`WatermarkError`], [`PoisonedError`]) rather than copying
+//! their variants, so each text has one definition; its own variants are only what files,
+//! directories and threads add (I/O, segments, the lock, permissions, shutdown).
 
 use std::fmt;
 use std::io;
-use walden_core::{EncodeError, GroupCommitError, HeaderError, Lsn, RecoveryError, WatermarkError};
+use walden_core::{
+    EncodeError, GroupCommitError, HeaderError, InputError, Lsn, PoisonedError, RecoveryError,
+    WatermarkError,
+};
 
 /// Any error from the native backend.
 #[derive(Debug)]
@@ -23,37 +31,16 @@ pub enum Error {
     Recovery(RecoveryError),
     /// A record could not be encoded (e.g. over the size limit). Nothing was appended.
     Encode(EncodeError),
-    /// Bytes given to `append_bytes` are not whole frames. Nothing was appended.
-    InvalidFrames {
-        /// Offset in the given bytes where the problem is.
-        offset: usize,
-        /// What is wrong there.
-        reason: &'static str,
-    },
+    /// The call was wrong for the log's state (bytes that are not whole frames, an LSN never
+    /// appended, a change that needs an empty log). Nothing was written or changed.
+    Input(InputError),
     /// A watermark update was refused (e.g. `mark_durable` past what was written).
     Watermark(WatermarkError),
     /// The group-commit protocol was misused: a bug in Walden, please report it.
     GroupCommit(GroupCommitError),
-    /// `flush_until` asked for an LSN that was never appended.
-    BeyondCurrent {
-        /// The LSN asked for.
-        target: Lsn,
-        /// The end of what was appended.
-        current: Lsn,
-    },
-    /// The operation needs an empty log (no records since the header's base LSN).
-    NotEmpty {
-        /// The end of what was appended.
-        current: Lsn,
-    },
     /// An earlier write or sync failed, so nothing more can be trusted to be durable. Reopen the
     /// log: recovery finds what actually reached the disk.
-    Poisoned {
-        /// The durable LSN when the failure happened; it never moves after.
-        durable: Lsn,
-        /// What failed first, and its error (e.g. "sync failed: Input/output error").
-        cause: String,
-    },
+    Poisoned(PoisonedError),
     /// A segment file's header disagrees with its name, or the segments do not follow each other
     /// without a gap. Nothing was modified: inspect the directory (a file copied in from another
     /// log, or one removed by hand).
@@ -114,17 +101,9 @@ impl fmt::Display for Error {
             Error::Header(err) => err.fmt(f),
             Error::Recovery(err) => err.fmt(f),
             Error::Encode(err) => err.fmt(f),
-            Error::InvalidFrames { offset, reason } => write!(
-                f,
-                "append_bytes needs whole frames encoded at the current LSN: {reason} at byte \
-                 {offset}; nothing was appended"
-            ),
+            Error::Input(err) => err.fmt(f),
             Error::Watermark(err) => err.fmt(f),
             Error::GroupCommit(err) => write!(f, "internal group-commit error (a bug): {err}"),
-            Error::BeyondCurrent { target, current } => write!(
-                f,
-                "cannot flush up to LSN {target}: only {current} was appended"
-            ),
             Error::Locked { log } => write!(
                 f,
                 "log {log} is locked: another writer, in this process or another, has it open; \
@@ -136,10 +115,6 @@ impl fmt::Display for Error {
                 "log {log} cannot be opened for writing ({source}): this process may not write \
                  there; check the permissions of the directory and its files, and whether the \
                  file system is mounted read-only. Nothing was changed"
-            ),
-            Error::NotEmpty { current } => write!(
-                f,
-                "the log already holds records (up to LSN {current}); this needs an empty log"
             ),
             Error::SegmentMismatch { segment, reason } => write!(
                 f,
@@ -168,11 +143,7 @@ impl fmt::Display for Error {
                 f,
                 "no record starts at LSN {lsn}: read from an LSN returned by append or commit"
             ),
-            Error::Poisoned { durable, cause } => write!(
-                f,
-                "log is poisoned: {cause}; nothing past LSN {durable} can be trusted to be \
-                 durable. Reopen the log to recover"
-            ),
+            Error::Poisoned(err) => err.fmt(f),
         }
     }
 }
@@ -184,8 +155,10 @@ impl std::error::Error for Error {
             Error::Header(err) => Some(err),
             Error::Recovery(err) => Some(err),
             Error::Encode(err) => Some(err),
+            Error::Input(err) => Some(err),
             Error::Watermark(err) => Some(err),
             Error::GroupCommit(err) => Some(err),
+            Error::Poisoned(err) => Some(err),
             _ => None,
         }
     }
@@ -241,13 +214,11 @@ impl Error {
             Error::Encode(EncodeError::PayloadTooLarge { .. }) => ErrorKind::RecordTooLarge,
             Error::Encode(EncodeError::LsnOverflow { .. }) => ErrorKind::LsnExhausted,
             Error::Encode(_) => ErrorKind::Bug,
-            Error::InvalidFrames { .. }
-            | Error::BeyondCurrent { .. }
-            | Error::NotEmpty { .. }
-            | Error::Checkpointed { .. }
-            | Error::NotARecordBoundary { .. } => ErrorKind::InvalidInput,
+            Error::Input(_) | Error::Checkpointed { .. } | Error::NotARecordBoundary { .. } => {
+                ErrorKind::InvalidInput
+            }
             Error::Watermark(_) | Error::GroupCommit(_) => ErrorKind::Bug,
-            Error::Poisoned { .. } => ErrorKind::Poisoned,
+            Error::Poisoned(_) => ErrorKind::Poisoned,
             Error::Locked { .. } => ErrorKind::Locked,
             Error::NotWritable { .. } => ErrorKind::NotWritable,
             Error::Closed { .. } => ErrorKind::Closed,
@@ -265,7 +236,9 @@ impl Error {
     /// The durable LSN the error reports, where it has one (a poisoned or shut-down log).
     pub fn durable_lsn(&self) -> Option<Lsn> {
         match self {
-            Error::Poisoned { durable, .. } | Error::Closed { durable } => Some(*durable),
+            Error::Poisoned(PoisonedError { durable, .. }) | Error::Closed { durable } => {
+                Some(*durable)
+            }
             _ => None,
         }
     }
@@ -289,6 +262,18 @@ impl From<EncodeError> for Error {
 impl From<WatermarkError> for Error {
     fn from(err: WatermarkError) -> Error {
         Error::Watermark(err)
+    }
+}
+
+impl From<InputError> for Error {
+    fn from(err: InputError) -> Error {
+        Error::Input(err)
+    }
+}
+
+impl From<PoisonedError> for Error {
+    fn from(err: PoisonedError) -> Error {
+        Error::Poisoned(err)
     }
 }
 

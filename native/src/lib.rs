@@ -72,7 +72,9 @@ pub use tail::Tail;
 pub use wal::Wal;
 /// The core this crate builds on, re-exported so users need only one dependency.
 pub use walden_core;
-pub use walden_core::{Appended, Durability, Lsn, RecoveryMode, SyncMode, TailKind};
+pub use walden_core::{
+    Appended, Durability, InputError, Lsn, PoisonedError, RecoveryMode, SyncMode, TailKind,
+};
 pub use writer::{WalWriter, SYNC_MARK_STEP_BYTES};
 
 /// What a custom place for a log implements, and the implementations for real files.

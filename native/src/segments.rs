@@ -48,7 +48,7 @@ use crate::shared_sync::SharedSync;
 use crate::writer::{random_salt, WalWriter};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use walden_core::{Appended, FileHeader, Lsn, Storage, SyncMode, BODY_OFFSET};
+use walden_core::{Appended, FileHeader, InputError, Lsn, Storage, SyncMode, BODY_OFFSET};
 
 /// A log over the segment files of `D`. See the module documentation.
 #[derive(Debug)]
@@ -363,10 +363,11 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         // Only sealed segments are removed: a seal in progress finishes first.
         self.collect_seal(true)?;
         if lsn > self.current_lsn() {
-            return Err(Error::BeyondCurrent {
+            return Err(InputError::BeyondCurrent {
                 target: lsn,
                 current: self.current_lsn(),
-            });
+            }
+            .into());
         }
         while !self.sealed.is_empty() {
             let end = self

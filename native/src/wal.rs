@@ -48,8 +48,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 use walden_core::{
-    Appended, Cause, Codec, Decision, Durability, Gather, Lead, Lsn, Pipeline, SyncTicket,
-    WaitStatus,
+    Appended, Cause, Codec, Decision, Durability, Gather, InputError, Lead, Lsn, Pipeline,
+    PoisonedError, SyncTicket, WaitStatus,
 };
 
 /// The shared log over a directory of segment files. `Send + Sync`: put it in an `Arc` and
@@ -264,8 +264,8 @@ impl<D: SegmentDir> Wal<D> {
 
     /// Makes everything up to `target` (an end position: a record's end, or the current LSN)
     /// durable, sharing the sync with concurrent committers. Returns the durable LSN (at least
-    /// `target`). A target past [`Wal::current_lsn`] is [`Error::BeyondCurrent`] (the log is
-    /// not poisoned).
+    /// `target`). A target past [`Wal::current_lsn`] is [`Error::Input`]
+    /// ([`InputError::BeyondCurrent`]; the log is not poisoned).
     pub(crate) fn durable_through(&self, target: Lsn) -> Result<Lsn, Error> {
         // Checked first: with `Durability::Buffered` no group commit remembers a failure.
         if self.poisoned.load(Ordering::Acquire) {
@@ -273,7 +273,7 @@ impl<D: SegmentDir> Wal<D> {
         }
         let current = self.current_lsn();
         if target > current {
-            return Err(Error::BeyondCurrent { target, current });
+            return Err(InputError::BeyondCurrent { target, current }.into());
         }
         if self.durability == Durability::Buffered {
             let flushed = {
@@ -666,18 +666,13 @@ impl<D: SegmentDir> Wal<D> {
     fn poisoned_error(&self) -> Error {
         let poison = self.group().poison().cloned();
         match poison {
-            Some(poison) => Error::Poisoned {
-                durable: poison.durable,
-                cause: poison.cause.message,
-            },
-            None => self
-                .writer()
-                .log
-                .poisoned_error()
-                .unwrap_or(Error::Poisoned {
-                    durable: self.durable_lsn(),
-                    cause: String::from("a group-commit sync failed"),
-                }),
+            Some(poison) => Error::Poisoned(poison.into()),
+            None => self.writer().log.poisoned_error().unwrap_or_else(|| {
+                Error::Poisoned(PoisonedError::new(
+                    self.durable_lsn(),
+                    "a group-commit sync failed",
+                ))
+            }),
         }
     }
 

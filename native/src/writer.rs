@@ -366,10 +366,8 @@ fn convert<E: Into<std::io::Error>>(err: WriterError<E>) -> Error {
         WriterError::Header(err) => Error::Header(err),
         WriterError::Recovery(err) => Error::Recovery(err),
         WriterError::Encode(err) => Error::Encode(err),
-        WriterError::InvalidFrames { offset, reason } => Error::InvalidFrames { offset, reason },
+        WriterError::Input(err) => Error::Input(err),
         WriterError::Watermark(err) => Error::Watermark(err),
-        WriterError::BeyondCurrent { target, current } => Error::BeyondCurrent { target, current },
-        WriterError::NotEmpty { current } => Error::NotEmpty { current },
         WriterError::TooLarge { bytes } => Error::Io {
             op: "reading the log for recovery",
             source: std::io::Error::new(
@@ -377,7 +375,7 @@ fn convert<E: Into<std::io::Error>>(err: WriterError<E>) -> Error {
                 format!("a {bytes}-byte log does not fit in this platform's address space"),
             ),
         },
-        WriterError::Poisoned { durable, cause } => Error::Poisoned { durable, cause },
+        WriterError::Poisoned(err) => Error::Poisoned(err),
         // `WriterError` is non-exhaustive for other crates: a variant added to the core later
         // still reaches the caller with its own text.
         other => Error::Io {

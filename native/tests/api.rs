@@ -7,8 +7,8 @@ use common::{faulty_wal, open_faulty, records};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use walden::{
-    Appended, CutReason, Durability, Error, ErrorKind, Lsn, RecoveryMode, TailKind, Wal,
-    WalOptions, WalWriter,
+    Appended, CutReason, Durability, Error, ErrorKind, InputError, Lsn, PoisonedError,
+    RecoveryMode, TailKind, Wal, WalOptions, WalWriter,
 };
 
 /// Prevents the start-LSN trap: a receipt from `append` handed to `wait_durable` must make
@@ -277,6 +277,58 @@ fn errors_say_their_kind_and_a_failed_sync_poisons() {
     std::fs::write(foreign.path().join("not-a-log.wal"), b"hello").unwrap();
     let err = WalWriter::open(foreign.path().join("not-a-log.wal")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Format, "{err}");
+}
+
+/// Prevents the native error from drifting from the core's: a usage error and a poisoned log
+/// come back as the core's own `InputError` and `PoisonedError`, wrapped, with their text, as
+/// `source()`, and with the kind and durable LSN a caller acts on.
+#[test]
+fn usage_and_poison_errors_are_the_cores_own_wrapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, faults) = faulty_wal(&dir.path().join("kv"), WalOptions::default());
+    let current = wal.current_lsn();
+    let target = Lsn::new(current.get() + 9);
+    let beyond = wal
+        .wait_durable(Appended::new(current, target))
+        .unwrap_err();
+    let expected = InputError::BeyondCurrent { target, current };
+    assert!(
+        matches!(&beyond, Error::Input(input) if *input == expected),
+        "{beyond:?}"
+    );
+    assert_eq!(beyond.kind(), ErrorKind::InvalidInput);
+    assert_eq!(beyond.to_string(), expected.to_string());
+    let source = std::error::Error::source(&beyond).expect("the wrapped InputError");
+    assert_eq!(source.downcast_ref::<InputError>(), Some(&expected));
+    assert!(!beyond.is_poisoned() && beyond.durable_lsn().is_none());
+
+    let kept = wal.commit(b"kept").unwrap();
+    faults.fail_next_sync.store(true, Ordering::Release);
+    wal.commit(b"lost").unwrap_err();
+    let later = wal.commit(b"later").unwrap_err();
+    let Error::Poisoned(poisoned) = &later else {
+        panic!("expected Poisoned, got {later:?}");
+    };
+    assert_eq!(poisoned.durable, kept.end());
+    assert!(
+        poisoned.cause.contains("injected EIO"),
+        "{}",
+        poisoned.cause
+    );
+    assert!(later.is_poisoned());
+    assert_eq!(later.kind(), ErrorKind::Poisoned);
+    assert_eq!(later.durable_lsn(), Some(kept.end()));
+    assert_eq!(
+        later.to_string(),
+        format!(
+            "log is poisoned: {}; nothing past LSN {} can be trusted to be durable. Reopen the \
+             log to recover",
+            poisoned.cause,
+            kept.end()
+        )
+    );
+    let source = std::error::Error::source(&later).expect("the wrapped PoisonedError");
+    assert_eq!(source.downcast_ref::<PoisonedError>(), Some(poisoned));
 }
 
 /// Prevents a receipt from lying about where the record is: `lsn()` is where a reader finds

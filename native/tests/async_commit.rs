@@ -16,7 +16,7 @@ mod common;
 
 use common::{faulty_wal, records};
 use walden::backend::SegmentDir;
-use walden::{Error, Wal, WalOptions, FLUSHER_THREAD_NAME};
+use walden::{Error, PoisonedError, Wal, WalOptions, FLUSHER_THREAD_NAME};
 use walden_core::{Durability, Lsn};
 
 /// Holds every test in this file to one at a time (see the module documentation).
@@ -249,16 +249,16 @@ fn a_failed_fsync_fails_every_pending_commit_async_and_poisons_later_ones() {
                 .expect("a pending commit_async hung after a failed fsync")
                 .expect("task");
             assert!(
-                matches!(&outcome, Err(Error::Poisoned { cause, .. }) if cause.contains("sync")),
+                matches!(&outcome, Err(Error::Poisoned(PoisonedError { cause, .. })) if cause.contains("sync")),
                 "{outcome:?}"
             );
         }
         let later = wal.commit_async(b"later").await;
-        assert!(matches!(later, Err(Error::Poisoned { .. })), "{later:?}");
+        assert!(matches!(later, Err(Error::Poisoned(_))), "{later:?}");
     });
     assert!(matches!(
         wal.commit(b"later, sync"),
-        Err(Error::Poisoned { .. })
+        Err(Error::Poisoned(_))
     ));
     assert_eq!(faults.syncs(), 2, "a sync ran after the failure");
 

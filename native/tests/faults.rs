@@ -32,7 +32,7 @@ use common::{
     ENOSPC,
 };
 use walden::backend::SegmentDir;
-use walden::{Appended, Error, Wal, WalOptions, WalWriter};
+use walden::{Appended, Error, PoisonedError, Wal, WalOptions, WalWriter};
 use walden_core::{
     scan_file, Codec, Durability, FileHeader, Lsn, RecoveryMode, Storage, SyncMode, BODY_OFFSET,
     FRAME_HEADER_LEN,
@@ -380,7 +380,7 @@ fn run_case(case: Case, crash: Crash) {
     // The failing call names the injected error.
     let injected = errno_text(case.fault.errno());
     assert!(
-        matches!(err, Error::Io { .. } | Error::Poisoned { .. }),
+        matches!(err, Error::Io { .. } | Error::Poisoned(_)),
         "{context}: {err:?}"
     );
     assert!(err.to_string().contains(&injected), "{context}: {err}");
@@ -471,10 +471,10 @@ fn assert_poisoned(
     let mut claimed = Lsn::ZERO;
     for (call, outcome) in outcomes {
         match outcome {
-            Err(err @ Error::Poisoned { .. }) => {
+            Err(err @ Error::Poisoned(_)) => {
                 let text = err.to_string();
                 assert!(text.contains("Reopen the log"), "{context}: {call}: {text}");
-                if let Error::Poisoned { durable, cause } = err {
+                if let Error::Poisoned(PoisonedError { durable, cause }) = err {
                     assert!(
                         cause.contains(&errno_text(fault.errno())),
                         "{context}: {call}: {cause}"
@@ -503,7 +503,7 @@ fn assert_poisoned(
         }
     };
     assert!(
-        matches!(err, Error::Poisoned { .. }),
+        matches!(err, Error::Poisoned(_)),
         "{context}: tail: {err:?}"
     );
     assert!(
@@ -681,11 +681,11 @@ fn every_blocked_waiter_gets_the_error(fault: LeaderFault) {
     for outcome in waiters {
         let err = outcome.expect_err("no waiter is acknowledged after the fault");
         assert!(err.to_string().contains(&injected), "{fault:?}: {err}");
-        poisoned += usize::from(matches!(err, Error::Poisoned { .. }));
+        poisoned += usize::from(matches!(err, Error::Poisoned(_)));
     }
     assert!(poisoned >= WAITERS - 1, "{fault:?}: {poisoned} poisoned");
     let durable = wal.durable_lsn();
-    assert!(matches!(wal.commit(b"later"), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.commit(b"later"), Err(Error::Poisoned(_))));
     assert_eq!(
         wal.durable_lsn(),
         durable,
@@ -870,12 +870,12 @@ fn a_single_writer_is_poisoned_by_every_fault_and_recovers_on_reopen() {
             ];
             for (call, outcome) in refusals {
                 assert!(
-                    matches!(outcome, Err(Error::Poisoned { .. })),
+                    matches!(outcome, Err(Error::Poisoned(_))),
                     "{context}: {call} gave {outcome:?}"
                 );
             }
             assert_eq!(writer.durable_lsn(), durable, "{context}");
-            assert!(matches!(writer.close(), Err(Error::Poisoned { .. })));
+            assert!(matches!(writer.close(), Err(Error::Poisoned(_))));
 
             if crash == Crash::PowerLoss {
                 faults.power_loss(&path);
@@ -985,7 +985,7 @@ fn a_waiting_tail_gets_the_error_when_an_appenders_drain_fails() {
     assert!(err.to_string().contains(&errno_text(EIO)), "{err}");
     let (outcome, waited) = reader.join().unwrap();
     assert!(
-        matches!(outcome, Some(Err(Error::Poisoned { .. }))),
+        matches!(outcome, Some(Err(Error::Poisoned(_)))),
         "{outcome:?} after {waited:?}"
     );
     assert!(waited < Duration::from_secs(20), "woken late: {waited:?}");
@@ -1011,7 +1011,7 @@ fn a_poisoned_log_refuses_to_checkpoint_and_keeps_every_segment() {
     faults.fail_sync(Syncs::Shared, 0);
     assert!(wal.commit(b"never durable").is_err());
     let err = wal.checkpoint(wal.durable_lsn()).unwrap_err();
-    assert!(matches!(err, Error::Poisoned { .. }), "{err:?}");
+    assert!(matches!(err, Error::Poisoned(_)), "{err:?}");
     assert_eq!(segment_files(&path), files, "a segment was removed");
 }
 
@@ -1047,17 +1047,17 @@ fn buffered_mode_refuses_appends_waits_and_tails_after_a_failed_write() {
     faults.fail_write(WriteFault::default());
     let err = wal.commit(b"never written").unwrap_err();
     assert!(matches!(err, Error::Io { op: "write", .. }), "{err:?}");
-    assert!(matches!(wal.append(b"x"), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.append(b"x"), Err(Error::Poisoned(_))));
     let current = wal.current_lsn();
     assert!(matches!(
         wal.wait_durable(Appended::new(first, current)),
-        Err(Error::Poisoned { .. })
+        Err(Error::Poisoned(_))
     ));
     let mut tail = wal.tail(first).unwrap();
     assert_eq!(tail.next().unwrap().unwrap().payload, b"handed to the OS");
     let outcome = tail.next_timeout(Duration::from_secs(10));
     assert!(
-        matches!(outcome, Some(Err(Error::Poisoned { .. }))),
+        matches!(outcome, Some(Err(Error::Poisoned(_)))),
         "{outcome:?}"
     );
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use walden::backend::segment_file_name;
-use walden::{Error, LogRecord, Wal, WalOptions};
+use walden::{Error, InputError, LogRecord, Wal, WalOptions};
 use walden_core::{FileHeader, Lsn, TailKind, BODY_OFFSET, HEADER_LEN};
 
 /// Small segments (and preallocation steps) so a few hundred records span many files.
@@ -146,7 +146,7 @@ fn checkpoint_removes_whole_segments_below_the_lsn() {
     assert_eq!(wal.segments().len(), 1);
     assert!(matches!(
         wal.checkpoint(Lsn::new(wal.current_lsn().get() + 1)),
-        Err(Error::BeyondCurrent { .. })
+        Err(Error::Input(InputError::BeyondCurrent { .. }))
     ));
     drop(wal);
     let wal = Wal::open_with(&path, small_segments()).unwrap();

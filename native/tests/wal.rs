@@ -7,7 +7,7 @@ use std::time::Duration;
 mod common;
 
 use common::{faulty_wal, records, FaultyDir};
-use walden::{Appended, Error, Wal, WalOptions};
+use walden::{Appended, Error, InputError, Wal, WalOptions};
 use walden_core::{Durability, Lsn};
 
 /// Runs `threads` closures and fails the test instead of hanging if they do not all finish.
@@ -136,12 +136,12 @@ fn a_failed_fsync_fails_every_waiter_and_poisons_the_log_until_reopened() {
         outcomes.iter().all(|(acked, _)| acked.is_empty()),
         "acknowledged after a failed fsync"
     );
-    assert!(matches!(wal.commit(b"later"), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.commit(b"later"), Err(Error::Poisoned(_))));
     assert!(
-        matches!(wal.append(b"later"), Err(Error::Poisoned { .. })),
+        matches!(wal.append(b"later"), Err(Error::Poisoned(_))),
         "a poisoned log refuses appends too"
     );
-    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.sync(), Err(Error::Poisoned(_))));
     assert_eq!(
         faults.syncs.load(Ordering::Relaxed),
         2,
@@ -207,7 +207,7 @@ fn a_waiting_tail_gets_the_error_when_a_sync_fails() {
     assert!(wal.commit(b"never durable").is_err());
     let (outcome, ended) = reader.join().unwrap();
     assert!(
-        matches!(outcome, Some(Err(Error::Poisoned { .. }))),
+        matches!(outcome, Some(Err(Error::Poisoned(_)))),
         "{outcome:?}"
     );
     assert!(ended, "the tail ends after the error");
@@ -255,7 +255,7 @@ fn waiting_past_the_current_lsn_is_refused_without_poisoning() {
     let beyond = Appended::new(current, Lsn::new(current.get() + 100));
     assert!(matches!(
         wal.wait_durable(beyond),
-        Err(Error::BeyondCurrent { .. })
+        Err(Error::Input(InputError::BeyondCurrent { .. }))
     ));
     wal.commit(b"two").unwrap();
 }

@@ -1,7 +1,7 @@
 //! `WalWriter`'s contract, one test per promise, each opening with the failure it prevents.
 
 use std::io::Write;
-use walden::{Error, WalOptions, WalWriter, SYNC_MARK_STEP_BYTES};
+use walden::{Error, InputError, PoisonedError, WalOptions, WalWriter, SYNC_MARK_STEP_BYTES};
 use walden_core::{
     Codec, Decoded, Durability, FileHeader, HeaderError, Lsn, Marker, MemStorage, Records,
     RecoveryError, Storage, SyncMode, TailKind, BODY_OFFSET, FORMAT_VERSION, MARKER_FRAME_LEN,
@@ -191,7 +191,9 @@ fn a_failed_sync_poisons_until_reopened_and_recovered() {
         log.flush_until(log.current_lsn()).map(|_| ()),
         log.mark_durable(log.written_lsn()).map(|_| ()),
     ] {
-        assert!(matches!(result, Err(Error::Poisoned { durable: d, .. }) if d == durable));
+        assert!(
+            matches!(result, Err(Error::Poisoned(PoisonedError { durable: d, .. })) if d == durable)
+        );
     }
     assert_eq!(log.durable_lsn(), durable);
 
@@ -221,7 +223,7 @@ fn a_failed_write_poisons_too() {
             ..
         })
     ));
-    assert!(matches!(log.append(b"y"), Err(Error::Poisoned { .. })));
+    assert!(matches!(log.append(b"y"), Err(Error::Poisoned(_))));
 }
 
 /// A storage whose writes fail: a file opened read-only.
@@ -273,7 +275,7 @@ fn flush_until_is_a_no_op_at_or_below_the_durable_lsn() {
     assert_eq!(log.storage().syncs(), syncs);
     assert!(matches!(
         log.flush_until(Lsn::new(end.get() + 1)),
-        Err(Error::BeyondCurrent { .. })
+        Err(Error::Input(InputError::BeyondCurrent { .. }))
     ));
 }
 
@@ -386,7 +388,7 @@ fn drain_for_group_sync_hands_out_a_handle_that_makes_the_drained_bytes_durable(
     ));
     let err = log.mark_sync_failed(std::io::Error::other("EIO"));
     assert!(matches!(err, Error::Io { .. }));
-    assert!(matches!(log.append(b"x"), Err(Error::Poisoned { .. })));
+    assert!(matches!(log.append(b"x"), Err(Error::Poisoned(_))));
 }
 
 /// Prevents malformed pre-encoded frames from entering the log.
@@ -403,11 +405,11 @@ fn append_bytes_takes_whole_frames_encoded_at_the_current_lsn() {
     assert_eq!(log.append_bytes(&frames).unwrap(), lsn);
     assert!(matches!(
         log.append_bytes(&frames[..frames.len() - 1]),
-        Err(Error::InvalidFrames { .. })
+        Err(Error::Input(InputError::InvalidFrames { .. }))
     ));
     assert!(matches!(
         log.append_bytes(&[0u8; 8]),
-        Err(Error::InvalidFrames { .. })
+        Err(Error::Input(InputError::InvalidFrames { .. }))
     ));
     let end = log.sync().unwrap();
     assert_eq!(end.get(), frames.len() as u64);
@@ -425,7 +427,7 @@ fn set_current_lsn_moves_an_empty_log_forward_only() {
     assert_eq!(log.append(b"x").unwrap().lsn(), Lsn::new(5000));
     assert!(matches!(
         log.set_current_lsn(Lsn::new(9000)),
-        Err(Error::NotEmpty { .. })
+        Err(Error::Input(InputError::NotEmpty { .. }))
     ));
     let mut empty = mem_writer();
     empty.set_current_lsn(Lsn::new(10)).unwrap();
@@ -451,7 +453,7 @@ fn append_bytes_refuses_frames_that_would_end_past_the_largest_lsn() {
         .unwrap();
     assert!(matches!(
         log.append_bytes(&frames),
-        Err(Error::InvalidFrames { offset: 0, .. })
+        Err(Error::Input(InputError::InvalidFrames { offset: 0, .. }))
     ));
     assert_eq!(log.current_lsn(), Lsn::new(u64::MAX - 20));
     assert!(log.append(b"fits").is_ok());

@@ -229,8 +229,14 @@ impl<E: StorageFailure> From<WriterError<E>> for LogError {
             }
             WriterError::Recovery(_) => LogError::Corrupt { message },
             WriterError::Encode(_) => LogError::TooLarge { message },
-            WriterError::Poisoned { durable, .. } => LogError::Poisoned { durable, message },
+            WriterError::Poisoned(poisoned) => LogError::Poisoned {
+                durable: poisoned.durable,
+                message,
+            },
             WriterError::TooLarge { .. } => LogError::Io { message },
+            // The worker builds every frame and LSN it hands the writer itself: a usage error
+            // from the writer is a bug in walden-wasm, not in the page's request.
+            WriterError::Input(_) | WriterError::Watermark(_) => LogError::internal(message),
             _ => LogError::internal(message),
         }
     }
