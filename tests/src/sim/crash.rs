@@ -751,17 +751,43 @@ mod tests {
         }
     }
 
-    /// Prevents a crash image from garbling a header rewrite (the sync mark): the header
-    /// either keeps its old bytes or holds the new ones.
+    /// Prevents the model from sparing header slot rewrites (format v2 must survive them torn
+    /// at any byte or garbled) and from letting one reach beyond its slot: the other slot keeps
+    /// its bytes whatever happens to the rewrite.
     #[test]
-    fn a_header_rewrite_lands_whole_or_not_at_all() {
-        let disk = disk_with(64, &[(0, 64), (64, 2000)]);
+    fn a_header_slot_rewrite_may_tear_anywhere_but_never_touches_the_other_slot() {
+        let disk = disk_with(128, &[(0, 64), (128, 2000)]);
         let new = pattern(0, 64);
+        let (mut whole, mut old, mut torn) = (0, 0, 0);
         for seed in 0..2000 {
             let image = image_of(&disk, &SimConfig::default(), seed);
-            let header = &image[..64];
+            assert!(image[64..128].iter().all(|&b| b == 0xAA), "seed {seed}");
+            let slot = &image[..64];
+            if slot == new {
+                whole += 1;
+            } else if slot.iter().all(|&b| b == 0xAA) {
+                old += 1;
+            } else {
+                torn += 1;
+            }
+        }
+        assert!(
+            whole > 0 && old > 0 && torn > 0,
+            "{whole} whole, {old} old, {torn} torn"
+        );
+    }
+
+    /// Prevents a crash image from tearing the first write of a file's two slots: it is synced
+    /// under a temporary name before the file is renamed into place, so it lands whole or not.
+    #[test]
+    fn the_first_write_of_both_slots_lands_whole_or_not_at_all() {
+        let disk = disk_with(0, &[(0, 128), (128, 2000)]);
+        let new = pattern(0, 128);
+        for seed in 0..2000 {
+            let image = image_of(&disk, &SimConfig::default(), seed);
+            let header = image.get(..128);
             assert!(
-                header == new || header.iter().all(|&b| b == 0xAA),
+                header.is_none_or(|header| header == new || header.iter().all(|&b| b == 0)),
                 "seed {seed}"
             );
         }
