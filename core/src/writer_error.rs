@@ -49,7 +49,8 @@ pub enum WriterError<E> {
         /// The end of what was appended.
         current: Lsn,
     },
-    /// The log file is larger than this platform can address, so recovery cannot read it.
+    /// The log file is larger than this platform can address. Recovery reads logs through a
+    /// window and no longer returns this; kept for the backends that map it.
     TooLarge {
         /// The file's size in bytes.
         bytes: u64,
