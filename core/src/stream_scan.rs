@@ -13,7 +13,7 @@
 //! Invariants:
 //! - A request `bytes(start, min_len)` returns a slice that starts at `start` and holds at least
 //!   `min(min_len, len - start)` bytes: never fewer, so every caller sees whole what it asked for.
-//! - Callers ask for at most one of these at a time:
+//! - Callers make only these requests:
 //!   - a frame header, or a frame of at most `hold_len()` bytes ([`check_frame`]);
 //!   - for the search after damage, the longest frame the codec accepts, `max_payload_len + 8`
 //!     (a candidate at `c` is checked from the slice asked for at `c`);
@@ -27,8 +27,10 @@
 //!
 //! Memory: the buffer (above), plus the search's per-block CRCs for at most one frame's span
 //! ([`crate::checksum::SlidingBlocks`]: one `Hasher` per 32 KiB), plus a few words. Nothing grows
-//! with the file: a clean scan of any length holds `window + 8` bytes (`window + 64` when a
-//! frame straddles a refill), and a scan that searches after damage `window + max_payload_len + 8`.
+//! with the file. With `F` one maximal frame (`max_payload_len + 8`), a clean scan of any length
+//! holds at most `window + min(max(window, 64), F)` bytes (a frame that straddles the end of the
+//! buffer is asked for whole, with a window after it; longer ones are hashed as they are read),
+//! and a scan that searches after damage at most `window + F`.
 //!
 //! Why the search's overlap is enough: the search checks candidates at increasing offsets, each
 //! from a slice asked for with `min_len = max_payload_len + 8`. A candidate frame that passes
@@ -36,6 +38,12 @@
 //! candidate `c` the buffer holds `[c, c + F + window)` (`F` one maximal frame), so every
 //! candidate up to `c + window` is served without another read: one refill per `window` bytes
 //! searched, each reading `window` new bytes.
+//!
+//! The refill moves the overlap it keeps (up to one maximal frame) to the front of the buffer, so
+//! the search costs about `(window + F) / window` copies per byte searched: one or two with the
+//! 1 MiB window recovery uses and the default 1 MiB limit. A caller that raises
+//! `max_payload_len` far above its window should raise the window with it (only damaged logs
+//! are searched; a clean scan copies nothing it does not read).
 //!
 //! Reads: the header takes one read of [`BODY_OFFSET`] bytes; the body is read in order, and
 //! each byte is read once by the scan of the valid prefix (the search after damage, and the walk
