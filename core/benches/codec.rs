@@ -18,7 +18,7 @@ use criterion::{BenchmarkGroup, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use walden_core::{
-    frame_len, scan_file, Codec, FileHeader, Lsn, Recovery, RecoveryMode, TailKind, HEADER_LEN,
+    frame_len, scan_file, Codec, FileHeader, Lsn, Recovery, RecoveryMode, TailKind, BODY_OFFSET,
 };
 
 /// The salt every benchmark log is written with. Any value does: the CRC cost does not depend on it.
@@ -106,12 +106,12 @@ fn payload(len: usize, seed: u64) -> Vec<u8> {
 fn build_log(payload_len: usize, body_bytes: usize) -> (Vec<u8>, Lsn) {
     let codec = Codec::new(SALT);
     let header = FileHeader::new(SALT, BASE_LSN);
-    let mut image = Vec::with_capacity(HEADER_LEN + body_bytes + ZERO_TAIL_BYTES);
-    image.extend_from_slice(&header.encode());
+    let mut image = Vec::with_capacity(BODY_OFFSET + body_bytes + ZERO_TAIL_BYTES);
+    image.extend_from_slice(&header.encode_initial());
     let mut rng = XorShift(0x0123_4567_89ab_cdef ^ payload_len as u64);
     let mut payload = vec![0u8; payload_len];
     let mut lsn = BASE_LSN;
-    while image.len() - HEADER_LEN + frame_len(payload_len) <= body_bytes {
+    while image.len() - BODY_OFFSET + frame_len(payload_len) <= body_bytes {
         rng.fill(&mut payload);
         let len = codec
             .encode_append(lsn, &payload, &mut image)

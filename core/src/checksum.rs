@@ -13,7 +13,7 @@
 //!   on store forwarding, which costs more than the CRC itself for small records.
 
 use crate::Lsn;
-use alloc::vec::Vec;
+use alloc::collections::VecDeque;
 use core::ops::Range;
 use crc32fast::Hasher;
 
@@ -70,42 +70,68 @@ pub(crate) fn frame_crc_with(
 /// ranges recovery checks.
 pub(crate) const BLOCK_LEN: usize = 32 * 1024;
 
-/// The CRCs of consecutive [`BLOCK_LEN`]-byte blocks of a region, computed once, so that the CRC
-/// of any long range of it is assembled with `Hasher::combine` rather than rehashed. Recovery
-/// uses it to check many overlapping candidate frames in a damaged tail in near-linear time.
-pub(crate) struct BlockCrcs<'a> {
-    bytes: &'a [u8],
-    blocks: Vec<Hasher>,
+/// The CRCs of consecutive [`BLOCK_LEN`]-byte blocks of a region (aligned at its start), so that
+/// the CRC of any long range of it is assembled with `Hasher::combine` rather than rehashed.
+/// Recovery uses it to check many overlapping candidate frames in a damaged tail in near-linear
+/// time.
+///
+/// Blocks are hashed when a range first covers them, from the bytes the caller holds for that
+/// range, and dropped once a range starts past them: callers ask for ranges that start at
+/// increasing offsets (the search's candidates), so it keeps the blocks of about one range, not
+/// of the whole region. A range that starts before the kept blocks restarts them (correct, only
+/// slower).
+pub(crate) struct SlidingBlocks {
+    /// The offset of block 0.
+    base: u64,
+    /// The index of `crcs[0]`.
+    first: u64,
+    crcs: VecDeque<Hasher>,
 }
 
-impl<'a> BlockCrcs<'a> {
-    /// Hashes every whole block of `bytes` (one pass).
-    pub(crate) fn new(bytes: &'a [u8]) -> BlockCrcs<'a> {
-        let blocks = bytes
-            .chunks_exact(BLOCK_LEN)
-            .map(|block| {
-                let mut hasher = Hasher::new();
-                hasher.update(block);
-                hasher
-            })
-            .collect();
-        BlockCrcs { bytes, blocks }
+impl SlidingBlocks {
+    /// No blocks yet, of a region starting at offset `base`.
+    pub(crate) fn new(base: u64) -> SlidingBlocks {
+        SlidingBlocks {
+            base,
+            first: 0,
+            crcs: VecDeque::new(),
+        }
     }
 
-    /// Continues `hasher` over `bytes[range]`: exactly `hasher.update(&bytes[range])`, but
-    /// whole blocks inside the range are combined from their precomputed CRCs.
-    pub(crate) fn update(&self, hasher: &mut Hasher, range: Range<usize>) {
-        let first_whole = range.start.div_ceil(BLOCK_LEN);
-        let end_whole = range.end / BLOCK_LEN;
+    /// Continues `hasher` over the bytes at offsets `range` (at or after the base): exactly
+    /// `hasher.update(..)` of them, but whole blocks inside the range are combined from their
+    /// CRCs. `bytes` holds the bytes from offset `at` on, `range` included.
+    pub(crate) fn update(&mut self, hasher: &mut Hasher, range: Range<u64>, at: u64, bytes: &[u8]) {
+        // Offsets inside `range` lie in `bytes`, so their distance from `at` fits a usize.
+        let index = |offset: u64| (offset - at) as usize;
+        let block = BLOCK_LEN as u64;
+        let first_whole = (range.start - self.base).div_ceil(block);
+        let end_whole = (range.end - self.base) / block;
         if first_whole >= end_whole {
-            hasher.update(&self.bytes[range]);
+            hasher.update(&bytes[index(range.start)..index(range.end)]);
             return;
         }
-        hasher.update(&self.bytes[range.start..first_whole * BLOCK_LEN]);
-        for block in &self.blocks[first_whole..end_whole] {
-            hasher.combine(block);
+        let start_of = |k: u64| self.base + k * block;
+        hasher.update(&bytes[index(range.start)..index(start_of(first_whole))]);
+        while self.first < first_whole && !self.crcs.is_empty() {
+            self.crcs.pop_front();
+            self.first += 1;
         }
-        hasher.update(&self.bytes[end_whole * BLOCK_LEN..range.end]);
+        if self.crcs.is_empty() || self.first > first_whole {
+            self.crcs.clear();
+            self.first = first_whole;
+        }
+        while self.first + (self.crcs.len() as u64) < end_whole {
+            let k = self.first + self.crcs.len() as u64;
+            let mut crc = Hasher::new();
+            crc.update(&bytes[index(start_of(k))..index(start_of(k + 1))]);
+            self.crcs.push_back(crc);
+        }
+        for k in first_whole..end_whole {
+            // `first <= first_whole` and the run reaches `end_whole`, so `k - first` indexes it.
+            hasher.combine(&self.crcs[(k - self.first) as usize]);
+        }
+        hasher.update(&bytes[index(start_of(end_whole))..index(range.end)]);
     }
 }
 
@@ -136,10 +162,9 @@ mod tests {
 
     #[test]
     fn block_assembled_ranges_equal_direct_hashing() {
-        let bytes: Vec<u8> = (0..(5 * BLOCK_LEN + 123))
+        let bytes: alloc::vec::Vec<u8> = (0..(5 * BLOCK_LEN + 123))
             .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2])
             .collect();
-        let blocks = BlockCrcs::new(&bytes);
         let edges = [
             0,
             1,
@@ -149,12 +174,22 @@ mod tests {
             3 * BLOCK_LEN,
             bytes.len(),
         ];
-        for &start in &edges {
+        // Ranges at increasing starts (as the search asks), twice: the second pass goes back to
+        // the first start, which restarts the kept blocks. Blocks are aligned 3 bytes in.
+        let mut blocks = SlidingBlocks::new(3);
+        for &start in edges.iter().chain(&edges).filter(|&&start| start >= 3) {
             for &end in edges.iter().filter(|&&end| end >= start) {
                 let mut direct = Hasher::new_with_initial(0x1234_5678);
                 direct.update(&bytes[start..end]);
                 let mut assembled = Hasher::new_with_initial(0x1234_5678);
-                blocks.update(&mut assembled, start..end);
+                // Hand over only the bytes from `start - 1` on, as a window source would.
+                let at = start - 1;
+                blocks.update(
+                    &mut assembled,
+                    start as u64..end as u64,
+                    at as u64,
+                    &bytes[at..],
+                );
                 assert_eq!(assembled.finalize(), direct.finalize(), "{start}..{end}");
             }
         }

@@ -11,7 +11,7 @@
 //! | what an append returns and a durability wait takes ([`Appended`]) | `appended` |
 //! | file header ([`FileHeader`]) | `header` |
 //! | record frames ([`Codec`], [`Decoded`]) | `frame` |
-//! | recovery ([`scan_file`], [`Records`], [`RecoveryMode`]) | `scan`, `resync` |
+//! | recovery ([`scan_file`], [`scan_storage`], [`Records`], [`RecoveryMode`]) | `scan`, `resync`, `stream_scan` |
 //! | `durable <= written <= current` ([`Watermarks`]) | `watermark` |
 //! | who syncs and who waits ([`GroupCommit`]) | `group_commit` |
 //! | the one owner of durability and poisoning ([`Pipeline`], [`SyncTicket`], [`Gather`]) | `pipeline` |
@@ -43,6 +43,7 @@ mod poisoned_error;
 mod resync;
 mod scan;
 mod storage;
+mod stream_scan;
 mod watermark;
 mod writer_error;
 mod writer_options;
@@ -62,7 +63,7 @@ pub use header::{
     HEADER_SLOTS, MAGIC,
 };
 pub use input_error::InputError;
-pub use log_writer::{LogWriter, WriterResult, SYNC_MARK_STEP_BYTES};
+pub use log_writer::{LogWriter, WriterResult, RECOVERY_WINDOW_BYTES, SYNC_MARK_STEP_BYTES};
 pub use lsn::Lsn;
 pub use marker::{Marker, CONTROL_CRC_XOR, KIND_SYNC_MARKER, MARKER_FRAME_LEN, MARKER_PAYLOAD_LEN};
 pub use mem::{MemError, MemStorage};
@@ -74,6 +75,7 @@ pub use scan::{
     scan_body, scan_file, Damage, Records, Recovery, RecoveryError, RecoveryMode, Tail, TailKind,
 };
 pub use storage::{Durability, Storage, SyncMode};
+pub use stream_scan::{scan_storage, SCAN_READ_OP};
 pub use watermark::{WatermarkError, Watermarks};
 pub use writer_error::WriterError;
 pub use writer_options::{WriterOptions, DEFAULT_BUFFER_BYTES, DEFAULT_PREALLOCATE_BYTES};

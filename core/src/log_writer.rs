@@ -14,6 +14,9 @@
 //!   appended; nothing counts as durable until this writer has synced it. Records past the sync
 //!   mark are written again, so that sync persists them even if an earlier process's failed
 //!   fsync left their pages clean but unwritten.
+//! - Recovering never holds the file whole: it scans through a window of
+//!   [`RECOVERY_WINDOW_BYTES`] ([`crate::scan_storage`]) and rewrites the records past the sync
+//!   mark a window at a time, so opening a log of any size needs about the same memory.
 //! - A failed write or sync poisons the writer: from then on every call that could append or
 //!   report durability returns [`WriterError::Poisoned`], and `durable` never moves again. Linux
 //!   may mark the pages of a failed fsync clean, so retrying could report success for lost data.
@@ -38,9 +41,9 @@
 //! write (a `BufWriter` retries them on the next flush).
 
 use crate::{
-    scan_file, Appended, Codec, Durability, FileHeader, InputError, Lsn, PoisonedError, Recovery,
-    Storage, SyncMode, Tail, TailKind, WatermarkError, Watermarks, WriterError, WriterOptions,
-    FORMAT_V1, FRAME_HEADER_LEN,
+    scan_storage, Appended, Codec, Durability, FileHeader, InputError, Lsn, PoisonedError,
+    Recovery, Storage, SyncMode, Tail, TailKind, WatermarkError, Watermarks, WriterError,
+    WriterOptions, FORMAT_V1, FRAME_HEADER_LEN,
 };
 use alloc::format;
 use alloc::string::String;
@@ -53,6 +56,11 @@ use alloc::vec::Vec;
 /// header on every sync instead would cost W2 about 5% and W3 at 64 threads about 25%
 /// (docs/performance.md). v2 files carry the mark in sync marker frames instead.
 pub const SYNC_MARK_STEP_BYTES: u64 = 64 * 1024;
+
+/// The window recovery reads a log through ([`crate::scan_storage`]), and the piece size of the
+/// rewrite past the sync mark: opening a log of any size holds about this much of it (plus one
+/// maximal frame when the scan searches after damage), never the whole file.
+pub const RECOVERY_WINDOW_BYTES: usize = 1 << 20;
 
 /// The result of a [`LogWriter`] call over storage `S`.
 pub type WriterResult<T, S> = Result<T, WriterError<<S as Storage>::Error>>;
@@ -130,19 +138,12 @@ impl<S: Storage> LogWriter<S> {
         if size == 0 {
             return LogWriter::create(storage, salt_if_new, Lsn::ZERO, options);
         }
-        let Ok(len) = usize::try_from(size) else {
-            return Err(WriterError::TooLarge { bytes: size });
-        };
-        let mut image = vec![0u8; len];
-        let read = storage
-            .read_at(0, &mut image)
-            .map_err(storage_err("reading the log for recovery"))?;
-        image.truncate(read);
         let max = options.max_payload_len;
-        let (header, recovery) = scan_file(
-            &image,
+        let (header, recovery) = scan_storage(
+            &storage,
             |salt| Codec::new(salt).with_max_payload_len(max),
             options.recovery_mode,
+            RECOVERY_WINDOW_BYTES,
         )?;
         // Records past the sync mark may sit in pages that a failed fsync (of an earlier process,
         // in this boot) left clean in the page cache but never wrote: they read back fine, and a
@@ -158,14 +159,7 @@ impl<S: Storage> LogWriter<S> {
             .map_or(recovery.valid_file_len(), |offset| {
                 offset.min(recovery.valid_file_len())
             });
-        if unmarked < recovery.valid_file_len() {
-            let range = usize::try_from(unmarked).unwrap_or(usize::MAX)
-                ..usize::try_from(recovery.valid_file_len()).unwrap_or(usize::MAX);
-            storage
-                .write_at(unmarked, &image[range])
-                .map_err(storage_err("rewriting the records past the sync mark"))?;
-        }
-        drop(image);
+        rewrite(&mut storage, unmarked..recovery.valid_file_len())?;
         // Zero fill after the records is preallocated (or never-written) space: it can never
         // decode as a record, so with preallocation on it stays, and appends overwrite it.
         let keep_zeroed = options.preallocate_bytes > 0
@@ -649,6 +643,35 @@ enum Marker {
 
 /// The zeros preallocation writes, a block of them at a time.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// Writes the bytes of `range` (file offsets) back where they are, a window at a time: see
+/// `LogWriter::recover`.
+fn rewrite<S: Storage>(storage: &mut S, range: core::ops::Range<u64>) -> WriterResult<(), S> {
+    const OP: &str = "rewriting the records past the sync mark";
+    if range.is_empty() {
+        return Ok(());
+    }
+    let piece_max = usize::try_from(range.end - range.start)
+        .map_or(RECOVERY_WINDOW_BYTES, |len| len.min(RECOVERY_WINDOW_BYTES));
+    let mut piece = vec![0u8; piece_max];
+    let mut at = range.start;
+    while at < range.end {
+        let want = usize::try_from(range.end - at).map_or(piece_max, |left| left.min(piece_max));
+        let read = storage
+            .read_at(at, &mut piece[..want])
+            .map_err(storage_err(OP))?;
+        if read == 0 {
+            // The scan just read these bytes; a storage that ends first has nothing left to
+            // rewrite.
+            break;
+        }
+        storage
+            .write_at(at, &piece[..read.min(want)])
+            .map_err(storage_err(OP))?;
+        at += read.min(want) as u64;
+    }
+    Ok(())
+}
 
 fn storage_err<E>(op: &'static str) -> impl FnOnce(E) -> WriterError<E> {
     move |source| WriterError::Storage { op, source }

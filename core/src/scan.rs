@@ -24,10 +24,17 @@
 //!   ([`RecoveryError::BaseLsnTooHigh`]) rather than cutting it as a torn tail.
 //! - The cost of a scan is linear in the valid prefix; classifying damage costs what
 //!   [`crate::resync`] documents (near-linear in the tail).
+//! - Every decision is made once, in `scan_source`, over a `Source` (`crate::stream_scan`):
+//!   [`scan_file`] and [`scan_body`] run it over bytes in memory, [`crate::scan_storage`] over a
+//!   storage read through a window. The two give the same answer for the same bytes.
 
-use crate::frame::{Codec, Decoded, InvalidFrame, Record};
+use crate::frame::{Codec, Decoded, InvalidFrame, Record, FRAME_HEADER_LEN};
 use crate::header::{body_offset, FileHeader, HeaderError};
 use crate::resync::find_next_valid;
+use crate::stream_scan::{
+    check_frame, first_nonzero_from, infallible, last_nonzero_from, Frame, SliceSource, Source,
+    Stop,
+};
 use crate::Lsn;
 use core::fmt;
 
@@ -319,7 +326,7 @@ impl<'a> Records<'a> {
 
     /// The LSN just after the last record returned.
     pub fn lsn(&self) -> Lsn {
-        lsn_at(self.base_lsn, self.offset)
+        lsn_at(self.base_lsn, self.offset as u64)
     }
 
     /// Why iteration stopped; `None` while records remain or when the body ended cleanly.
@@ -365,7 +372,8 @@ impl<'a> Iterator for Records<'a> {
 /// Scans a whole file image: decodes the header, then the body, per `mode`.
 ///
 /// `codec_for_salt` turns the header's salt into the codec to decode with (carrying the
-/// caller's payload limit): `|salt| Codec::new(salt)` for the defaults.
+/// caller's payload limit): `|salt| Codec::new(salt)` for the defaults. The same scan as
+/// [`crate::scan_storage`], over bytes already in memory.
 pub fn scan_file(
     image: &[u8],
     codec_for_salt: impl FnOnce(u64) -> Codec,
@@ -390,48 +398,64 @@ pub fn scan_body(
     mode: RecoveryMode,
     sync_mark: Option<Lsn>,
 ) -> Result<Recovery, RecoveryError> {
+    infallible(scan_source(
+        codec,
+        base_lsn,
+        &mut SliceSource(body),
+        mode,
+        sync_mark,
+    ))
+}
+
+/// The scan itself, over any [`Source`] (a slice for [`scan_body`], a storage read by windows
+/// for [`crate::scan_storage`]): every decision of recovery is made here, once.
+pub(crate) fn scan_source<Src: Source>(
+    codec: &Codec,
+    base_lsn: Lsn,
+    body: &mut Src,
+    mode: RecoveryMode,
+    sync_mark: Option<Lsn>,
+) -> Result<Recovery, Stop<Src::Error>> {
     check_room(base_lsn, body)?;
-    let mut records = Records::new(*codec, base_lsn, body);
-    let count = records.by_ref().count() as u64;
-    let end = records.offset();
-    let at = records.lsn();
-    let mut mark = sync_mark.max(records.sync_mark());
+    let prefix = walk(codec, base_lsn, body, 0).map_err(Stop::Read)?;
+    let end = prefix.end;
+    let at = lsn_at(base_lsn, end);
+    let mut mark = sync_mark.max(prefix.mark);
     let mut recovery = Recovery {
         base_lsn,
         end_lsn: at,
-        records: count,
+        records: prefix.records,
         tail: None,
         sync_mark: mark,
         body_offset: body_offset(codec.format()),
     };
-    let damage = records.damage();
-    let rest = &body[end..];
-    let bytes = rest.len() as u64;
+    let damage = prefix.damage;
+    let bytes = body.len() - end;
     if let Some(Damage::Invalid(InvalidFrame::LengthOverLimit {
         payload_len,
         max_payload_len,
     })) = damage
     {
-        // The frame is in memory already, so checking it costs no allocation: a genuine record
-        // written under a larger limit must not be mistaken for a torn tail and truncated.
+        // A genuine record written under a larger limit must not be mistaken for a torn tail and
+        // truncated. Its CRC is computed as it is read: the frame may claim up to 4 GiB.
         let unlimited = codec.with_max_payload_len(crate::frame::MAX_PAYLOAD_LEN_LIMIT);
-        if let Decoded::Record(_) = unlimited.decode(at, rest) {
-            return Err(RecoveryError::RecordOverLimit {
+        if let Frame::Record { .. } = check_frame(&unlimited, at, body, end).map_err(Stop::Read)? {
+            return Err(Stop::Refused(RecoveryError::RecordOverLimit {
                 at,
                 payload_len,
                 max_payload_len,
-            });
+            }));
         }
     }
     let Some(damage) = damage else {
         return match lost_below(mode, mark, at, None) {
-            Some(err) => Err(err),
+            Some(err) => Err(err.into()),
             None => Ok(recovery),
         };
     };
-    if is_all_zero(rest) {
+    if first_nonzero_from(body, end).map_err(Stop::Read)?.is_none() {
         if let Some(err) = lost_below(mode, mark, at, Some(damage)) {
-            return Err(err);
+            return Err(err.into());
         }
         recovery.tail = Some(Tail {
             at,
@@ -440,18 +464,18 @@ pub fn scan_body(
         });
         return Ok(recovery);
     }
-    let next = find_next_valid(codec, base_lsn, body, end, damage);
+    let next = find_next_valid(codec, base_lsn, body, end, damage).map_err(Stop::Read)?;
     if let Some(next) = next {
         // A sync marker after the damage vouches for what lies below it as much as one before.
-        mark = mark.max(marks_after(codec, base_lsn, body, next));
+        mark = mark.max(marks_after(codec, base_lsn, body, next).map_err(Stop::Read)?);
         recovery.sync_mark = mark;
     }
     let lost = lost_below(mode, mark, at, Some(damage));
     let kind = match next {
         None => match lost {
-            Some(err) => return Err(err),
+            Some(err) => return Err(err.into()),
             None if mode == RecoveryMode::AbsoluteConsistency => {
-                return Err(RecoveryError::TornTail { at, bytes, damage });
+                return Err(RecoveryError::TornTail { at, bytes, damage }.into());
             }
             None => TailKind::Torn(damage),
         },
@@ -473,7 +497,8 @@ pub fn scan_body(
                 at,
                 damage,
                 next_valid: lsn_at(base_lsn, next),
-            });
+            }
+            .into());
         }
     };
     recovery.tail = Some(Tail { at, bytes, kind });
@@ -496,83 +521,151 @@ fn lost_below(
     })
 }
 
+/// A run of consecutive valid frames, as [`walk`] found it.
+struct Walk {
+    /// The body offset just past the last valid frame.
+    end: u64,
+    /// Records in the run (sync markers not counted).
+    records: u64,
+    /// The highest durable LSN of the sync markers in the run.
+    mark: Option<Lsn>,
+    /// What ended the run (`None`: the body did).
+    damage: Option<Damage>,
+}
+
+/// Walks the valid frames of `body` from the frame at `from` until the first damage or the end,
+/// exactly as [`Records`] does. Frames that lie whole in the slice at hand are decoded in place
+/// (the hot loop of every recovery); one that straddles its end goes through [`check_frame`],
+/// which asks the source for more.
+fn walk<Src: Source>(
+    codec: &Codec,
+    base_lsn: Lsn,
+    body: &mut Src,
+    from: u64,
+) -> Result<Walk, Src::Error> {
+    let len = body.len();
+    let mut offset = from;
+    let mut records = 0u64;
+    let mut mark = None;
+    let damage = loop {
+        if offset >= len {
+            break None;
+        }
+        let bytes = body.bytes(offset, FRAME_HEADER_LEN)?;
+        let reaches_end = offset + bytes.len() as u64 == len;
+        let mut at = 0usize;
+        let stopped = loop {
+            if at == bytes.len() {
+                break None;
+            }
+            match codec.decode(lsn_at(base_lsn, offset + at as u64), &bytes[at..]) {
+                Decoded::Record(record) => {
+                    at += record.frame_len();
+                    records += 1;
+                }
+                Decoded::Marker(marker) => {
+                    at += crate::MARKER_FRAME_LEN;
+                    mark = mark.max(Some(marker.durable));
+                }
+                Decoded::Incomplete {
+                    needed, available, ..
+                } if reaches_end => break Some(Damage::Incomplete { needed, available }),
+                // The frame runs past the slice: checked below, from the source.
+                Decoded::Incomplete { .. } => break None,
+                Decoded::Invalid { reason, .. } => break Some(Damage::Invalid(reason)),
+            }
+        };
+        offset += at as u64;
+        if stopped.is_some() {
+            break stopped;
+        }
+        if offset >= len || at == bytes.len() {
+            continue;
+        }
+        match check_frame(codec, lsn_at(base_lsn, offset), body, offset)? {
+            Frame::Record { len } => {
+                offset += len as u64;
+                records += 1;
+            }
+            Frame::Marker(marker) => {
+                offset += crate::MARKER_FRAME_LEN as u64;
+                mark = mark.max(Some(marker.durable));
+            }
+            Frame::Incomplete { needed, available } => {
+                break Some(Damage::Incomplete { needed, available })
+            }
+            Frame::Invalid(reason) => break Some(Damage::Invalid(reason)),
+        }
+    };
+    Ok(Walk {
+        end: offset,
+        records,
+        mark,
+        damage,
+    })
+}
+
 /// The highest durable LSN of the sync markers in `body` from the valid frame at `from` on,
 /// passing over further damage the way the first was (the next valid frame after it). Only
 /// damaged logs get here; the walk is linear in the bytes after `from`.
-fn marks_after(codec: &Codec, base_lsn: Lsn, body: &[u8], from: usize) -> Option<Lsn> {
+fn marks_after<Src: Source>(
+    codec: &Codec,
+    base_lsn: Lsn,
+    body: &mut Src,
+    from: u64,
+) -> Result<Option<Lsn>, Src::Error> {
     if !codec.control_frames() {
-        return None;
+        return Ok(None);
     }
     let mut mark = None;
     let mut offset = from;
     while offset < body.len() {
-        let lsn = base_lsn.checked_add(offset as u64)?;
-        let damage = match codec.decode(lsn, &body[offset..]) {
-            Decoded::Record(record) => {
-                offset += record.frame_len();
-                continue;
-            }
-            Decoded::Marker(marker) => {
-                mark = mark.max(Some(marker.durable));
-                offset += crate::MARKER_FRAME_LEN;
-                continue;
-            }
-            Decoded::Incomplete {
-                needed, available, ..
-            } => Damage::Incomplete { needed, available },
-            Decoded::Invalid { reason, .. } => Damage::Invalid(reason),
+        // Every offset here starts a valid frame or ends one, so its LSN is at most `Lsn::MAX`.
+        let run = walk(codec, base_lsn, body, offset)?;
+        mark = mark.max(run.mark);
+        offset = run.end;
+        let Some(damage) = run.damage else {
+            break;
         };
-        if is_all_zero(&body[offset..]) {
+        if first_nonzero_from(body, offset)?.is_none() {
             break;
         }
-        match find_next_valid(codec, base_lsn, body, offset, damage) {
+        match find_next_valid(codec, base_lsn, body, offset, damage)? {
             Some(next) => offset = next,
             None => break,
         }
     }
-    mark
+    Ok(mark)
 }
 
 /// Refuses a body with data where no record can be: at or past `Lsn::MAX - base_lsn` bytes in
 /// (a frame never ends past `Lsn::MAX`). Zero fill may lie there: a writer whose base LSN is near
 /// the top preallocates ahead of its records like any other. Costs nothing unless the body
 /// reaches that far.
-fn check_room(base_lsn: Lsn, body: &[u8]) -> Result<(), RecoveryError> {
+fn check_room<Src: Source>(base_lsn: Lsn, body: &mut Src) -> Result<(), Stop<Src::Error>> {
     // `u64::MAX - x` cannot underflow.
     let room = Lsn::MAX.get() - base_lsn.get();
-    // A room larger than the address space (32-bit targets) holds any body.
-    let Some(past) = usize::try_from(room).ok().and_then(|room| body.get(room..)) else {
-        return Ok(());
-    };
-    if is_all_zero(past) {
+    if body.len() <= room {
         return Ok(());
     }
-    let data_bytes = body
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |last| last + 1);
-    Err(RecoveryError::BaseLsnTooHigh {
+    let Some(first) = first_nonzero_from(body, room).map_err(Stop::Read)? else {
+        return Ok(());
+    };
+    // The last non-zero byte of the body lies at or after the first one past the room.
+    let last = last_nonzero_from(body, first)
+        .map_err(Stop::Read)?
+        .unwrap_or(first);
+    Err(Stop::Refused(RecoveryError::BaseLsnTooHigh {
         base_lsn,
         room,
-        data_bytes: data_bytes as u64,
-    })
+        data_bytes: last + 1,
+    }))
 }
 
-/// Whether every byte is zero. ORs 64-byte chunks (which the compiler vectorises) instead of
-/// stopping at each byte: a preallocated tail can be gigabytes of zeros.
-fn is_all_zero(bytes: &[u8]) -> bool {
-    const CHUNK_BYTES: usize = 64;
-    let mut chunks = bytes.chunks_exact(CHUNK_BYTES);
-    let zero_chunks = chunks
-        .by_ref()
-        .all(|chunk| chunk.iter().fold(0u8, |acc, &b| acc | b) == 0);
-    zero_chunks && chunks.remainder().iter().all(|&b| b == 0)
-}
-
-fn lsn_at(base_lsn: Lsn, offset: usize) -> Lsn {
+fn lsn_at(base_lsn: Lsn, offset: u64) -> Lsn {
     // Only offsets inside or just past decoded frames (or the first damaged byte after them) get
     // here, and the decoder checked that those frames end at or below `Lsn::MAX`, so this never
     // saturates; if it did, a position past the end of the LSN space would still sort after
     // every real one instead of wrapping to a small LSN before the damage.
-    base_lsn.checked_add(offset as u64).unwrap_or(Lsn::MAX)
+    base_lsn.checked_add(offset).unwrap_or(Lsn::MAX)
 }

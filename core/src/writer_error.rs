@@ -35,11 +35,6 @@ pub enum WriterError<E> {
     Input(InputError),
     /// A watermark update was refused (e.g. `mark_durable` past what was written).
     Watermark(WatermarkError),
-    /// The log file is larger than this platform can address, so recovery cannot read it.
-    TooLarge {
-        /// The file's size in bytes.
-        bytes: u64,
-    },
     /// An earlier write or sync failed, so nothing more can be trusted to be durable. Reopen the
     /// log: recovery finds what actually reached the media.
     Poisoned(PoisonedError),
@@ -58,7 +53,6 @@ impl<E> WriterError<E> {
             WriterError::Encode(err) => WriterError::Encode(err),
             WriterError::Input(err) => WriterError::Input(err),
             WriterError::Watermark(err) => WriterError::Watermark(err),
-            WriterError::TooLarge { bytes } => WriterError::TooLarge { bytes },
             WriterError::Poisoned(err) => WriterError::Poisoned(err),
         }
     }
@@ -73,11 +67,6 @@ impl<E: fmt::Display> fmt::Display for WriterError<E> {
             WriterError::Encode(err) => err.fmt(f),
             WriterError::Input(err) => err.fmt(f),
             WriterError::Watermark(err) => err.fmt(f),
-            WriterError::TooLarge { bytes } => write!(
-                f,
-                "a {bytes}-byte log does not fit in this platform's address space; open it on a \
-                 64-bit machine"
-            ),
             WriterError::Poisoned(err) => err.fmt(f),
         }
     }

@@ -368,13 +368,6 @@ fn convert<E: Into<std::io::Error>>(err: WriterError<E>) -> Error {
         WriterError::Encode(err) => Error::Encode(err),
         WriterError::Input(err) => Error::Input(err),
         WriterError::Watermark(err) => Error::Watermark(err),
-        WriterError::TooLarge { bytes } => Error::Io {
-            op: "reading the log for recovery",
-            source: std::io::Error::new(
-                std::io::ErrorKind::OutOfMemory,
-                format!("a {bytes}-byte log does not fit in this platform's address space"),
-            ),
-        },
         WriterError::Poisoned(err) => Error::Poisoned(err),
         // `WriterError` is non-exhaustive for other crates: a variant added to the core later
         // still reaches the caller with its own text.

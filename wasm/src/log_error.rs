@@ -233,7 +233,6 @@ impl<E: StorageFailure> From<WriterError<E>> for LogError {
                 durable: poisoned.durable,
                 message,
             },
-            WriterError::TooLarge { .. } => LogError::Io { message },
             // The worker builds every frame and LSN it hands the writer itself: a usage error
             // from the writer is a bug in walden-wasm, not in the page's request.
             WriterError::Input(_) | WriterError::Watermark(_) => LogError::internal(message),

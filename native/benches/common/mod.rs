@@ -89,3 +89,59 @@ pub(crate) fn schedstat() -> (u64, u64) {
         .map(|field| field.parse::<u64>().unwrap_or(0));
     (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
 }
+
+/// The salt of the logs `write_sealed_log` writes: any value does, the CRC's cost does not
+/// depend on it.
+pub(crate) const OPEN_SALT: u64 = 0x5eed_0000_0000_0013;
+
+/// Writes, at `path`, a v2 log of `payload_bytes`-byte records filling `body_bytes` of body
+/// (about), encoded with the raw codec and written 1 MiB at a time (the writer's own path would
+/// take minutes for a gigabyte of fsyncs), with its header's sync mark at the end, as
+/// `close` leaves it. Returns the file's length. Holds 1 MiB of memory.
+pub(crate) fn write_sealed_log(path: &Path, body_bytes: u64, payload_bytes: usize) -> u64 {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    use walden::walden_core::{frame_len, Codec, FileHeader, Lsn};
+    const CHUNK_BYTES: usize = 1 << 20;
+    let header = FileHeader::new(OPEN_SALT, Lsn::ZERO);
+    let codec = Codec::for_header(&header);
+    let mut file = std::fs::File::create(path).expect("create the bench log");
+    file.write_all(&header.encode_initial())
+        .expect("write the header");
+    let mut chunk = Vec::with_capacity(CHUNK_BYTES + frame_len(payload_bytes));
+    let mut payload = vec![0xA5u8; payload_bytes];
+    let mut lsn = Lsn::ZERO;
+    let mut index = 0u64;
+    while lsn.get() + frame_len(payload_bytes) as u64 <= body_bytes {
+        let stamp = index.to_le_bytes();
+        let stamped = stamp.len().min(payload.len());
+        payload[..stamped].copy_from_slice(&stamp[..stamped]);
+        let len = codec
+            .encode_append(lsn, &payload, &mut chunk)
+            .expect("bench records fit the default limit");
+        lsn = Lsn::new(lsn.get() + len as u64);
+        index += 1;
+        if chunk.len() >= CHUNK_BYTES {
+            file.write_all(&chunk).expect("write the bench log");
+            chunk.clear();
+        }
+    }
+    file.write_all(&chunk).expect("write the bench log");
+    let sealed = header.next(|header| header.with_sync_mark(lsn));
+    file.write_all_at(&sealed.encode(), sealed.slot_offset())
+        .expect("write the sealed header");
+    // Written back once here, so that no open's sync waits for a gigabyte of writeback.
+    file.sync_all().expect("sync the bench log");
+    header.body_offset() + lsn.get()
+}
+
+/// The process's peak resident set (`VmHWM` in `/proc/self/status`), in KiB.
+pub(crate) fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
