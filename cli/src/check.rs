@@ -21,13 +21,14 @@
 //!   salt most segments carry; on a tie, the first segment's).
 //! - An empty single file is clean (`WalWriter::open` writes a new header there); any other
 //!   header that does not decode is a finding.
-//! - Checking only reads; each segment's bytes are dropped before the next is read.
+//! - Checking only reads, through recovery's own streaming scan (`scan_storage`, a window of
+//!   [`RECOVERY_WINDOW_BYTES`] at a time): memory does not grow with a segment's size.
 
 use crate::exit::Verdict;
 use crate::open::{Log, LogKind};
 use walden::walden_core::{
-    scan_file, Codec, FileHeader, HeaderError, Lsn, Recovery, RecoveryError, RecoveryMode, Tail,
-    TailKind,
+    scan_storage, Codec, FileHeader, HeaderError, Lsn, Recovery, RecoveryError, RecoveryMode,
+    Storage, Tail, TailKind, WriterError, BODY_OFFSET, RECOVERY_WINDOW_BYTES,
 };
 
 /// One problem found in a log.
@@ -106,7 +107,15 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
     let last = log.segments.len() - 1;
     let mut unsealed_predecessor = None;
     for (index, segment) in log.segments.iter().enumerate() {
-        let image = segment.read()?;
+        let file = segment.open()?;
+        let size = file
+            .size()
+            .map_err(crate::error::CliError::io("reading", &segment.path))?;
+        let mut head = [0u8; BODY_OFFSET];
+        let read = file
+            .read_at(0, &mut head)
+            .map_err(crate::error::CliError::io("reading", &segment.path))?;
+        let head = &head[..read];
         let mut finding = |verdict: Verdict, in_header: bool, what: String| {
             findings.push(Finding {
                 segment: index,
@@ -115,11 +124,11 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 what,
             });
         };
-        let header = match FileHeader::read(&image) {
+        let header = match FileHeader::read(head) {
             Ok(header) => header,
             // An empty log file is what `WalWriter::open` starts a new log in (it writes the
             // header): no records, nothing wrong. An empty segment in a directory is not.
-            Err(_) if image.is_empty() && log.kind == LogKind::File => {
+            Err(_) if size == 0 && log.kind == LogKind::File => {
                 segments.push(SegmentCheck {
                     header: None,
                     recovery: None,
@@ -162,16 +171,26 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
             unsealed_predecessor = Some(index);
         }
         let codec = |salt| Codec::new(salt).with_max_payload_len(max_payload_len);
-        let scan = scan_file(&image, codec, RecoveryMode::TolerateTornTail);
+        let scan_in = |mode| match scan_storage(&file, codec, mode, RECOVERY_WINDOW_BYTES) {
+            Ok(scanned) => Ok(Ok(scanned)),
+            Err(WriterError::Recovery(err)) => Ok(Err(err)),
+            Err(WriterError::Header(err)) => Ok(Err(RecoveryError::Header(err))),
+            Err(err) => Err(crate::error::CliError::Io {
+                op: "reading",
+                path: segment.path.clone(),
+                source: io_error(err),
+            }),
+        };
+        let scan = scan_in(RecoveryMode::TolerateTornTail)?;
         let prefix = match scan {
             Err(RecoveryError::CorruptionMidLog { .. } | RecoveryError::SyncedDataLost { .. }) => {
-                scan_file(&image, codec, RecoveryMode::PointInTime)
+                scan_in(RecoveryMode::PointInTime)?
                     .ok()
                     .map(|(_, recovery)| recovery)
             }
             _ => None,
         };
-        drop(image);
+        drop(file);
         let recovery = match scan {
             Ok(recovery) => Some(recovery.1),
             Err(err) => {
@@ -374,5 +393,13 @@ fn check_continuity(
             in_header: false,
             what,
         });
+    }
+}
+
+/// The I/O error inside a failed streaming scan's error.
+fn io_error(err: WriterError<std::io::Error>) -> std::io::Error {
+    match err {
+        WriterError::Storage { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
     }
 }

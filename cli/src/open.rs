@@ -5,10 +5,18 @@
 //! `{base:016x}.wal` (what `walden::backend::FsDir` lists), in increasing base order; every other name
 //! (`LOCK`, `.creating` leftovers, backups) is ignored and never touched. A single file is one
 //! segment with no name-derived base. Locating only reads the directory.
+//!
+//! A segment is read either whole ([`Segment::read`], for `dump` and `repair`) or through a
+//! [`ReadOnly`] storage that recovery's streaming scan reads a window at a time (`verify` and
+//! `stat`), so checking a log costs the same memory whatever its segments' size. `ReadOnly`
+//! refuses every write, truncation and sync: checking never changes a file.
 
 use crate::error::CliError;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use walden::walden_core::Lsn;
+use walden::walden_core::{Lsn, Storage, SyncMode};
 
 /// Whether the log is one file or a directory of segments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +48,61 @@ impl Segment {
     /// Reads the whole file.
     pub(crate) fn read(&self) -> Result<Vec<u8>, CliError> {
         std::fs::read(&self.path).map_err(CliError::io("reading", &self.path))
+    }
+
+    /// Opens the file for reading only, as a [`Storage`] recovery's scan can read.
+    pub(crate) fn open(&self) -> Result<ReadOnly, CliError> {
+        File::open(&self.path)
+            .map(|file| ReadOnly { file })
+            .map_err(CliError::io("reading", &self.path))
+    }
+}
+
+/// A log file opened for reading only: a [`Storage`] whose writes, truncations and syncs fail.
+#[derive(Debug)]
+pub(crate) struct ReadOnly {
+    file: File,
+}
+
+impl ReadOnly {
+    fn refused(what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("walden's checks only read: a {what} was refused"),
+        )
+    }
+}
+
+impl Storage for ReadOnly {
+    type Error = io::Error;
+
+    fn size(&self) -> io::Result<u64> {
+        self.file.metadata().map(|meta| meta.len())
+    }
+
+    fn write_at(&mut self, _offset: u64, _bytes: &[u8]) -> io::Result<()> {
+        Err(ReadOnly::refused("write"))
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut read = 0;
+        while read < buf.len() {
+            match self.file.read_at(&mut buf[read..], offset + read as u64) {
+                Ok(0) => break,
+                Ok(n) => read += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(read)
+    }
+
+    fn sync(&mut self, _mode: SyncMode) -> io::Result<()> {
+        Err(ReadOnly::refused("sync"))
+    }
+
+    fn truncate(&mut self, _len: u64) -> io::Result<()> {
+        Err(ReadOnly::refused("truncation"))
     }
 }
 

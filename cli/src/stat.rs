@@ -2,18 +2,21 @@
 //!
 //! Counts the records a reader sees: the valid prefix of each segment, as recovery's scan finds
 //! it. Damage is summarised from the same check `verify` runs (`check.rs`); `verify` says more.
-//! Exits 0 when it could report; statting only reads.
+//! Exits 0 when it could report; statting only reads, each segment a window at a time (the
+//! check's streaming scan, then one more pass for the payload sizes), never a whole file at once.
 
 use crate::check::{check, LogCheck};
 use crate::error::CliError;
 use crate::exit::EXIT_OK;
-use crate::open::Log;
+use crate::open::{Log, ReadOnly};
 use crate::outln;
 use crate::output::json_line;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
-use walden::walden_core::{Codec, FileHeader, Records};
+use walden::walden_core::{
+    Codec, Damage, FileHeader, Lsn, Records, Storage, BODY_OFFSET, RECOVERY_WINDOW_BYTES,
+};
 
 /// Upper bounds (exclusive) of the payload size buckets, in bytes; the last bucket is open.
 const BUCKET_BOUNDS: [u64; 10] = [
@@ -97,26 +100,27 @@ pub(crate) fn run(
     let mut sizes = Vec::new();
     let mut segments = Vec::new();
     for (index, segment) in checked.log.segments.iter().enumerate() {
-        let image = segment.read()?;
+        let file = segment.open()?;
+        let read_err = CliError::io("reading", &segment.path);
+        let file_bytes = file
+            .size()
+            .map_err(CliError::io("reading", &segment.path))?;
+        let mut head = [0u8; BODY_OFFSET];
+        let read = file.read_at(0, &mut head).map_err(read_err)?;
         let mut records = 0u64;
         let mut end = None;
-        if let Ok(header) = FileHeader::read(&image) {
+        if let Ok(header) = FileHeader::read(&head[..read]) {
             let codec = Codec::for_header(&header).with_max_payload_len(max_payload_len);
-            let body = image
-                .get(usize::try_from(header.body_offset()).unwrap_or(usize::MAX)..)
-                .unwrap_or(&[]);
-            let mut iter = Records::new(codec, header.base_lsn, body);
-            for record in iter.by_ref() {
-                sizes.push(record.payload.len() as u64);
-                records += 1;
-            }
-            end = Some(iter.lsn().get());
+            let (count, last) = payload_sizes(&file, &header, codec, file_bytes, &mut sizes)
+                .map_err(CliError::io("reading", &segment.path))?;
+            records = count;
+            end = Some(last.get());
         }
         segments.push(SegmentStat {
             name: segment.name(),
             base_lsn: checked.segments[index].header.map(|h| h.base_lsn.get()),
             end_lsn: end,
-            file_bytes: image.len() as u64,
+            file_bytes,
             records,
             status: segment_status(&checked, index),
         });
@@ -130,6 +134,47 @@ pub(crate) fn run(
     }
     out.flush().map_err(CliError::io("writing to", "stdout"))?;
     Ok(EXIT_OK)
+}
+
+/// Walks the records of one segment's valid prefix a window at a time, pushing each payload's
+/// size; returns how many there were and the LSN where they end (where the first damage, or the
+/// file's end, is: what a reader sees).
+fn payload_sizes(
+    file: &ReadOnly,
+    header: &FileHeader,
+    codec: Codec,
+    file_bytes: u64,
+    sizes: &mut Vec<u64>,
+) -> std::io::Result<(u64, Lsn)> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut lsn = header.base_lsn;
+    let mut offset = header.body_offset();
+    let mut records = 0;
+    loop {
+        let want = file_bytes
+            .saturating_sub(offset)
+            .min(RECOVERY_WINDOW_BYTES as u64) as usize;
+        let held = buf.len();
+        buf.resize(held + want, 0);
+        let read = file.read_at(offset, &mut buf[held..])?;
+        buf.truncate(held + read);
+        offset += read as u64;
+        let mut iter = Records::new(codec, lsn, &buf);
+        for record in iter.by_ref() {
+            sizes.push(record.payload.len() as u64);
+            records += 1;
+        }
+        let used = iter.offset();
+        let damage = iter.damage();
+        lsn = iter.lsn();
+        buf.drain(..used);
+        let more = read > 0 && offset < file_bytes;
+        // Stop at real damage, or once the file is read: an incomplete frame at the window's
+        // end only needs the next window.
+        if !more || matches!(damage, Some(Damage::Invalid(_))) {
+            return Ok((records, lsn));
+        }
+    }
 }
 
 fn segment_status(checked: &LogCheck, index: usize) -> String {

@@ -90,3 +90,51 @@ fn a_file_that_is_not_a_log_is_one_line() {
         .code(3)
         .one_line_error("truncated");
 }
+
+/// Guards the windowed walk `stat` and `verify` read a segment with: a segment of several MiB
+/// (records cut by every window boundary, one record larger than the window) is counted whole,
+/// and verified clean.
+#[test]
+fn a_segment_larger_than_the_read_window_is_counted_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.wal");
+    let options = walden::WalOptions {
+        max_payload_len: 4 << 20,
+        ..walden::WalOptions::default()
+    };
+    let mut writer = walden::WalWriter::open_with(&path, options).unwrap();
+    let mut bytes = 0u64;
+    for i in 0..40_000u64 {
+        let len = if i == 20_000 {
+            3 << 20
+        } else {
+            50 + (i % 97) as usize
+        };
+        writer.append(&vec![(i % 251) as u8; len]).unwrap();
+        bytes += len as u64;
+    }
+    let end = writer.close().unwrap();
+    let file = std::fs::metadata(&path).unwrap().len();
+    assert!(file > 5 << 20, "{file} bytes");
+    let run = walden([
+        "stat".as_ref(),
+        path.as_os_str(),
+        "--json".as_ref(),
+        "--max-payload-len".as_ref(),
+        "4194304".as_ref(),
+    ]);
+    run.code(0).quiet();
+    let stat: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(stat["records"], 40_000);
+    assert_eq!(stat["payload_bytes"], bytes);
+    assert_eq!(stat["end_lsn"], end.get());
+    assert_eq!(stat["status"], "clean");
+    let run = walden([
+        "verify".as_ref(),
+        path.as_os_str(),
+        "--max-payload-len".as_ref(),
+        "4194304".as_ref(),
+    ]);
+    run.code(0).quiet();
+    assert!(run.stdout.contains("clean: 40000 records"), "{run:#?}");
+}
