@@ -79,9 +79,10 @@ pub use writer::{WalWriter, SYNC_MARK_STEP_BYTES};
 
 /// What a custom place for a log implements, and the implementations for real files.
 ///
-/// A [`Wal`] keeps its segments in a [`SegmentDir`] ([`FsDir`] for a directory on disk); each
-/// segment is a [`walden_core::Storage`] whose sync a group-commit leader can run outside the
-/// writer lock ([`SharedSync`]). Tests use these to put a log on a simulated or faulty disk.
+/// A [`Wal`] keeps its segments in a [`SegmentDir`](backend::SegmentDir)
+/// ([`FsDir`](backend::FsDir) for a directory on disk); each segment is a
+/// [`walden_core::Storage`] whose sync a group-commit leader can run outside the writer lock
+/// ([`SharedSync`](backend::SharedSync)). Tests use these to put a log on a simulated or faulty disk.
 pub mod backend {
     pub use crate::file_storage::{sync_dir, FileStorage};
     pub use crate::segment_dir::{
