@@ -191,7 +191,11 @@ async function simulationMode(page) {
   const fsyncs0 = await valueOf(page, 'fsyncs');
   const commits0 = await valueOf(page, 'commits');
   await page.keyboard.press('Tab'); // to Step, enabled while paused
-  const stepped = await eventually(5_000, async () => {
+  // Each Enter advances to the next instant at which anything happens (one writer's append,
+  // a drain, ...): with 64 writers a commit can be many steps away, and a loaded CI machine
+  // answers each press slowly (it failed once after 5 s under load and passed alone), so the
+  // wait is generous.
+  const stepped = await eventually(20_000, async () => {
     await page.keyboard.press('Enter');
     return (await valueOf(page, 'commits')) > commits0;
   });
