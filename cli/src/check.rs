@@ -27,8 +27,8 @@
 use crate::exit::Verdict;
 use crate::open::{Log, LogKind};
 use walden::walden_core::{
-    scan_storage, Codec, FileHeader, HeaderError, Lsn, Recovery, RecoveryError, RecoveryMode,
-    Storage, Tail, TailKind, WriterError, BODY_OFFSET, RECOVERY_WINDOW_BYTES,
+    scan_storage, Codec, FileHeader, HeaderError, Lsn, Recovery, RecoveryError, RecoveryMode, Tail,
+    TailKind, WriterError, RECOVERY_WINDOW_BYTES,
 };
 
 /// One problem found in a log.
@@ -107,15 +107,7 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
     let last = log.segments.len() - 1;
     let mut unsealed_predecessor = None;
     for (index, segment) in log.segments.iter().enumerate() {
-        let file = segment.open()?;
-        let size = file
-            .size()
-            .map_err(crate::error::CliError::io("reading", &segment.path))?;
-        let mut head = [0u8; BODY_OFFSET];
-        let read = file
-            .read_at(0, &mut head)
-            .map_err(crate::error::CliError::io("reading", &segment.path))?;
-        let head = &head[..read];
+        let opened = segment.open()?;
         let mut finding = |verdict: Verdict, in_header: bool, what: String| {
             findings.push(Finding {
                 segment: index,
@@ -124,11 +116,11 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 what,
             });
         };
-        let header = match FileHeader::read(head) {
+        let header = match opened.header {
             Ok(header) => header,
             // An empty log file is what `WalWriter::open` starts a new log in (it writes the
             // header): no records, nothing wrong. An empty segment in a directory is not.
-            Err(_) if size == 0 && log.kind == LogKind::File => {
+            Err(_) if opened.size == 0 && log.kind == LogKind::File => {
                 segments.push(SegmentCheck {
                     header: None,
                     recovery: None,
@@ -171,7 +163,7 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
             unsealed_predecessor = Some(index);
         }
         let codec = |salt| Codec::new(salt).with_max_payload_len(max_payload_len);
-        let scan_in = |mode| match scan_storage(&file, codec, mode, RECOVERY_WINDOW_BYTES) {
+        let scan_in = |mode| match scan_storage(&opened.file, codec, mode, RECOVERY_WINDOW_BYTES) {
             Ok(scanned) => Ok(Ok(scanned)),
             Err(WriterError::Recovery(err)) => Ok(Err(err)),
             Err(WriterError::Header(err)) => Ok(Err(RecoveryError::Header(err))),
@@ -190,7 +182,7 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
             }
             _ => None,
         };
-        drop(file);
+        drop(opened);
         let recovery = match scan {
             Ok(recovery) => Some(recovery.1),
             Err(err) => {

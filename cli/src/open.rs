@@ -6,17 +6,14 @@
 //! (`LOCK`, `.creating` leftovers, backups) is ignored and never touched. A single file is one
 //! segment with no name-derived base. Locating only reads the directory.
 //!
-//! A segment is read either whole ([`Segment::read`], for `dump` and `repair`) or through a
-//! [`ReadOnly`] storage that recovery's streaming scan reads a window at a time (`verify` and
-//! `stat`), so checking a log costs the same memory whatever its segments' size. `ReadOnly`
-//! refuses every write, truncation and sync: checking never changes a file.
+//! A segment is read either whole ([`Segment::read`], for `dump` and `repair`) or opened read-only
+//! ([`Segment::open`]) for recovery's streaming scan to read a window at a time (`verify` and
+//! `stat`), so checking a log costs the same memory whatever its segments' size.
 
 use crate::error::CliError;
-use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use walden::walden_core::{Lsn, Storage, SyncMode};
+use walden::backend::FileStorage;
+use walden::walden_core::{FileHeader, HeaderError, Lsn, Storage, BODY_OFFSET};
 
 /// Whether the log is one file or a directory of segments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,60 +47,30 @@ impl Segment {
         std::fs::read(&self.path).map_err(CliError::io("reading", &self.path))
     }
 
-    /// Opens the file for reading only, as a [`Storage`] recovery's scan can read.
-    pub(crate) fn open(&self) -> Result<ReadOnly, CliError> {
-        File::open(&self.path)
-            .map(|file| ReadOnly { file })
-            .map_err(CliError::io("reading", &self.path))
+    /// Opens the file for reading only, with its size and its header (both slots read).
+    pub(crate) fn open(&self) -> Result<OpenSegment, CliError> {
+        let failed = || CliError::io("reading", &self.path);
+        let file = FileStorage::open_read_only(&self.path).map_err(failed())?;
+        let size = file.size().map_err(failed())?;
+        let mut head = [0u8; BODY_OFFSET];
+        let read = file.read_at(0, &mut head).map_err(failed())?;
+        Ok(OpenSegment {
+            file,
+            size,
+            header: FileHeader::read(&head[..read]),
+        })
     }
 }
 
-/// A log file opened for reading only: a [`Storage`] whose writes, truncations and syncs fail.
+/// A segment opened for reading only: a [`Storage`] recovery's streaming scan can read.
 #[derive(Debug)]
-pub(crate) struct ReadOnly {
-    file: File,
-}
-
-impl ReadOnly {
-    fn refused(what: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("walden's checks only read: a {what} was refused"),
-        )
-    }
-}
-
-impl Storage for ReadOnly {
-    type Error = io::Error;
-
-    fn size(&self) -> io::Result<u64> {
-        self.file.metadata().map(|meta| meta.len())
-    }
-
-    fn write_at(&mut self, _offset: u64, _bytes: &[u8]) -> io::Result<()> {
-        Err(ReadOnly::refused("write"))
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let mut read = 0;
-        while read < buf.len() {
-            match self.file.read_at(&mut buf[read..], offset + read as u64) {
-                Ok(0) => break,
-                Ok(n) => read += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(read)
-    }
-
-    fn sync(&mut self, _mode: SyncMode) -> io::Result<()> {
-        Err(ReadOnly::refused("sync"))
-    }
-
-    fn truncate(&mut self, _len: u64) -> io::Result<()> {
-        Err(ReadOnly::refused("truncation"))
-    }
+pub(crate) struct OpenSegment {
+    /// The file, opened read-only (the OS refuses writes to it).
+    pub(crate) file: FileStorage,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// Its header, or why it does not decode.
+    pub(crate) header: Result<FileHeader, HeaderError>,
 }
 
 /// A log found at a path.

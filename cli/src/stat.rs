@@ -8,14 +8,15 @@
 use crate::check::{check, LogCheck};
 use crate::error::CliError;
 use crate::exit::EXIT_OK;
-use crate::open::{Log, ReadOnly};
+use crate::open::Log;
 use crate::outln;
 use crate::output::json_line;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
+use walden::backend::FileStorage;
 use walden::walden_core::{
-    Codec, Damage, FileHeader, Lsn, Records, Storage, BODY_OFFSET, RECOVERY_WINDOW_BYTES,
+    Codec, Damage, FileHeader, Lsn, Records, Storage, RECOVERY_WINDOW_BYTES,
 };
 
 /// Upper bounds (exclusive) of the payload size buckets, in bytes; the last bucket is open.
@@ -100,18 +101,13 @@ pub(crate) fn run(
     let mut sizes = Vec::new();
     let mut segments = Vec::new();
     for (index, segment) in checked.log.segments.iter().enumerate() {
-        let file = segment.open()?;
-        let read_err = CliError::io("reading", &segment.path);
-        let file_bytes = file
-            .size()
-            .map_err(CliError::io("reading", &segment.path))?;
-        let mut head = [0u8; BODY_OFFSET];
-        let read = file.read_at(0, &mut head).map_err(read_err)?;
+        let opened = segment.open()?;
+        let file_bytes = opened.size;
         let mut records = 0u64;
         let mut end = None;
-        if let Ok(header) = FileHeader::read(&head[..read]) {
+        if let Ok(header) = opened.header {
             let codec = Codec::for_header(&header).with_max_payload_len(max_payload_len);
-            let (count, last) = payload_sizes(&file, &header, codec, file_bytes, &mut sizes)
+            let (count, last) = payload_sizes(&opened.file, &header, codec, file_bytes, &mut sizes)
                 .map_err(CliError::io("reading", &segment.path))?;
             records = count;
             end = Some(last.get());
@@ -140,7 +136,7 @@ pub(crate) fn run(
 /// size; returns how many there were and the LSN where they end (where the first damage, or the
 /// file's end, is: what a reader sees).
 fn payload_sizes(
-    file: &ReadOnly,
+    file: &FileStorage,
     header: &FileHeader,
     codec: Codec,
     file_bytes: u64,

@@ -30,6 +30,14 @@ impl FileStorage {
         })
     }
 
+    /// Opens an existing file for reading only, for tools that check a log and must not change
+    /// it: the OS refuses its writes and truncations.
+    pub fn open_read_only(path: &Path) -> io::Result<FileStorage> {
+        Ok(FileStorage {
+            file: Arc::new(File::open(path)?),
+        })
+    }
+
     /// Creates a new file (failing if it exists) and syncs its directory, so the file's
     /// existence survives a power loss.
     pub fn create_new(path: &Path) -> io::Result<FileStorage> {
