@@ -79,10 +79,7 @@ pub(crate) fn run(path: &Path, options: DumpOptions, out: &mut dyn Write) -> Res
         let codec = Codec::for_header(&header).with_max_payload_len(options.max_payload_len);
         let name = segment.name();
         let mut failed = Ok(());
-        let body = image
-            .get(usize::try_from(header.body_offset()).unwrap_or(usize::MAX)..)
-            .unwrap_or(&[]);
-        walk(&codec, header.base_lsn, body, |item| {
+        walk(&codec, header.base_lsn, header.body_of(&image), |item| {
             failed = print(&item, &name, options, out);
             failed.is_ok() && item_lsn(&item) < options.to
         });

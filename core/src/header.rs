@@ -197,6 +197,15 @@ impl FileHeader {
         body_offset(self.version)
     }
 
+    /// The frames of a file image this header starts: `image` from [`FileHeader::body_offset`]
+    /// on (empty when the image ends before it).
+    pub fn body_of<'a>(&self, image: &'a [u8]) -> &'a [u8] {
+        usize::try_from(self.body_offset())
+            .ok()
+            .and_then(|offset| image.get(offset..))
+            .unwrap_or(&[])
+    }
+
     /// The header that replaces this one in the file: `changed` applied, and in v2 the next
     /// sequence number, so it goes to the other slot ([`FileHeader::slot_offset`]).
     pub fn next(self, changed: impl FnOnce(FileHeader) -> FileHeader) -> FileHeader {

@@ -381,9 +381,7 @@ pub fn scan_file(
 ) -> Result<(FileHeader, Recovery), RecoveryError> {
     let header = FileHeader::read(image)?;
     let codec = codec_for_salt(header.salt).with_format(header.version);
-    let body = image
-        .get(usize::try_from(header.body_offset()).unwrap_or(usize::MAX)..)
-        .unwrap_or(&[]);
+    let body = header.body_of(image);
     let recovery = scan_body(&codec, header.base_lsn, body, mode, header.sync_mark)?;
     Ok((header, recovery))
 }
