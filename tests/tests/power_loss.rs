@@ -36,7 +36,8 @@ const BROKEN_DISK_SEEDS: u64 = 500;
 const EXAMPLES_PER_KIND: usize = 5;
 
 /// Which seeds to run: `WALDEN_SIM_SEED` (one, traced), or `WALDEN_SIM_SEEDS` of them (the
-/// default for the test otherwise) from `WALDEN_SIM_FIRST_SEED` (0 otherwise).
+/// default for the test otherwise) from `WALDEN_SIM_FIRST_SEED` (0 otherwise). A broken-disk
+/// test lists no example seeds (its violations are expected) unless `WALDEN_SIM_LIST` is set.
 enum Seeds {
     One(u64),
     Range(std::ops::Range<u64>),
@@ -240,6 +241,19 @@ fn run_one(seed: u64, config: SimConfig, trace: Trace) -> SeedReport {
     })
 }
 
+/// Runs the broken-disk seeds with `bug` on the in-order model with old-or-new sectors (only the
+/// broken assumption under test, so nothing else may lose records); `None` when one seed is
+/// replayed, which only prints its trace.
+fn run_broken_disk(test: &str, bug: DiskBug) -> Option<Summary> {
+    let config = SimConfig {
+        in_order_prefixes: true,
+        identical_rewrites_survive: true,
+        bug: Some(bug),
+    };
+    let summary = run(test, config, BROKEN_DISK_SEEDS);
+    (!matches!(seeds(0), Seeds::One(_))).then_some(summary)
+}
+
 fn assert_no_violations(test: &str, summary: &Summary) {
     assert!(
         summary.violations.is_empty(),
@@ -302,16 +316,9 @@ fn in_order_prefixes_keep_every_durable_record() {
 #[test]
 fn the_checker_reports_a_disk_that_loses_synced_writes() {
     let test = "the_checker_reports_a_disk_that_loses_synced_writes";
-    let config = SimConfig {
-        in_order_prefixes: true,
-        // Only the broken assumption under test: nothing else may lose records.
-        identical_rewrites_survive: true,
-        bug: Some(DiskBug::LoseLastSync),
-    };
-    let summary = run(test, config, BROKEN_DISK_SEEDS);
-    if matches!(seeds(0), Seeds::One(_)) {
+    let Some(summary) = run_broken_disk(test, DiskBug::LoseLastSync) else {
         return;
-    }
+    };
     let lost = summary
         .violations
         .get(&ViolationKind::LostDurable)
@@ -345,16 +352,9 @@ fn the_checker_reports_a_disk_that_loses_synced_writes() {
 #[test]
 fn recovery_refuses_damage_below_the_sync_mark() {
     let test = "recovery_refuses_damage_below_the_sync_mark";
-    let config = SimConfig {
-        in_order_prefixes: true,
-        // Only the broken assumption under test: nothing else may lose records.
-        identical_rewrites_survive: true,
-        bug: Some(DiskBug::DamageSyncedSector),
-    };
-    let summary = run(test, config, BROKEN_DISK_SEEDS);
-    if matches!(seeds(0), Seeds::One(_)) {
+    let Some(summary) = run_broken_disk(test, DiskBug::DamageSyncedSector) else {
         return;
-    }
+    };
     assert!(
         summary.images_synced_damaged * 4 >= summary.seeds,
         "only {} of {} seeds damaged synced records",
@@ -382,15 +382,9 @@ fn recovery_refuses_damage_below_the_sync_mark() {
 #[test]
 fn the_checker_reports_a_disk_that_destroys_both_header_slots() {
     let test = "the_checker_reports_a_disk_that_destroys_both_header_slots";
-    let config = SimConfig {
-        in_order_prefixes: true,
-        identical_rewrites_survive: true,
-        bug: Some(DiskBug::DestroyBothSlots),
-    };
-    let summary = run(test, config, BROKEN_DISK_SEEDS);
-    if matches!(seeds(0), Seeds::One(_)) {
+    let Some(summary) = run_broken_disk(test, DiskBug::DestroyBothSlots) else {
         return;
-    }
+    };
     assert!(
         summary.images_slots_destroyed > 0,
         "no seed had a header slot rewrite pending at a crash"
@@ -417,15 +411,9 @@ fn the_checker_reports_a_disk_that_destroys_both_header_slots() {
 #[test]
 fn the_checker_reports_damage_to_the_last_synced_batch_as_lost_records() {
     let test = "the_checker_reports_damage_to_the_last_synced_batch_as_lost_records";
-    let config = SimConfig {
-        in_order_prefixes: true,
-        identical_rewrites_survive: true,
-        bug: Some(DiskBug::DamageLastBatch),
-    };
-    let summary = run(test, config, BROKEN_DISK_SEEDS);
-    if matches!(seeds(0), Seeds::One(_)) {
+    let Some(summary) = run_broken_disk(test, DiskBug::DamageLastBatch) else {
         return;
-    }
+    };
     let lost = summary
         .violations
         .get(&ViolationKind::LostDurable)
