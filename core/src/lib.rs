@@ -16,6 +16,7 @@
 //! | who syncs and who waits ([`GroupCommit`]) | `group_commit` |
 //! | the one owner of durability and poisoning ([`Pipeline`], [`SyncTicket`], [`Gather`]) | `pipeline` |
 //! | where bytes live ([`Storage`], [`MemStorage`]) | `storage`, `mem` |
+//! | the directory's metadata and truncations ([`Meta`]) | `meta` |
 //! | one log file, one writer ([`LogWriter`], [`WriterOptions`], [`WriterError`]) | `log_writer`, `writer_options`, `writer_error` |
 //! | a call wrong for the log's state ([`InputError`]), a poisoned log ([`PoisonedError`]) | `input_error`, `poisoned_error` |
 //!
@@ -38,6 +39,7 @@ mod log_writer;
 mod lsn;
 mod marker;
 mod mem;
+mod meta;
 mod pipeline;
 mod poisoned_error;
 mod resync;
@@ -67,6 +69,10 @@ pub use log_writer::{LogWriter, WriterResult, RECOVERY_WINDOW_BYTES, SYNC_MARK_S
 pub use lsn::Lsn;
 pub use marker::{Marker, CONTROL_CRC_XOR, KIND_SYNC_MARKER, MARKER_FRAME_LEN, MARKER_PAYLOAD_LEN};
 pub use mem::{MemError, MemStorage};
+pub use meta::{
+    Meta, MetaError, Truncation, MAX_METADATA_BYTES, MAX_TRUNCATIONS, META_MAGIC, META_SLOT_BYTES,
+    META_VERSION,
+};
 pub use pipeline::{
     Cause, CauseKind, Failed, Gather, Pipeline, Poison, SyncTicket, GATHER_ROUNDS_MAX,
 };
@@ -79,3 +85,8 @@ pub use stream_scan::{scan_storage, SCAN_READ_OP};
 pub use watermark::{WatermarkError, Watermarks};
 pub use writer_error::WriterError;
 pub use writer_options::{WriterOptions, DEFAULT_BUFFER_BYTES, DEFAULT_PREALLOCATE_BYTES};
+
+/// This crate's README, its examples compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -9,8 +9,8 @@
 use std::fmt;
 use std::io;
 use walden_core::{
-    EncodeError, GroupCommitError, HeaderError, InputError, Lsn, PoisonedError, RecoveryError,
-    WatermarkError,
+    EncodeError, GroupCommitError, HeaderError, InputError, Lsn, MetaError, PoisonedError,
+    RecoveryError, WatermarkError,
 };
 
 /// Any error from the native backend.
@@ -78,6 +78,26 @@ pub enum Error {
         /// The LSN asked for.
         lsn: Lsn,
     },
+    /// The log's `META` file (its metadata and truncations) is damaged or newer, or a change to
+    /// it was refused (metadata too long, too many truncations). Nothing was changed.
+    Meta(MetaError),
+    /// The `META` file records a truncation up to an LSN past the end of the recovered log: the
+    /// segments holding the log's end were removed or replaced. Nothing was changed.
+    MetaPastEnd {
+        /// Where the recorded truncation ends.
+        truncated_to: Lsn,
+        /// The end of the log the segments hold.
+        end: Lsn,
+    },
+    /// The record at `lsn` was dropped by a suffix truncation ([`crate::Wal::truncate_from`]).
+    Truncated {
+        /// The LSN asked for.
+        lsn: Lsn,
+        /// The first LSN the truncation dropped.
+        from: Lsn,
+        /// Where appends resumed after it.
+        to: Lsn,
+    },
     /// Another writer (in this process or another) has the log open: only one may. Nothing was
     /// read or changed.
     Locked {
@@ -144,6 +164,18 @@ impl fmt::Display for Error {
                 "no record starts at LSN {lsn}: read from an LSN returned by append or commit"
             ),
             Error::Poisoned(err) => err.fmt(f),
+            Error::Meta(err) => err.fmt(f),
+            Error::MetaPastEnd { truncated_to, end } => write!(
+                f,
+                "the log's META file records a truncation up to LSN {truncated_to}, but its \
+                 segments end at LSN {end}: segment files were removed or replaced by hand. \
+                 Nothing was changed; restore the missing segments"
+            ),
+            Error::Truncated { lsn, from, to } => write!(
+                f,
+                "the record at LSN {lsn} was dropped when the log was truncated from LSN {from} \
+                 (appends resumed at LSN {to})"
+            ),
         }
     }
 }
@@ -159,6 +191,7 @@ impl std::error::Error for Error {
             Error::Watermark(err) => Some(err),
             Error::GroupCommit(err) => Some(err),
             Error::Poisoned(err) => Some(err),
+            Error::Meta(err) => Some(err),
             _ => None,
         }
     }
@@ -208,9 +241,13 @@ impl Error {
             Error::Header(_) => ErrorKind::Format,
             Error::Recovery(RecoveryError::Header(_)) => ErrorKind::Format,
             Error::Recovery(RecoveryError::RecordOverLimit { .. }) => ErrorKind::RecordTooLarge,
-            Error::Recovery(_) | Error::SegmentMismatch { .. } | Error::Corrupt { .. } => {
-                ErrorKind::Corrupt
-            }
+            Error::Recovery(_)
+            | Error::SegmentMismatch { .. }
+            | Error::Corrupt { .. }
+            | Error::MetaPastEnd { .. }
+            | Error::Meta(MetaError::Damaged) => ErrorKind::Corrupt,
+            Error::Meta(MetaError::NewerVersion { .. }) => ErrorKind::Format,
+            Error::Meta(_) | Error::Truncated { .. } => ErrorKind::InvalidInput,
             Error::Encode(EncodeError::PayloadTooLarge { .. }) => ErrorKind::RecordTooLarge,
             Error::Encode(EncodeError::LsnOverflow { .. }) => ErrorKind::LsnExhausted,
             Error::Encode(_) => ErrorKind::Bug,
@@ -268,6 +305,12 @@ impl From<WatermarkError> for Error {
 impl From<InputError> for Error {
     fn from(err: InputError) -> Error {
         Error::Input(err)
+    }
+}
+
+impl From<MetaError> for Error {
+    fn from(err: MetaError) -> Error {
+        Error::Meta(err)
     }
 }
 

@@ -48,7 +48,9 @@
 mod async_commit;
 mod error;
 mod file_storage;
+mod meta_file;
 mod options;
+mod positional;
 mod reader;
 mod recovery;
 mod segment_dir;
@@ -69,11 +71,12 @@ pub use recovery::{Cut, CutReason, SegmentRecovery, WalRecovery};
 pub use segments::SEALER_THREAD_NAME;
 pub use stats::{StatsSnapshot, RECORDS_PER_FSYNC_BUCKETS};
 pub use tail::Tail;
-pub use wal::Wal;
+pub use wal::{Wal, WalReader, OPEN_SEGMENTS};
 /// The core this crate builds on, re-exported so users need only one dependency.
 pub use walden_core;
 pub use walden_core::{
-    Appended, Durability, InputError, Lsn, PoisonedError, RecoveryMode, SyncMode, TailKind,
+    Appended, Durability, InputError, Lsn, MetaError, PoisonedError, RecoveryMode, SyncMode,
+    TailKind, Truncation, MAX_METADATA_BYTES,
 };
 pub use writer::{WalWriter, SYNC_MARK_STEP_BYTES};
 
@@ -85,15 +88,16 @@ pub use writer::{WalWriter, SYNC_MARK_STEP_BYTES};
 /// ([`SharedSync`](backend::SharedSync)). Tests use these to put a log on a simulated or faulty disk.
 pub mod backend {
     pub use crate::file_storage::{sync_dir, FileStorage};
+    pub use crate::positional::{read_at, write_all_at};
     pub use crate::segment_dir::{
         parse_segment_file_name, segment_file_name, DirLock, FsDir, SegmentDir, LOCK_FILE_NAME,
-        SEGMENT_SUFFIX,
+        META_FILE_NAME, SEGMENT_SUFFIX,
     };
     pub use crate::shared_sync::SharedSync;
 }
 
-/// The README's examples (the core's and this crate's), compiled and run as doctests so they
-/// cannot rot.
+/// This crate's README, its examples compiled and run as doctests so they cannot rot (the
+/// repository's README is doctested by the unpublished `walden-tests`).
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

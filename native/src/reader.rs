@@ -13,12 +13,15 @@
 //!   error ([`Error::Corrupt`], or [`Error::SegmentMismatch`] for a sealed segment that ends
 //!   early), never a silent end. After an error the iterator is finished.
 //! - Memory is bounded by one read chunk plus the largest record.
+//! - Records in a range a suffix truncation dropped are passed over like sync markers: they are
+//!   still in the segment (and still verified) until a checkpoint removes it.
 
 use crate::error::{io, Error};
 use crate::options::WalOptions;
 use crate::segment_dir::{segment_file_name, SegmentDir};
 use crate::segments::open_segment;
-use walden_core::{Codec, Decoded, Lsn, Storage};
+use std::sync::Arc;
+use walden_core::{Codec, Decoded, Lsn, Storage, Truncation};
 
 /// Bytes read from a segment at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -56,6 +59,8 @@ pub struct WalIter<D: SegmentDir> {
     at_start: bool,
     open: Option<OpenSegment<D>>,
     finished: bool,
+    /// Ranges whose records a suffix truncation dropped: passed over, like sync markers.
+    truncations: Arc<[Truncation]>,
 }
 
 #[derive(Debug)]
@@ -100,7 +105,14 @@ impl<D: SegmentDir> WalIter<D> {
             at_start: true,
             open: None,
             finished: false,
+            truncations: Arc::from(Vec::new()),
         })
+    }
+
+    /// Passes over the records of `truncations` (the log's, as the `Wal` holds them).
+    pub(crate) fn skipping(mut self, truncations: Arc<[Truncation]>) -> WalIter<D> {
+        self.truncations = truncations;
+        self
     }
 
     /// The LSN of the next record this iterator would return.
@@ -146,6 +158,7 @@ impl<D: SegmentDir> WalIter<D> {
             let limit = segment_end.unwrap_or(self.upto).min(self.upto);
             let next = self.next;
             let at_start = self.at_start;
+            let truncations = Arc::clone(&self.truncations);
             let open = self.open_segment()?;
             let mut need = walden_core::FRAME_HEADER_LEN;
             loop {
@@ -157,10 +170,15 @@ impl<D: SegmentDir> WalIter<D> {
                 {
                     Decoded::Record(record) => {
                         let end = record.end_lsn();
-                        let payload = record.payload.to_vec();
+                        let payload = (!truncations.iter().any(|t| t.covers(next)))
+                            .then(|| record.payload.to_vec());
                         self.next = end;
                         self.at_start = false;
-                        return Ok(Some(LogRecord { lsn: next, payload }));
+                        match payload {
+                            Some(payload) => return Ok(Some(LogRecord { lsn: next, payload })),
+                            // Dropped by a truncation: pass over it.
+                            None => continue 'frames,
+                        }
                     }
                     Decoded::Marker(marker) => {
                         // A sync marker is part of the log, not a record: step over it.

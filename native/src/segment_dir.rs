@@ -11,7 +11,8 @@
 //!   creation and is removed on open.
 //! - A removal is made durable (directory sync) before the next one starts, so a crash in the
 //!   middle of a checkpoint leaves a contiguous suffix of segments, never a hole.
-//! - Files whose names do not follow the pattern are ignored, never touched.
+//! - Files whose names do not follow the pattern are ignored, never touched (`LOCK` and `META`
+//!   among them; `META` is the log's, read and written only through `open_meta`/`create_meta`).
 //! - One writer at a time: [`SegmentDir::lock`] takes an exclusive lock (`flock` on the file
 //!   `LOCK` in the directory) that a second writer, in this process or another, cannot take. The
 //!   kernel releases it when its descriptor closes, so a writer that dies never leaves it held.
@@ -28,6 +29,10 @@ use walden_core::{Lsn, Storage};
 pub const SEGMENT_SUFFIX: &str = ".wal";
 /// The file in a log directory that its writer holds locked.
 pub const LOCK_FILE_NAME: &str = "LOCK";
+/// The file in a log directory that holds the application's metadata and the log's
+/// truncations (`walden_core::Meta`), created by the first `Wal::set_metadata` or
+/// `Wal::truncate_from`.
+pub const META_FILE_NAME: &str = "META";
 
 /// Where segment files live: listed, created, opened and removed by base LSN.
 pub trait SegmentDir: Clone + Send + Sync + std::fmt::Debug + 'static {
@@ -56,6 +61,24 @@ pub trait SegmentDir: Clone + Send + Sync + std::fmt::Debug + 'static {
 
     /// Where the segments are, for messages.
     fn describe(&self) -> String;
+
+    /// Opens the directory's metadata file ([`META_FILE_NAME`] in an [`FsDir`]), or `None` if it
+    /// has none yet. The default: a directory that never holds one.
+    fn open_meta(&self) -> io::Result<Option<Self::Storage>> {
+        Ok(None)
+    }
+
+    /// Creates the metadata file holding `contents`, durably and atomically (as
+    /// [`SegmentDir::create`]), and opens it. The default refuses with
+    /// [`io::ErrorKind::Unsupported`]: on such a directory `Wal::set_metadata` and
+    /// `Wal::truncate_from` fail and change nothing.
+    fn create_meta(&self, contents: &[u8]) -> io::Result<Self::Storage> {
+        let _ = contents;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{} cannot hold a metadata file", self.describe()),
+        ))
+    }
 }
 
 /// A directory of segment files. See the module documentation.
@@ -199,6 +222,20 @@ impl SegmentDir for FsDir {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn open_meta(&self) -> io::Result<Option<FileStorage>> {
+        match FileStorage::open(&self.path.join(META_FILE_NAME)) {
+            Ok(file) => Ok(Some(file)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn create_meta(&self, contents: &[u8]) -> io::Result<FileStorage> {
+        let path = self.path.join(META_FILE_NAME);
+        FileStorage::create_atomically(&path, contents)?;
+        FileStorage::open(&path)
     }
 }
 

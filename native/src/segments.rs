@@ -345,6 +345,11 @@ impl<D: SegmentDir> SegmentedWriter<D> {
         self.active.drain()
     }
 
+    /// Drains and syncs the active segment, leaving its header as it is (a truncation's sync).
+    pub(crate) fn sync_active(&mut self) -> Result<(), Error> {
+        self.active.sync().map(|_| ())
+    }
+
     /// Drains and syncs the active segment, and moves its sync mark to the end (see
     /// [`WalWriter::seal`]); it stays the active segment. Returns the durable LSN.
     pub(crate) fn seal_active(&mut self) -> Result<Lsn, Error> {

@@ -35,6 +35,7 @@
 
 use crate::async_commit::AsyncCommit;
 use crate::error::{lock_error, not_writable_or, Error};
+use crate::meta_file::MetaFile;
 use crate::options::WalOptions;
 use crate::reader::WalIter;
 use crate::recovery::WalRecovery;
@@ -87,9 +88,22 @@ pub struct Wal<D: SegmentDir = FsDir> {
     durability: Durability,
     /// The flusher and the futures of `commit_async` (`async_commit.rs`).
     pub(crate) async_commit: AsyncCommit,
+    /// The first LSN the log holds, readable without a lock; raised by `checkpoint` under the
+    /// writer lock, after the segments below it are removed.
+    first: AtomicU64,
+    /// The active segment's base LSN, readable without a lock; stored with `current` under the
+    /// writer lock (a rotation happens inside an append).
+    active_base: AtomicU64,
+    /// The `META` file: the application's metadata and the suffix truncations. Its lock is
+    /// taken before the writer lock when both are held (`truncate_from`).
+    meta: Mutex<MetaFile<D>>,
     /// The one-writer lock on `dir`, held for as long as this `Wal` lives.
     _lock: D::Lock,
 }
+
+mod metadata;
+mod random_read;
+pub use random_read::{WalReader, OPEN_SEGMENTS};
 
 /// What the writer lock guards.
 #[derive(Debug)]
@@ -125,8 +139,21 @@ impl<D: SegmentDir> Wal<D> {
     pub fn open_in(dir: D, options: WalOptions) -> Result<Wal<D>, Error> {
         let _span = tracing::info_span!("walden.open", path = %dir.describe()).entered();
         let lock = dir.lock().map_err(lock_error(dir.describe()))?;
+        let meta = MetaFile::open(&dir)?;
         let (writer, recovery) = SegmentedWriter::open(dir.clone(), options)?;
+        // Appends resumed at the end of every truncation, which was durable before the
+        // truncation was recorded: a log that ends before it lost segments.
+        if let Some(last) = meta.meta().truncations.last() {
+            if last.to > writer.current_lsn() {
+                return Err(Error::MetaPastEnd {
+                    truncated_to: last.to,
+                    end: writer.current_lsn(),
+                });
+            }
+        }
         let durable = writer.durable_lsn();
+        let first = AtomicU64::new(writer.first_lsn().get());
+        let active_base = AtomicU64::new(writer.active().base_lsn().get());
         let codec = writer.active().codec();
         let current = AtomicU64::new(writer.current_lsn().get());
         Ok(Wal {
@@ -149,6 +176,9 @@ impl<D: SegmentDir> Wal<D> {
             committed: AtomicU64::new(durable.get()),
             durability: options.durability,
             async_commit: AsyncCommit::new(options.durability),
+            meta: Mutex::new(meta),
+            first,
+            active_base,
             _lock: lock,
         })
     }
@@ -214,6 +244,62 @@ impl<D: SegmentDir> Wal<D> {
                 Err(err)
             }
         }
+    }
+
+    /// Appends every payload of `payloads`, in order, under one acquisition of the writer lock,
+    /// and returns each record's receipt: wait on the last one ([`Wal::wait_durable`] or
+    /// [`Wal::wait_durable_async`]) and one sync covers the whole batch.
+    ///
+    /// Every payload is checked against the size limit first: if one is too large, nothing is
+    /// appended. (A failed write while appending poisons the log, as for [`Wal::append`].)
+    ///
+    /// ```
+    /// # fn main() -> Result<(), walden::Error> {
+    /// # let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let wal = walden::Wal::open(dir.path())?;
+    /// let records = wal.append_batch([&b"a"[..], b"b", b"c"])?;
+    /// wal.wait_durable(*records.last().expect("three receipts"))?;
+    /// assert!(records.iter().all(|r| r.is_durable_at(wal.durable_lsn())));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn append_batch<'p>(
+        &self,
+        payloads: impl IntoIterator<Item = &'p [u8]>,
+    ) -> Result<Vec<Appended>, Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
+        let payloads: Vec<&[u8]> = payloads.into_iter().collect();
+        for payload in &payloads {
+            self.codec.check(Lsn::ZERO, payload.len())?;
+        }
+        let mut receipts = Vec::with_capacity(payloads.len());
+        let mut writer = self.writer();
+        for payload in payloads {
+            match writer.log.append(payload) {
+                Ok(appended) => {
+                    writer.payload_bytes += payload.len() as u64;
+                    receipts.push(appended);
+                }
+                Err(err @ Error::Encode(_)) => {
+                    // The LSN space is used up: the records before this one stay appended.
+                    self.publish_current(&writer);
+                    return Err(err);
+                }
+                Err(err) => {
+                    let err = self.poison_with(&mut writer, err);
+                    drop(writer);
+                    self.fail_outside_sync(&err);
+                    return Err(err);
+                }
+            }
+        }
+        self.publish_current(&writer);
+        Ok(receipts)
     }
 
     /// What the log has done: appends, fsyncs, records per fsync, fsync latency.
@@ -370,7 +456,7 @@ impl<D: SegmentDir> Wal<D> {
 
     /// The first LSN the log still holds (checkpoints remove whole segments below it).
     pub fn first_lsn(&self) -> Lsn {
-        self.writer().log.first_lsn()
+        Lsn::new(self.first.load(Ordering::Acquire))
     }
 
     /// The base LSN of every segment, oldest first; the last is the one being appended to.
@@ -390,12 +476,20 @@ impl<D: SegmentDir> Wal<D> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
-        self.writer().log.checkpoint(lsn)
+        let mut writer = self.writer();
+        let checkpointed = writer.log.checkpoint(lsn);
+        self.first
+            .store(writer.log.first_lsn().get(), Ordering::Release);
+        checkpointed
     }
 
     /// Reads the committed records from `from` (a record's LSN, at or above
     /// [`Wal::first_lsn`]) up to [`Wal::committed_lsn`] as it is now, across segments.
+    ///
+    /// Records a [`Wal::truncate_from`] dropped before this call are skipped; an iterator made
+    /// before a truncation keeps the list it started with.
     pub fn read_from(&self, from: Lsn) -> Result<WalIter<D>, Error> {
+        let truncations = self.meta_file().truncations();
         let segments = self.segments();
         WalIter::new(
             self.dir.clone(),
@@ -404,6 +498,7 @@ impl<D: SegmentDir> Wal<D> {
             from,
             self.committed_lsn(),
         )
+        .map(|iter| iter.skipping(truncations))
     }
 
     /// Follows the log from `from`: yields records as they become committed (durable), waiting
@@ -679,14 +774,27 @@ impl<D: SegmentDir> Wal<D> {
     /// Stores the segments' current LSN in the mirror, under the writer lock (so it only moves
     /// forward): after an append, and after a drain, which may append a sync marker.
     fn publish_current(&self, writer: &Locked<D>) {
+        self.active_base
+            .store(writer.log.active().base_lsn().get(), Ordering::Release);
         self.current
             .store(writer.log.current_lsn().get(), Ordering::Release);
+    }
+
+    /// The active segment's base LSN as of the last append (no lock).
+    pub(crate) fn active_base(&self) -> Lsn {
+        Lsn::new(self.active_base.load(Ordering::Acquire))
     }
 
     fn writer(&self) -> MutexGuard<'_, Locked<D>> {
         // A panic while holding the lock is a bug; the leader's guard has poisoned the log if it
         // mattered, so the state is still safe to read.
         self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn meta_file(&self) -> MutexGuard<'_, MetaFile<D>> {
+        self.meta
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

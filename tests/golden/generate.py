@@ -16,6 +16,11 @@ Format v2 (tests/golden/v2/): two header slots at offsets 0 and 64 (version 2, t
 number u64 at bytes 44..52), frames from offset 128; sync marker frames (a 12-byte payload: kind
 u32 = 1, durable LSN u64) whose CRC32 is the record CRC32 of the same bytes XOR 0x57414C44.
 
+The META file (tests/golden/meta/): two slots at offsets 0 and 8192, each: magic b"\x89WALMETA",
+version u32 = 1, sequence u64, truncation count u32, metadata length u32, CRC32 u32 of bytes
+0..28 then of the body, then the body: truncations (from u64, to u64) and the metadata bytes. A
+rewrite goes to slot sequence % 2.
+
 Deterministic: fixed salts, base LSNs and payloads, no randomness. Run from anywhere:
     python3 tests/golden/generate.py [--out DIR]
 (DIR defaults to this script's directory). See tests/golden/README.md for what each file is.
@@ -86,6 +91,28 @@ def v2_body(salt, base_lsn, batches):
         if index > 0:
             out += marker(salt, base_lsn + len(out), durable)
     return bytes(out), lsns
+
+
+META_MAGIC = b"\x89WALMETA"
+META_SLOT_BYTES = 8192
+
+
+def meta_slot(sequence, truncations, metadata, version=1):
+    body = b"".join(struct.pack("<QQ", start, end) for start, end in truncations) + metadata
+    head = META_MAGIC + struct.pack("<IQII", version, sequence, len(truncations), len(metadata))
+    crc = zlib.crc32(body, zlib.crc32(head))
+    return head + struct.pack("<I", crc) + body
+
+
+def meta_file(slots):
+    """A META file image holding `slots` (sequence, bytes), each at its slot's offset."""
+    out = bytearray()
+    for sequence, slot in slots:
+        at = (sequence % 2) * META_SLOT_BYTES
+        if len(out) < at + len(slot):
+            out += bytes(at + len(slot) - len(out))
+        out[at:at + len(slot)] = slot
+    return bytes(out)
 
 
 def frame(salt, lsn, payload):
@@ -209,6 +236,27 @@ def golden_files():
     start = 2 * HEADER_LEN + (lsns2[5] - BASE_LSN)
     hole[start:start + (lsns2[6] - lsns2[5])] = bytes(lsns2[6] - lsns2[5])
     files["v2/unsynced_hole.wal"] = bytes(hole)
+
+    # A log directory with a META file: one v2 segment of the eight records (base 0, one batch,
+    # no markers), truncated twice: first from record 6 (sequence 1, in slot 1), then from
+    # record 5 (sequence 2, in slot 0), each time up to the segment's end.
+    meta_frames, meta_lsns = v2_body(SALT, 0, [PAYLOADS])
+    meta_end = len(meta_frames)
+    segment = header_v2(SALT, 0, 0, 0) + header_v2(SALT, 0, 1, 0) + meta_frames
+    first = meta_slot(1, [(meta_lsns[6], meta_end)], b"vote: term 6, node 1")
+    second = meta_slot(2, [(meta_lsns[5], meta_end)], b"vote: term 7, node 2")
+    for name in ("truncated", "torn_rewrite", "damaged", "newer"):
+        files["meta/%s/0000000000000000.wal" % name] = segment
+    files["meta/truncated/META"] = meta_file([(1, first), (2, second)])
+    # The second rewrite torn after 20 bytes (the rest of its slot still zero).
+    files["meta/torn_rewrite/META"] = meta_file([(1, first), (2, second[:20])])
+    # Both copies damaged: one bit of each checksum.
+    damaged = bytearray(meta_file([(1, first), (2, second)]))
+    damaged[28] ^= 0x01
+    damaged[META_SLOT_BYTES + 28] ^= 0x01
+    files["meta/damaged/META"] = bytes(damaged)
+    # Written by a newer release: version 2.
+    files["meta/newer/META"] = meta_file([(1, meta_slot(1, [], b"", version=2))])
     return files
 
 

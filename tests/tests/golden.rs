@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use walden::{Error, Wal, WalOptions, WalWriter};
+use walden::{Error, ErrorKind, Wal, WalOptions, WalWriter};
 use walden_core::{
     scan_file, Codec, Damage, Decoded, FileHeader, HeaderError, InvalidFrame, Lsn, Records,
     Recovery, RecoveryError, RecoveryMode, Tail, TailKind, HEADER_LEN,
@@ -96,7 +96,7 @@ fn copy(name: &str) -> (tempfile::TempDir, PathBuf) {
 fn copy_as_segment(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = dir.path().join("log");
-    std::fs::create_dir(&log).expect("create the log directory");
+    std::fs::create_dir_all(&log).expect("create the log directory");
     let segment = log.join(walden::backend::segment_file_name(BASE));
     std::fs::copy(golden_dir().join(name), &segment).expect("copy a golden file");
     (dir, log, segment)
@@ -106,7 +106,7 @@ fn copy_as_segment(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
 fn copy_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = dir.path().join(name);
-    std::fs::create_dir(&log).expect("create the log directory");
+    std::fs::create_dir_all(&log).expect("create the log directory");
     for entry in std::fs::read_dir(golden_dir().join(name)).expect("list a golden directory") {
         let entry = entry.expect("a directory entry");
         std::fs::copy(entry.path(), log.join(entry.file_name())).expect("copy a segment");
@@ -690,7 +690,11 @@ fn wal_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             let path = entry.expect("a directory entry").path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "wal") {
+            } else if path.extension().is_some_and(|ext| ext == "wal")
+                || path
+                    .file_name()
+                    .is_some_and(|name| name == walden::backend::META_FILE_NAME)
+            {
                 let bytes = std::fs::read(&path).expect("read a golden file");
                 let relative = path
                     .strip_prefix(root)
@@ -915,4 +919,56 @@ fn v2_a_hole_in_the_last_batch_is_an_unsynced_tail() {
         records_of(&std::fs::read(&path).unwrap()),
         v2_records()[..5]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The META file: the application's metadata and suffix truncations.
+
+/// The payloads a golden `meta/` directory keeps when its truncation starts at record `from`.
+fn kept_before(from: usize) -> Vec<Vec<u8>> {
+    payloads().into_iter().take(from).collect()
+}
+
+fn read_all(wal: &Wal) -> Vec<Vec<u8>> {
+    wal.read_from(Lsn::ZERO)
+        .expect("a reader")
+        .map(|record| record.expect("a record").payload)
+        .collect()
+}
+
+#[test]
+fn meta_the_newest_copy_names_the_truncation_and_the_metadata() {
+    let (_dir, log) = copy_dir("meta/truncated");
+    let wal = Wal::open(&log).unwrap();
+    assert_eq!(read_all(&wal), kept_before(5));
+    assert_eq!(wal.metadata(), b"vote: term 7, node 2");
+    let resumed = wal.commit(b"after the truncation").unwrap();
+    assert_eq!(
+        resumed.lsn().get(),
+        400 - 128,
+        "appends resume at the segment's end"
+    );
+}
+
+#[test]
+fn meta_a_torn_rewrite_leaves_the_copy_before_it() {
+    let (_dir, log) = copy_dir("meta/torn_rewrite");
+    let wal = Wal::open(&log).unwrap();
+    assert_eq!(read_all(&wal), kept_before(6));
+    assert_eq!(wal.metadata(), b"vote: term 6, node 1");
+}
+
+#[test]
+fn meta_damaged_or_newer_is_refused_untouched() {
+    for (name, kind) in [
+        ("meta/damaged", ErrorKind::Corrupt),
+        ("meta/newer", ErrorKind::Format),
+    ] {
+        let (_dir, log) = copy_dir(name);
+        let before = contents(&log);
+        let err = Wal::open(&log).unwrap_err();
+        assert_eq!(err.kind(), kind, "{name}: {err}");
+        assert!(matches!(err, Error::Meta(_)), "{name}: {err}");
+        assert_eq!(contents(&log), before, "{name} was changed");
+    }
 }
