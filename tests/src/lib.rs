@@ -3,6 +3,8 @@
 //! public API so the tests exercise exactly what backends use.
 
 pub mod crash;
+pub mod killed_child;
+pub mod raft_crash;
 mod rng;
 pub mod sim;
 pub use rng::Rng;
@@ -88,3 +90,10 @@ pub fn payloads(image: &[u8]) -> Vec<Vec<u8>> {
     .map(|record| record.payload.to_vec())
     .collect()
 }
+
+/// The repository's README (every crate's examples), compiled and run as doctests so they cannot
+/// rot. It lives here, in the unpublished crate, because a published crate's package holds only
+/// its own directory.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -15,17 +15,16 @@
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::process::Command;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 use walden::{LogRecord, Wal};
 use walden_core::{Lsn, FRAME_HEADER_LEN, MARKER_FRAME_LEN};
 use walden_tests::crash::{
     check_cycle, wal_options, Ack, ChildLine, LogModel, Observed, RecordId, CHILD_THREADS,
 };
+use walden_tests::killed_child::run_until_killed;
 use walden_tests::Rng;
 
 /// Cycles run by `cargo test`.
@@ -48,9 +47,6 @@ const CHECKPOINT_EVERY_CYCLES: u64 = 4;
 
 /// How long the parent waits for a child's first line before failing.
 const FIRST_LINE_WAIT_MAX: Duration = Duration::from_secs(10);
-
-/// SIGKILL's number (POSIX).
-const SIGKILL: i32 = 9;
 
 /// When a cycle's child is killed.
 #[derive(Clone, Copy, Debug)]
@@ -151,43 +147,15 @@ fn crash_loop(log_dir: &Path, seed: u64, cycles: u64) -> Result<Totals, Failure>
 /// Spawns the child for `cycle`, kills it as `plan` says, and returns the lines it printed. Fails
 /// if the child did not start, exited by itself, or was not killed by the SIGKILL.
 fn run_child(log_dir: &Path, cycle: u64, plan: KillPlan) -> Result<Vec<ChildLine>, String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crash_child"))
-        .arg(log_dir)
-        .arg(cycle.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| format!("spawning crash_child: {err}"))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let (first_line_tx, first_line_rx) = mpsc::channel();
-    let stdout_reader = std::thread::spawn(move || {
-        // Only whole lines count: a line cut by the kill was never printed.
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(stdout);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line)? > 0 && line.ends_with(b"\n") {
-            line.pop();
-            lines.push(String::from_utf8_lossy(&line).into_owned());
-            line.clear();
-            let _ = first_line_tx.send(());
-        }
-        Ok::<_, std::io::Error>(lines)
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-
-    let waited = match plan {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crash_child"));
+    command.arg(log_dir).arg(cycle.to_string());
+    let lines = run_until_killed(command, "the child", |lines| match plan {
         KillPlan::AfterSpawn(delay) => {
             std::thread::sleep(delay);
             Ok(())
         }
-        KillPlan::AfterReady(delay) => match first_line_rx.recv_timeout(FIRST_LINE_WAIT_MAX) {
-            Ok(()) => {
+        KillPlan::AfterReady(delay) => match lines.recv_timeout(FIRST_LINE_WAIT_MAX) {
+            Ok(_) => {
                 std::thread::sleep(delay);
                 Ok(())
             }
@@ -198,24 +166,7 @@ fn run_child(log_dir: &Path, cycle: u64, plan: KillPlan) -> Result<Vec<ChildLine
                 "the child printed nothing in {FIRST_LINE_WAIT_MAX:?}"
             )),
         },
-    };
-    let killed = child.kill();
-    let status = child.wait();
-    let lines = stdout_reader
-        .join()
-        .expect("the stdout reader does not panic");
-    let stderr = stderr_reader
-        .join()
-        .expect("the stderr reader does not panic");
-    let status = status.map_err(|err| format!("waiting for the child: {err}"))?;
-    if status.signal() != Some(SIGKILL) {
-        return Err(format!(
-            "the child exited by itself ({status}) instead of being killed; its stderr:\n{stderr}"
-        ));
-    }
-    waited.map_err(|what| format!("{what}; its stderr:\n{stderr}"))?;
-    killed.map_err(|err| format!("killing the child: {err}"))?;
-    let lines = lines.map_err(|err| format!("reading the child's stdout: {err}"))?;
+    })?;
     lines.iter().map(|line| ChildLine::parse(line)).collect()
 }
 

@@ -254,6 +254,20 @@ fn run_broken_disk(test: &str, bug: DiskBug) -> Option<Summary> {
     (!matches!(seeds(0), Seeds::One(_))).then_some(summary)
 }
 
+/// Asserts that every violation a broken disk caused is a refusal to open or a failed read,
+/// never a log that opened with the wrong records; `must` says what was expected.
+fn assert_only_refusals(summary: &Summary, must: &str) {
+    for kind in summary.violations.keys() {
+        assert!(
+            matches!(
+                kind,
+                ViolationKind::RecoveryRefused | ViolationKind::ReadFailed
+            ),
+            "{must}, not give {kind:?}"
+        );
+    }
+}
+
 fn assert_no_violations(test: &str, summary: &Summary) {
     assert!(
         summary.violations.is_empty(),
@@ -365,15 +379,10 @@ fn recovery_refuses_damage_below_the_sync_mark() {
         summary.broken_but_unreported, 0,
         "damage below the sync mark went unreported (run with --nocapture for the counts)"
     );
-    for kind in summary.violations.keys() {
-        assert!(
-            matches!(
-                kind,
-                ViolationKind::RecoveryRefused | ViolationKind::ReadFailed
-            ),
-            "damage below the sync mark must be refused or fail the reader, not give {kind:?}"
-        );
-    }
+    assert_only_refusals(
+        &summary,
+        "damage below the sync mark must be refused or fail the reader",
+    );
 }
 
 /// Prevents the torn-header coverage from passing vacuously: a disk that destroys both header
@@ -393,15 +402,10 @@ fn the_checker_reports_a_disk_that_destroys_both_header_slots() {
         summary.broken_but_unreported, 0,
         "a log whose two header slots were destroyed went unreported"
     );
-    for kind in summary.violations.keys() {
-        assert!(
-            matches!(
-                kind,
-                ViolationKind::RecoveryRefused | ViolationKind::ReadFailed
-            ),
-            "destroyed header slots must make the log refuse to open, not give {kind:?}"
-        );
-    }
+    assert_only_refusals(
+        &summary,
+        "destroyed header slots must make the log refuse to open",
+    );
 }
 
 /// Prevents the checker from missing what format v2 cannot see (docs/durability.md): a flipped
