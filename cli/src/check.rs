@@ -21,14 +21,18 @@
 //!   salt most segments carry; on a tie, the first segment's).
 //! - An empty single file is clean (`WalWriter::open` writes a new header there); any other
 //!   header that does not decode is a finding.
+//! - A directory's `META` file (metadata and truncations) is judged as `Wal::open` judges it:
+//!   neither copy decoding is [`Verdict::Corrupt`], a newer version [`Verdict::Unjudgeable`],
+//!   and a truncation ending past the last segment's records [`Verdict::Corrupt`] (segments
+//!   were lost). Its findings are reported with the last segment.
 //! - Checking only reads, through recovery's own streaming scan (`scan_storage`, a window of
 //!   [`RECOVERY_WINDOW_BYTES`] at a time): memory does not grow with a segment's size.
 
 use crate::exit::Verdict;
 use crate::open::{Log, LogKind};
 use walden::walden_core::{
-    scan_storage, Codec, FileHeader, HeaderError, Lsn, Recovery, RecoveryError, RecoveryMode, Tail,
-    TailKind, WriterError, RECOVERY_WINDOW_BYTES,
+    scan_storage, Codec, FileHeader, HeaderError, Lsn, Meta, MetaError, Recovery, RecoveryError,
+    RecoveryMode, Tail, TailKind, WriterError, RECOVERY_WINDOW_BYTES,
 };
 
 /// One problem found in a log.
@@ -40,8 +44,41 @@ pub(crate) struct Finding {
     pub(crate) verdict: Verdict,
     /// Whether it lies in the segment's header, name or salt (rather than in its records).
     pub(crate) in_header: bool,
+    /// What kind of problem, as a stable name for monitoring (`torn_tail`, `corrupt_mid_log`,
+    /// ...; see [`Finding::recovery`] for what opening does about it).
+    pub(crate) kind: &'static str,
+    /// Where it starts, when it has a position in the log.
+    pub(crate) lsn: Option<Lsn>,
+    /// How many bytes it spans, when known.
+    pub(crate) bytes: Option<u64>,
     /// What is wrong, as a sentence.
     pub(crate) what: String,
+}
+
+impl Finding {
+    /// What recovery on open does about it: `cut` (a torn or unsynced tail), `remove` (an
+    /// orphaned segment), `refuse` (corruption: the log is not opened), or `cannot_judge`
+    /// (another format, or a limit this check was not given).
+    pub(crate) fn recovery(&self) -> &'static str {
+        match (self.verdict, self.kind) {
+            (Verdict::TornTail, "orphaned_segment") => "remove",
+            (Verdict::TornTail, _) => "cut",
+            (Verdict::Corrupt, _) => "refuse",
+            (Verdict::Unjudgeable, _) => "cannot_judge",
+            (Verdict::Clean, _) => "none",
+        }
+    }
+}
+
+/// The stable name of a header error.
+fn header_kind(err: HeaderError) -> &'static str {
+    match err {
+        HeaderError::Truncated { .. } => "truncated_header",
+        HeaderError::NotAWalFile { .. } => "not_a_wal_file",
+        HeaderError::NewerVersion { .. } => "newer_version",
+        HeaderError::ChecksumMismatch { .. } => "header_checksum",
+        _ => "bad_header",
+    }
 }
 
 /// What the check learned about one segment.
@@ -108,11 +145,18 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
     let mut unsealed_predecessor = None;
     for (index, segment) in log.segments.iter().enumerate() {
         let opened = segment.open()?;
-        let mut finding = |verdict: Verdict, in_header: bool, what: String| {
+        let mut finding = |verdict: Verdict,
+                           in_header: bool,
+                           kind: &'static str,
+                           at: (Option<Lsn>, Option<u64>),
+                           what: String| {
             findings.push(Finding {
                 segment: index,
                 verdict,
                 in_header,
+                kind,
+                lsn: at.0,
+                bytes: at.1,
                 what,
             });
         };
@@ -129,7 +173,13 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 continue;
             }
             Err(err) => {
-                finding(header_verdict(err, log.kind), true, err.to_string());
+                finding(
+                    header_verdict(err, log.kind),
+                    true,
+                    header_kind(err),
+                    (None, None),
+                    err.to_string(),
+                );
                 segments.push(SegmentCheck {
                     header: None,
                     recovery: None,
@@ -143,6 +193,8 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 finding(
                     Verdict::Corrupt,
                     true,
+                    "name_mismatch",
+                    (Some(header.base_lsn), None),
                     format!(
                         "the file is named for LSN {named} but its header says LSN {}",
                         header.base_lsn
@@ -186,10 +238,15 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
         let recovery = match scan {
             Ok(recovery) => Some(recovery.1),
             Err(err) => {
-                if let RecoveryError::RecordOverLimit { payload_len, .. } = err {
+                if let RecoveryError::RecordOverLimit {
+                    payload_len, at, ..
+                } = err
+                {
                     finding(
                         Verdict::Unjudgeable,
                         false,
+                        "record_over_limit",
+                        (Some(at), Some(u64::from(payload_len))),
                         format!("{err} (here: rerun with --max-payload-len {payload_len})"),
                     );
                     segments.push(SegmentCheck {
@@ -209,7 +266,17 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                     ),
                     None => String::new(),
                 };
-                finding(verdict, false, format!("{err}{hint}"));
+                let (kind, at) = match err {
+                    RecoveryError::CorruptionMidLog { at, next_valid, .. } => (
+                        "corrupt_mid_log",
+                        (Some(at), Some(next_valid.get().saturating_sub(at.get()))),
+                    ),
+                    RecoveryError::SyncedDataLost { at, .. } => {
+                        ("synced_records_lost", (Some(at), None))
+                    }
+                    _ => ("refused", (None, None)),
+                };
+                finding(verdict, false, kind, at, format!("{err}{hint}"));
                 None
             }
         };
@@ -224,6 +291,8 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 TailKind::Torn(damage) if !sealed => finding(
                     Verdict::TornTail,
                     false,
+                    "torn_tail",
+                    (Some(at), Some(bytes)),
                     format!(
                         "torn tail: {bytes} bytes at LSN {at} ({damage}), the last write was \
                          interrupted; recovery cuts it on open, `walden repair` cuts it now and \
@@ -233,6 +302,8 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 TailKind::Unsynced { damage, next_valid } if !sealed => finding(
                     Verdict::TornTail,
                     false,
+                    "unsynced_tail",
+                    (Some(at), Some(bytes)),
                     format!(
                         "torn tail: {bytes} bytes at LSN {at} ({damage}; a record at LSN \
                          {next_valid} landed out of order), an interrupted batch past the sync \
@@ -245,6 +316,8 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
                 | TailKind::Discarded { damage, .. } => finding(
                     Verdict::Corrupt,
                     false,
+                    "sealed_segment_damaged",
+                    (Some(at), Some(bytes)),
                     format!(
                         "sealed segment is damaged at LSN {at} ({damage}, {bytes} bytes to its \
                          end): it was synced whole before the next segment was created, so \
@@ -262,12 +335,79 @@ pub(crate) fn check(log: Log, max_payload_len: u32) -> Result<LogCheck, crate::e
     check_salts(&segments, &mut findings);
     let orphan = check_orphan(&log, &segments, unsealed_predecessor, &mut findings);
     check_continuity(&log, &segments, orphan, &mut findings);
+    check_meta(&log, &segments, &mut findings);
     findings.sort_by_key(|finding| (finding.segment, !finding.in_header));
     Ok(LogCheck {
         log,
         segments,
         findings,
     })
+}
+
+/// The directory's `META` file, as `Wal::open` reads it.
+fn check_meta(log: &Log, segments: &[SegmentCheck], findings: &mut Vec<Finding>) {
+    if log.kind != LogKind::Dir {
+        return;
+    }
+    let path = log.path.join(walden::backend::META_FILE_NAME);
+    let segment = segments.len().saturating_sub(1);
+    let mut finding = |verdict: Verdict, kind: &'static str, lsn: Option<Lsn>, what: String| {
+        findings.push(Finding {
+            segment,
+            verdict,
+            in_header: false,
+            kind,
+            lsn,
+            bytes: None,
+            what,
+        });
+    };
+    let image = match std::fs::read(&path) {
+        Ok(image) => image,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+        Err(err) => {
+            return finding(
+                Verdict::Corrupt,
+                "meta_unreadable",
+                None,
+                format!("META cannot be read: {err}"),
+            )
+        }
+    };
+    let meta = match Meta::read(&image) {
+        Ok(meta) => meta,
+        Err(err @ MetaError::NewerVersion { .. }) => {
+            return finding(
+                Verdict::Unjudgeable,
+                "meta_newer",
+                None,
+                format!("META: {err}"),
+            )
+        }
+        Err(err) => {
+            return finding(
+                Verdict::Corrupt,
+                "meta_damaged",
+                None,
+                format!("META: {err}"),
+            )
+        }
+    };
+    let end = segments.last().and_then(SegmentCheck::end);
+    if let (Some(last), Some(end)) = (meta.truncations.last(), end) {
+        if last.to > end {
+            finding(
+                Verdict::Corrupt,
+                "meta_past_end",
+                Some(last.to),
+                format!(
+                    "META records a truncation up to LSN {}, past the end of the records (LSN \
+                     {end}): segments holding the log's end are missing; opening refuses the log",
+                    last.to
+                ),
+            );
+        }
+    }
 }
 
 /// A header error in a single file that is not a log, or of a newer format, is input the tool
@@ -306,6 +446,9 @@ fn check_salts(segments: &[SegmentCheck], findings: &mut Vec<Finding>) {
                 segment: index,
                 verdict: Verdict::Corrupt,
                 in_header: true,
+                kind: "other_log",
+                lsn: None,
+                bytes: None,
                 what: String::from(
                     "the segment belongs to another log (its salt differs from the other \
                      segments')",
@@ -333,6 +476,9 @@ fn check_orphan(
         segment: index + 1,
         verdict: Verdict::TornTail,
         in_header: false,
+        kind: "orphaned_segment",
+        lsn: Some(next),
+        bytes: None,
         what: format!(
             "orphaned segment: the one before it ({}) was never sealed and its records end at \
              LSN {end}, before this segment's base {next}, so none of this segment's records was \
@@ -365,6 +511,11 @@ fn check_continuity(
         if damaged || end == next {
             continue;
         }
+        let (kind, bytes) = if end < next {
+            ("records_missing", next.get() - end.get())
+        } else {
+            ("segments_overlap", end.get() - next.get())
+        };
         let what = if end < next {
             format!(
                 "the records end at LSN {end} but the next segment ({}) starts at LSN {next}: \
@@ -383,6 +534,9 @@ fn check_continuity(
             segment: index,
             verdict: Verdict::Corrupt,
             in_header: false,
+            kind,
+            lsn: Some(end.min(next)),
+            bytes: Some(bytes),
             what,
         });
     }

@@ -17,7 +17,7 @@ pub(crate) enum CliError {
         /// The path.
         path: PathBuf,
     },
-    /// A directory with no segment files (`{base:016x}.wal`) in it.
+    /// A directory with no segment files (named like `0000000000000000.wal`) in it.
     NoSegments {
         /// The directory.
         dir: PathBuf,
@@ -85,8 +85,9 @@ impl fmt::Display for CliError {
             }
             CliError::NoSegments { dir } => write!(
                 f,
-                "{}: no segment files ({{base:016x}}.wal) in this directory: not a Walden log \
-                 directory",
+                "{}: no segment files in this directory (a Walden log directory holds files named \
+                 by their base LSN in sixteen hex digits, such as 0000000000000000.wal): not a \
+                 Walden log directory",
                 dir.display()
             ),
             CliError::Io { op, path, source } => {

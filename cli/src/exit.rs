@@ -20,7 +20,8 @@ pub(crate) const EXIT_LOCKED: u8 = 4;
 /// A panic: a bug in `walden` (the message says so).
 pub(crate) const EXIT_BUG: u8 = 101;
 
-/// The help text's section on exit codes, kept beside the constants it describes.
+/// The top-level help's section on exit codes: every code, once, kept beside the constants it
+/// describes. Each subcommand's help lists only the codes it can return.
 pub(crate) const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  clean (verify), or the command did what it was asked
@@ -29,6 +30,47 @@ Exit codes:
   3  corruption: damage in the middle, lost synced records, a damaged header or segment
   4  locked: the log is open elsewhere; nothing was changed
   101  a bug in walden (a panic, reported in one line)";
+
+/// `walden dump`'s exit codes.
+pub(crate) const DUMP_EXIT_CODES: &str = "\
+Exit codes:
+  0  every segment was dumped
+  1  usage or I/O error, or input it cannot judge (not a Walden log, newer format)
+  3  a segment's header, or the directory's META file, is damaged (the rest is still dumped)
+  101  a bug in walden";
+
+/// `walden verify`'s exit codes.
+pub(crate) const VERIFY_EXIT_CODES: &str = "\
+Exit codes:
+  0  clean
+  1  usage or I/O error, or input it cannot judge (not a Walden log, newer format, over limit)
+  2  torn tail: the last write was interrupted; `walden repair` cuts it (backup kept)
+  3  corruption: damage in the middle, lost synced records, a damaged header, segment or META
+  101  a bug in walden";
+
+/// `walden repair`'s exit codes.
+pub(crate) const REPAIR_EXIT_CODES: &str = "\
+Exit codes:
+  0  repaired, or nothing to repair
+  1  usage or I/O error, or input it cannot judge (not a Walden log, newer format, over limit)
+  3  corruption it does not repair without --point-in-time (nothing was changed)
+  4  locked: the log is open elsewhere; nothing was changed
+  101  a bug in walden";
+
+/// `walden stat`'s exit codes.
+pub(crate) const STAT_EXIT_CODES: &str = "\
+Exit codes:
+  0  the statistics were printed (their status line says whether the log is clean)
+  1  usage or I/O error, or input it cannot judge (not a Walden log, newer format, over limit)
+  3  a segment too damaged to count (its header)
+  101  a bug in walden";
+
+/// `walden bench`'s exit codes.
+pub(crate) const BENCH_EXIT_CODES: &str = "\
+Exit codes:
+  0  the bench ran
+  1  usage or I/O error (the directory, a full disk, a failed sync)
+  101  a bug in walden";
 
 /// How healthy a log is, from the worst of its findings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -49,8 +49,9 @@ enum Command {
     /// Print one line per record: LSN, payload length, checksum status, payload preview.
     ///
     /// Damaged stretches get a line each (status torn, bad-crc, bad-length, over-limit or
-    /// zero-fill), and records after them are shown from the next valid frame on.
-    #[command(after_help = exit::EXIT_CODES_HELP)]
+    /// zero-fill), and records after them are shown from the next valid frame on. Records a
+    /// suffix truncation dropped (the directory's META file) have the status truncated.
+    #[command(after_help = exit::DUMP_EXIT_CODES)]
     Dump {
         /// The log file or segment directory.
         path: PathBuf,
@@ -66,6 +67,15 @@ enum Command {
         /// Payload bytes to show in each preview.
         #[arg(long, value_name = "BYTES", default_value_t = 32)]
         preview: usize,
+        /// How to show payloads: text (escaped), hex or base64.
+        #[arg(long, value_name = "FORMAT", value_enum, default_value_t = dump::PayloadFormat::Text)]
+        payload: dump::PayloadFormat,
+        /// Stop after this many records.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// Keep printing records as they are written (poll the log), until interrupted.
+        #[arg(long)]
+        follow: bool,
         /// The payload limit the log was written with.
         #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_PAYLOAD_LEN)]
         max_payload_len: u32,
@@ -75,7 +85,7 @@ enum Command {
     /// Prints one line per segment and a verdict; when the log is not clean, one line on
     /// stderr says where and what. Judges the last segment exactly as recovery on open does.
     /// Takes no lock: on a log open elsewhere, a batch in flight can look like a torn tail.
-    #[command(after_help = exit::EXIT_CODES_HELP)]
+    #[command(after_help = exit::VERIFY_EXIT_CODES)]
     Verify {
         /// The log file or segment directory.
         path: PathBuf,
@@ -90,7 +100,7 @@ enum Command {
     ///
     /// Takes the log's writer lock first (exit 4 if it is open elsewhere). Refuses corruption
     /// in the middle of the log (exit 3) unless --point-in-time is given.
-    #[command(after_help = exit::EXIT_CODES_HELP)]
+    #[command(after_help = exit::REPAIR_EXIT_CODES)]
     Repair {
         /// The log file or segment directory.
         path: PathBuf,
@@ -108,7 +118,7 @@ enum Command {
         max_payload_len: u32,
     },
     /// Print segments, LSN range, record count and payload size distribution.
-    #[command(after_help = exit::EXIT_CODES_HELP)]
+    #[command(after_help = exit::STAT_EXIT_CODES)]
     Stat {
         /// The log file or segment directory.
         path: PathBuf,
@@ -124,7 +134,7 @@ enum Command {
     /// Every workload runs --rounds times, interleaved, on fresh logs in a temporary directory
     /// under --dir; the table shows medians and ratios to the raw fsync loop of the same run.
     /// Build with --release for meaningful numbers.
-    #[command(after_help = exit::EXIT_CODES_HELP)]
+    #[command(after_help = exit::BENCH_EXIT_CODES)]
     Bench(bench::BenchArgs),
 }
 
@@ -199,6 +209,9 @@ fn run(command: Command, out: &mut dyn Write) -> Result<u8, CliError> {
             to,
             json,
             preview,
+            payload,
+            limit,
+            follow,
             max_payload_len,
         } => dump::run(
             &path,
@@ -208,6 +221,9 @@ fn run(command: Command, out: &mut dyn Write) -> Result<u8, CliError> {
                 json,
                 preview_bytes: preview,
                 max_payload_len,
+                limit,
+                payload,
+                follow,
             },
             out,
         ),

@@ -13,7 +13,7 @@
 use crate::error::CliError;
 use std::path::{Path, PathBuf};
 use walden::backend::FileStorage;
-use walden::walden_core::{FileHeader, HeaderError, Lsn, Storage, BODY_OFFSET};
+use walden::walden_core::{FileHeader, HeaderError, Lsn, Meta, Storage, Truncation, BODY_OFFSET};
 
 /// Whether the log is one file or a directory of segments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +88,22 @@ pub(crate) struct Log {
 }
 
 impl Log {
+    /// The suffix truncations a log directory's `META` file records (none for a file, or a
+    /// directory without one): records starting in them are dropped.
+    pub(crate) fn truncations(&self) -> Result<Vec<Truncation>, String> {
+        if self.kind != LogKind::Dir {
+            return Ok(Vec::new());
+        }
+        let path = self.path.join(walden::backend::META_FILE_NAME);
+        match std::fs::read(&path) {
+            Ok(image) => Meta::read(&image)
+                .map(|meta| meta.truncations)
+                .map_err(|err| err.to_string()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(err) => Err(format!("reading {}: {err}", path.display())),
+        }
+    }
+
     /// Finds the log at `path`: a file is a one-segment log, a directory is listed for segments.
     pub(crate) fn locate(path: &Path) -> Result<Log, CliError> {
         let meta = std::fs::metadata(path).map_err(|source| {

@@ -30,8 +30,8 @@ use crate::open::{enclosing_wal_dir, Log, LogKind};
 use crate::outln;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use walden::backend::write_all_at;
 use walden::walden_core::{scan_file, Codec, FileHeader, Lsn, RecoveryMode};
 
 /// What `repair` may do.
@@ -360,7 +360,7 @@ fn execute(log: &Log, plan: &Plan) -> Result<(), CliError> {
             .open(path)
             .map_err(CliError::io("opening", path))?;
         if let Some(header) = cut.lower_mark {
-            file.write_all_at(&header.encode(), 0)
+            write_all_at(&file, &header.encode(), 0)
                 .and_then(|()| file.sync_all())
                 .map_err(CliError::io("lowering the sync mark of", path))?;
         }

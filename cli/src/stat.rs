@@ -7,7 +7,7 @@
 
 use crate::check::{check, LogCheck};
 use crate::error::CliError;
-use crate::exit::EXIT_OK;
+use crate::exit::{Verdict, EXIT_OK};
 use crate::open::Log;
 use crate::outln;
 use crate::output::json_line;
@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 use walden::backend::FileStorage;
 use walden::walden_core::{
-    Codec, Damage, FileHeader, Lsn, Records, Storage, RECOVERY_WINDOW_BYTES,
+    Codec, Damage, FileHeader, Lsn, Records, Storage, Truncation, RECOVERY_WINDOW_BYTES,
 };
 
 /// Upper bounds (exclusive) of the payload size buckets, in bytes; the last bucket is open.
@@ -41,7 +41,16 @@ struct SegmentStat {
     end_lsn: Option<u64>,
     file_bytes: u64,
     records: u64,
-    status: String,
+    /// The worst verdict of the segment's findings (`clean` without any), as a word.
+    status: &'static str,
+    /// How many findings the segment has.
+    findings: usize,
+    /// Zero bytes preallocated after its records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zero_fill_bytes: Option<u64>,
+    /// The text line's last column: the status in words.
+    #[serde(skip)]
+    summary: String,
 }
 
 /// One size bucket.
@@ -73,6 +82,8 @@ struct Stat {
     buckets: Vec<Bucket>,
     status: &'static str,
     findings: usize,
+    /// Records a suffix truncation dropped: in the files until a checkpoint, not counted above.
+    truncated_records: u64,
 }
 
 /// Runs `stat`; returns the exit code.
@@ -98,8 +109,12 @@ pub(crate) fn run(
             code: finding.verdict.exit_code(),
         });
     }
+    // Records a suffix truncation dropped are not counted (no reader returns them); a `META`
+    // file that cannot be read is verify's finding, and counts nothing as dropped here.
+    let truncations = checked.log.truncations().unwrap_or_default();
     let mut sizes = Vec::new();
     let mut segments = Vec::new();
+    let mut truncated = 0;
     for (index, segment) in checked.log.segments.iter().enumerate() {
         let opened = segment.open()?;
         let file_bytes = opened.size;
@@ -107,10 +122,18 @@ pub(crate) fn run(
         let mut end = None;
         if let Ok(header) = opened.header {
             let codec = Codec::for_header(&header).with_max_payload_len(max_payload_len);
-            let (count, last) = payload_sizes(&opened.file, &header, codec, file_bytes, &mut sizes)
-                .map_err(CliError::io("reading", &segment.path))?;
-            records = count;
-            end = Some(last.get());
+            let scanned = payload_sizes(
+                &opened.file,
+                &header,
+                codec,
+                file_bytes,
+                &truncations,
+                &mut sizes,
+            )
+            .map_err(CliError::io("reading", &segment.path))?;
+            records = scanned.records;
+            truncated += scanned.truncated;
+            end = Some(scanned.end.get());
         }
         segments.push(SegmentStat {
             name: segment.name(),
@@ -118,11 +141,19 @@ pub(crate) fn run(
             end_lsn: end,
             file_bytes,
             records,
-            status: segment_status(&checked, index),
+            status: segment_verdict(&checked, index).word(),
+            findings: checked
+                .findings
+                .iter()
+                .filter(|finding| finding.segment == index)
+                .count(),
+            zero_fill_bytes: zero_fill(&checked, index),
+            summary: segment_status(&checked, index),
         });
     }
     sizes.sort_unstable();
-    let stat = summarise(&checked, segments, &sizes);
+    let mut stat = summarise(&checked, segments, &sizes);
+    stat.truncated_records = truncated;
     if json {
         json_line(out, &stat)?;
     } else {
@@ -140,8 +171,10 @@ fn payload_sizes(
     header: &FileHeader,
     codec: Codec,
     file_bytes: u64,
+    truncations: &[Truncation],
     sizes: &mut Vec<u64>,
-) -> std::io::Result<(u64, Lsn)> {
+) -> std::io::Result<Scanned> {
+    let mut truncated = 0;
     let mut buf: Vec<u8> = Vec::new();
     let mut lsn = header.base_lsn;
     let mut offset = header.body_offset();
@@ -157,6 +190,10 @@ fn payload_sizes(
         offset += read as u64;
         let mut iter = Records::new(codec, lsn, &buf);
         for record in iter.by_ref() {
+            if truncations.iter().any(|t| t.covers(record.lsn)) {
+                truncated += 1;
+                continue;
+            }
             sizes.push(record.payload.len() as u64);
             records += 1;
         }
@@ -168,9 +205,43 @@ fn payload_sizes(
         // Stop at real damage, or once the file is read: an incomplete frame at the window's
         // end only needs the next window.
         if !more || matches!(damage, Some(Damage::Invalid(_))) {
-            return Ok((records, lsn));
+            return Ok(Scanned {
+                records,
+                truncated,
+                end: lsn,
+            });
         }
     }
+}
+
+/// What [`payload_sizes`] counted in one segment.
+struct Scanned {
+    /// Records a reader sees.
+    records: u64,
+    /// Records a suffix truncation dropped (still in the file, returned by no reader).
+    truncated: u64,
+    /// Where the valid prefix ends.
+    end: Lsn,
+}
+
+/// The worst verdict among the segment's findings.
+fn segment_verdict(checked: &LogCheck, index: usize) -> Verdict {
+    checked
+        .findings
+        .iter()
+        .filter(|finding| finding.segment == index)
+        .map(|finding| finding.verdict)
+        .max()
+        .unwrap_or(Verdict::Clean)
+}
+
+/// The zero fill after a clean segment's records (preallocated space).
+fn zero_fill(checked: &LogCheck, index: usize) -> Option<u64> {
+    let clean = segment_verdict(checked, index) == Verdict::Clean;
+    clean
+        .then(|| checked.segments[index].recovery.and_then(|r| r.tail))
+        .flatten()
+        .map(|tail| tail.bytes)
 }
 
 fn segment_status(checked: &LogCheck, index: usize) -> String {
@@ -239,6 +310,7 @@ fn summarise(checked: &LogCheck, segments: Vec<SegmentStat>, sizes: &[u64]) -> S
         buckets,
         status: checked.verdict().word(),
         findings: checked.findings.len(),
+        truncated_records: 0,
         segments,
     }
 }
@@ -253,7 +325,16 @@ fn print_text(stat: &Stat, out: &mut dyn Write) -> Result<(), CliError> {
         opt(stat.end_lsn),
         stat.end_lsn.unwrap_or(0) - stat.first_lsn.unwrap_or(0).min(stat.end_lsn.unwrap_or(0))
     )?;
-    outln!(out, "records      {}", stat.records)?;
+    if stat.truncated_records > 0 {
+        outln!(
+            out,
+            "records      {} (and {} dropped by suffix truncations, still in the files)",
+            stat.records,
+            stat.truncated_records
+        )?;
+    } else {
+        outln!(out, "records      {}", stat.records)?;
+    }
     outln!(
         out,
         "payload      {} bytes in all; min {}, p50 {}, p90 {}, p99 {}, max {}, mean {}",
@@ -295,7 +376,7 @@ fn print_text(stat: &Stat, out: &mut dyn Write) -> Result<(), CliError> {
             opt(segment.end_lsn),
             segment.records,
             segment.file_bytes,
-            segment.status
+            segment.summary
         )?;
     }
     let more = if stat.findings > 0 {

@@ -15,6 +15,7 @@ use crate::output::json_line;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
+use walden::walden_core::Lsn;
 
 /// `--json`: the verdict and every finding, for monitoring.
 #[derive(Serialize)]
@@ -26,11 +27,26 @@ struct JsonVerify<'a> {
     findings: Vec<JsonFinding<'a>>,
 }
 
-/// One finding in `--json`.
+/// One finding in `--json`: data a monitor can act on, and the sentence for a person.
 #[derive(Serialize)]
 struct JsonFinding<'a> {
+    /// The segment file's path.
     segment: String,
+    /// A stable name: `torn_tail`, `unsynced_tail`, `corrupt_mid_log`, `synced_records_lost`,
+    /// `record_over_limit`, `sealed_segment_damaged`, `records_missing`, `segments_overlap`,
+    /// `orphaned_segment`, `name_mismatch`, `other_log`, a header's (`not_a_wal_file`,
+    /// `newer_version`, `truncated_header`, `header_checksum`, `bad_header`) or the `META`
+    /// file's (`meta_damaged`, `meta_newer`, `meta_unreadable`, `meta_past_end`).
+    kind: &'static str,
     verdict: &'static str,
+    /// Where it starts, if it has a position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lsn: Option<u64>,
+    /// How many bytes it spans, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    /// What opening the log does about it: `cut`, `remove`, `refuse`, `cannot_judge`.
+    recovery: &'static str,
     what: &'a str,
 }
 
@@ -59,7 +75,11 @@ pub(crate) fn run(
                             .path
                             .display()
                             .to_string(),
+                        kind: finding.kind,
                         verdict: finding.verdict.word(),
+                        lsn: finding.lsn.map(Lsn::get),
+                        bytes: finding.bytes,
+                        recovery: finding.recovery(),
                         what: &finding.what,
                     })
                     .collect(),

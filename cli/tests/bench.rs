@@ -33,17 +33,40 @@ fn the_json_report_has_every_workload_against_the_raw_rate() {
         .iter()
         .map(|r| r["workload"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["raw", "W1", "W2", "W3", "W3"]);
-    assert_eq!(rows[4]["threads"], 3);
+    assert_eq!(
+        names,
+        [
+            "raw",
+            "raw_fsync",
+            "raw_o_dsync",
+            "raw_growing",
+            "W1",
+            "W2",
+            "W3",
+            "W3"
+        ]
+    );
+    assert_eq!(rows[7]["threads"], 3);
+    for row in rows {
+        let (min, max) = (
+            row["rate_min_per_s"].as_f64().unwrap(),
+            row["rate_max_per_s"].as_f64().unwrap(),
+        );
+        let median = row["rate_per_s"].as_f64().unwrap();
+        assert!(min <= median && median <= max, "{row}");
+        assert_eq!(row["rounds_disagree"], max > 2.0 * min, "{row}");
+    }
     for row in rows {
         assert!(row["rate_per_s"].as_f64().unwrap() > 0.0, "{row}");
     }
-    assert!(rows[1]["ns_per_record"].as_f64().unwrap() > 0.0);
+    assert!(rows[4]["ns_per_record"].as_f64().unwrap() > 0.0);
     assert!(
-        rows[1]["latency_p50_us"].is_null(),
+        rows[4]["latency_p50_us"].is_null(),
         "W1 does not time each append"
     );
-    for row in [&rows[0], &rows[2], &rows[3], &rows[4]] {
+    for row in [
+        &rows[0], &rows[1], &rows[2], &rows[3], &rows[5], &rows[6], &rows[7],
+    ] {
         let ratio = row["vs_raw_fsync"].as_f64().unwrap();
         let expected = row["rate_per_s"].as_f64().unwrap() / raw;
         assert!((ratio - expected).abs() < 1e-9, "{row}");
@@ -67,14 +90,20 @@ fn the_table_has_a_row_per_workload() {
     let run = walden(args);
     run.code(0).quiet();
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 7, "{run:#?}");
+    assert_eq!(lines.len(), 10, "{run:#?}");
     assert!(lines[0].contains("raw fsync rate of this disk"));
     assert!(lines[1].contains("vs raw fsync") && lines[1].contains("p99 latency"));
-    assert!(lines[2].starts_with("raw pwrite+fdatasync") && lines[2].contains("1.00x"));
-    assert!(lines[3].starts_with("W1 Wal::append") && lines[3].contains("ns each"));
-    assert!(lines[4].starts_with("W2 Wal::commit, 1 thread"));
-    assert!(lines[5].starts_with("W3 Wal::commit, 1 thread"));
-    assert!(lines[6].starts_with("W3 Wal::commit, 3 threads"));
+    assert!(lines[1].contains("rounds (min..max)"));
+    assert!(
+        lines[2].starts_with("raw pwrite+fdatasync, preallocated") && lines[2].contains("1.00x")
+    );
+    assert!(lines[3].starts_with("raw pwrite+fsync, preallocated"));
+    assert!(lines[4].starts_with("raw O_DSYNC pwrite, preallocated"));
+    assert!(lines[5].starts_with("raw pwrite+fdatasync, growing file"));
+    assert!(lines[6].starts_with("W1 Wal::append") && lines[6].contains("ns each"));
+    assert!(lines[7].starts_with("W2 Wal::commit, 1 thread"));
+    assert!(lines[8].starts_with("W3 Wal::commit, 1 thread"));
+    assert!(lines[9].starts_with("W3 Wal::commit, 3 threads"));
 }
 
 #[test]

@@ -177,3 +177,179 @@ fn a_segment_with_a_damaged_header_is_named_and_the_others_are_dumped() {
         .one_line_error("000000000000006b.wal: log header checksum mismatch");
     assert_eq!(lsns(&run.stdout), [0, 34, 42, 219, 239]);
 }
+
+#[test]
+fn records_a_truncation_dropped_are_marked_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = walden::Wal::open(dir.path()).unwrap();
+    let kept = wal.commit(b"kept").unwrap();
+    let dropped = wal.commit(b"dropped").unwrap();
+    wal.truncate_from(dropped.lsn()).unwrap();
+    let after = wal.commit(b"after").unwrap();
+    drop(wal);
+    let run = walden(["dump".as_ref(), dir.path().as_os_str()]);
+    run.code(0).quiet();
+    let statuses: Vec<(u64, &str)> = run
+        .stdout
+        .lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (words[0].parse().unwrap(), words[2])
+        })
+        // The preallocated space after the last record.
+        .filter(|(_, status)| *status != "zero-fill")
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (kept.lsn().get(), "ok"),
+            (dropped.lsn().get(), "truncated"),
+            (after.lsn().get(), "ok")
+        ]
+    );
+}
+
+#[test]
+fn limit_and_payload_encodings() {
+    let clean = golden("clean.wal");
+    let run = walden([
+        "dump".as_ref(),
+        "--limit".as_ref(),
+        "3".as_ref(),
+        clean.as_os_str(),
+    ]);
+    run.code(0).quiet();
+    assert_eq!(lsns(&run.stdout), [4096, 4130, 4138]);
+    let hex = walden([
+        "dump".as_ref(),
+        "--limit".as_ref(),
+        "1".as_ref(),
+        "--payload".as_ref(),
+        "hex".as_ref(),
+        clean.as_os_str(),
+    ]);
+    assert!(
+        hex.stdout
+            .contains("\"676f6c64656e207265636f726420303a20746865206669727374\""),
+        "{hex:#?}"
+    );
+    let base64 = walden([
+        "dump".as_ref(),
+        "--limit".as_ref(),
+        "1".as_ref(),
+        "--payload".as_ref(),
+        "base64".as_ref(),
+        clean.as_os_str(),
+    ]);
+    assert!(
+        base64
+            .stdout
+            .contains("\"Z29sZGVuIHJlY29yZCAwOiB0aGUgZmlyc3Q=\""),
+        "{base64:#?}"
+    );
+}
+
+#[test]
+fn a_from_inside_a_record_is_said_on_stderr() {
+    let run = walden([
+        "dump".as_ref(),
+        "--from".as_ref(),
+        "4100".as_ref(),
+        "--limit".as_ref(),
+        "1".as_ref(),
+        golden("clean.wal").as_os_str(),
+    ]);
+    run.code(0);
+    assert_eq!(lsns(&run.stdout), [4130]);
+    assert!(
+        run.stderr
+            .contains("--from 4100 is not where a record starts")
+            && run.stderr.contains("LSN 4096")
+            && run.stderr.contains("LSN 4130"),
+        "{run:#?}"
+    );
+}
+
+/// `--follow` tails a live log: a record committed after it started is printed.
+#[test]
+fn follow_prints_a_record_committed_after_it_started() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let wal = walden::Wal::open(dir.path()).unwrap();
+    wal.commit(b"before").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_walden"))
+        .args(["dump", "--follow"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(20);
+    let first = lines_rx.recv_timeout(wait).expect("the existing record");
+    assert!(first.contains("\"before\""), "{first}");
+    let after = wal.commit(b"after it started").unwrap();
+    let second = lines_rx.recv_timeout(wait).expect("the new record");
+    assert!(
+        second.contains("\"after it started\"")
+            && second
+                .trim_start()
+                .starts_with(&after.lsn().get().to_string()),
+        "{second}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+}
+
+/// `--follow` keeps up across segment rotations: every record committed after it started is
+/// printed once, in LSN order.
+#[test]
+fn follow_keeps_up_across_rotations() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let options = walden::WalOptions {
+        segment_bytes: 1024,
+        ..walden::WalOptions::default()
+    };
+    let wal = walden::Wal::open_with(dir.path(), options).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_walden"))
+        .args(["dump", "--follow", "--limit", "50"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let committed: Vec<u64> = (0..50)
+        .map(|i| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            wal.commit(format!("record {i:02} {}", "x".repeat(80)).as_bytes())
+                .unwrap()
+                .lsn()
+                .get()
+        })
+        .collect();
+    assert!(wal.segments().len() > 4, "{:?}", wal.segments());
+    let stdout = child.stdout.take().unwrap();
+    // Records only: a sealed segment's preallocated zeros get their `zero-fill` line, as in a
+    // dump without --follow.
+    let printed: Vec<u64> = BufReader::new(stdout)
+        .lines()
+        .map(|line| line.unwrap())
+        .filter(|line| line.split_whitespace().nth(2) == Some("ok"))
+        .map(|line| line.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    // --limit 50 ends the follow once every record was printed.
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(printed, committed);
+}

@@ -68,24 +68,44 @@ fn bad_arguments_are_one_line_and_exit_1() {
 
 #[test]
 fn help_documents_every_exit_code() {
-    for args in [
-        vec!["--help"],
-        vec!["verify", "--help"],
-        vec!["repair", "--help"],
+    let run = walden(["--help"]);
+    run.code(0).quiet();
+    for line in [
+        "0  clean",
+        "1  usage or I/O error",
+        "2  torn tail",
+        "3  corruption",
+        "4  locked",
     ] {
-        let run = walden(args);
-        run.code(0).quiet();
-        for line in [
-            "0  clean",
-            "1  usage or I/O error",
-            "2  torn tail",
-            "3  corruption",
-            "4  locked",
-        ] {
-            assert!(run.stdout.contains(line), "{line:?} in {run:#?}");
-        }
+        assert!(run.stdout.contains(line), "{line:?} in {run:#?}");
     }
     let run = walden(Vec::<&str>::new());
     assert_eq!(run.code, 1, "no subcommand is a usage error");
     assert!(run.stdout.is_empty());
+}
+
+/// Exit codes are listed once, all of them, in the top-level help; each subcommand's help lists
+/// only the codes it returns.
+#[test]
+fn each_help_lists_the_exit_codes_that_apply() {
+    let codes = |args: &[&str]| -> Vec<String> {
+        let run = walden(args.iter().copied());
+        let text = run
+            .stdout
+            .split("Exit codes:")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        text.lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|word| word.chars().all(|c| c.is_ascii_digit()))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(codes(&["--help"]), ["0", "1", "2", "3", "4", "101"]);
+    assert_eq!(codes(&["verify", "--help"]), ["0", "1", "2", "3", "101"]);
+    assert_eq!(codes(&["repair", "--help"]), ["0", "1", "3", "4", "101"]);
+    assert_eq!(codes(&["dump", "--help"]), ["0", "1", "3", "101"]);
+    assert_eq!(codes(&["stat", "--help"]), ["0", "1", "3", "101"]);
+    assert_eq!(codes(&["bench", "--help"]), ["0", "1", "101"]);
 }

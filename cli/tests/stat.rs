@@ -138,3 +138,33 @@ fn a_segment_larger_than_the_read_window_is_counted_whole() {
     run.code(0).quiet();
     assert!(run.stdout.contains("clean: 40000 records"), "{run:#?}");
 }
+
+/// `stat --json` gives each segment's status as a verdict word and its findings as a count.
+#[test]
+fn json_segment_status_is_a_verdict_and_a_count() {
+    let run = walden([
+        "stat".as_ref(),
+        "--json".as_ref(),
+        golden("torn_tail.wal").as_os_str(),
+    ]);
+    let stat: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let segment = &stat["segments"][0];
+    assert_eq!(segment["status"], "torn tail");
+    assert_eq!(segment["findings"], 1);
+}
+
+/// Records a suffix truncation dropped are not counted as records (no reader returns them),
+/// and are counted apart.
+#[test]
+fn records_a_truncation_dropped_are_counted_apart() {
+    let run = walden([
+        "stat".as_ref(),
+        "--json".as_ref(),
+        golden("meta/truncated").as_os_str(),
+    ]);
+    run.code(0);
+    let stat: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(stat["records"], 5);
+    assert_eq!(stat["truncated_records"], 3);
+    assert_eq!(stat["segments"][0]["records"], 5);
+}

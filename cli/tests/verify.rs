@@ -277,3 +277,50 @@ fn a_flipped_byte_in_committed_records_is_corruption_in_verify() {
     run.code(3).one_line_error("corrupt in the middle");
     assert!(!run.stdout.contains("never acknowledged"), "{run:#?}");
 }
+
+/// The golden `META` directories get what `Wal::open` decides: the truncated one is clean, a
+/// damaged `META` is corruption (exit 3), a newer one cannot be judged (exit 1).
+#[test]
+fn the_meta_file_is_judged_as_opening_judges_it() {
+    for (name, code) in [
+        ("meta/truncated", 0),
+        ("meta/torn_rewrite", 0),
+        ("meta/damaged", 3),
+        ("meta/newer", 1),
+    ] {
+        let run = walden(["verify".as_ref(), golden(name).as_os_str()]);
+        run.code(code);
+        if code != 0 {
+            assert!(run.stdout.contains("META"), "{name}: {run:#?}");
+        }
+    }
+}
+
+/// `verify --json` findings are data: a stable kind, the LSN and length, and what opening does.
+#[test]
+fn json_findings_carry_kind_lsn_length_and_what_recovery_does() {
+    let finding = |name: &str| -> serde_json::Value {
+        let run = walden([
+            "verify".as_ref(),
+            "--json".as_ref(),
+            golden(name).as_os_str(),
+        ]);
+        let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        report["findings"][0].clone()
+    };
+    let torn = finding("torn_tail.wal");
+    assert_eq!(torn["kind"], "torn_tail");
+    assert_eq!(torn["lsn"], 4368);
+    assert_eq!(torn["bytes"], 13);
+    assert_eq!(torn["recovery"], "cut");
+    let mid = finding("mid_log_corruption.wal");
+    assert_eq!(mid["kind"], "corrupt_mid_log");
+    assert_eq!(mid["recovery"], "refuse");
+    assert!(mid["lsn"].is_u64() && mid["bytes"].is_u64(), "{mid}");
+    let meta = finding("meta/damaged");
+    assert_eq!(meta["kind"], "meta_damaged");
+    assert_eq!(meta["recovery"], "refuse");
+    let newer = finding("newer_version.wal");
+    assert_eq!(newer["kind"], "newer_version");
+    assert_eq!(newer["recovery"], "cannot_judge");
+}

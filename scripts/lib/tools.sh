@@ -13,7 +13,7 @@ WALDEN_WASM_OPT_VERSION=132 # npm package binaryen@132.0.0, reports "version_132
 WALDEN_WASM_PACK_VERSION=0.15.1
 WALDEN_PLAYWRIGHT_CORE_VERSION=1.65.1 # npm, drives /usr/bin/chromium; never downloads a browser
 WALDEN_TYPESCRIPT_VERSION=7.0.2        # npm, tsc for the browser package's .d.ts
-WALDEN_RUST_TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabi)
+WALDEN_RUST_TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabi x86_64-pc-windows-gnu)
 WALDEN_RUST_COMPONENTS=(rustfmt clippy)
 
 WALDEN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -106,6 +106,23 @@ ensure_rust_targets() {
     _tools_run_logged rustup-component rustup component add "${missing_components[@]}" || return
   fi
   tools_log "added rust targets [${missing[*]}] components [${missing_components[*]}]"
+}
+
+# The MSRV the manifests state (workspace.package.rust-version): scripts/test builds the
+# published crates with exactly that toolchain, so the claim stays true.
+walden_msrv() {
+  sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1
+}
+
+ensure_msrv_toolchain() {
+  local msrv
+  msrv="$(walden_msrv)" || return
+  if rustup toolchain list | grep -q "^$msrv-"; then
+    tools_log "rust $msrv (the stated MSRV) present (skipped)"
+    return 0
+  fi
+  _tools_run_logged rustup-msrv rustup toolchain install "$msrv" --profile minimal || return
+  tools_log "installed rust $msrv (the stated MSRV)"
 }
 
 ensure_wasm_bindgen() {
@@ -241,6 +258,7 @@ ensure_chromium() {
 # Everything the full build needs, in order.
 ensure_all_tools() {
   ensure_rust_targets || return
+  ensure_msrv_toolchain || return
   ensure_wasm_bindgen || return
   ensure_trunk || return
   ensure_wasm_pack || return

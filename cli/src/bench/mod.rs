@@ -2,21 +2,26 @@
 //! beside the disk's raw `pwrite` + `fdatasync` rate measured in the same run.
 //!
 //! - raw: write one frame's worth of bytes into a preallocated file, `fdatasync`, repeat (the
-//!   baseline of `native/benches/group_commit.rs`, and what `pg_test_fsync` measures);
-//! - W1: one thread `Wal::append`s 100-byte records without waiting (`native/benches/append.rs`);
+//!   baseline of `bench/benches/group_commit.rs`, and what `pg_test_fsync` measures), beside the
+//!   other ways to make a write durable that `pg_test_fsync` compares: `fsync`, an `O_DSYNC`
+//!   file (Unix), and `fdatasync` on a file that grows with each write;
+//! - W1: one thread `Wal::append`s 100-byte records without waiting (`bench/benches/append.rs`);
 //! - W2: one thread `Wal::commit`s in a loop, each returning once durable;
-//! - W3: N threads each commit and wait (`wal_commits` in `native/benches/common/mod.rs`),
+//! - W3: N threads each commit and wait (`wal_commits` in `bench/src/lib.rs`),
 //!   with records per fsync from the log's own stats.
 //!
 //! Invariants: every workload runs `--rounds` times, interleaved round by round so a disk
 //! stall hits all alike, each on a fresh log in a temporary directory under `--dir` (removed at
-//! the end, even on error); each run stops at its count or after `--seconds`, so the defaults
-//! take a few seconds even on a disk whose fsyncs take milliseconds; the table reports medians
-//! over rounds and ratios against the raw loop's median from the same run, never a lone
-//! absolute time.
+//! the end, even on error); each run stops at its count or after `--seconds` (default 1), so the
+//! defaults take about half a minute even on a disk whose fsyncs take milliseconds; the table
+//! reports medians over rounds with their spread (min..max) and ratios against the raw loop's
+//! median from the same run, never a lone absolute time, and warns when a workload's rounds
+//! disagree by more than [`report::DISAGREEMENT`] (the disk was not steady).
 
 mod report;
 mod workloads;
+
+use workloads::SyncMethod;
 
 use crate::error::CliError;
 use clap::Args;
@@ -52,7 +57,7 @@ pub(crate) struct BenchArgs {
     per_thread: u64,
     /// Time budget of each workload in each round, in seconds: a run stops at its count or
     /// after this long, whichever comes first.
-    #[arg(long, value_name = "SECONDS", default_value_t = 0.25, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_seconds)]
     seconds: f64,
     /// Payload bytes per record.
     #[arg(long, value_name = "BYTES", default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
@@ -62,8 +67,8 @@ pub(crate) struct BenchArgs {
 /// One workload of the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Workload {
-    /// The raw `pwrite` + `fdatasync` loop.
-    Raw,
+    /// A raw write-and-sync loop (`Raw(SyncMethod::Fdatasync)` is the baseline).
+    Raw(SyncMethod),
     /// `Wal::append` without waiting.
     W1,
     /// One thread committing.
@@ -76,7 +81,7 @@ impl Workload {
     /// The table's name for it.
     pub(crate) fn label(self) -> String {
         match self {
-            Workload::Raw => String::from("raw pwrite+fdatasync, preallocated"),
+            Workload::Raw(method) => String::from(method.label()),
             Workload::W1 => String::from("W1 Wal::append, no wait"),
             Workload::W2 => String::from("W2 Wal::commit, 1 thread"),
             Workload::W3(threads) => format!(
@@ -99,7 +104,8 @@ pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<u8, CliError>
         .prefix("walden-bench-")
         .tempdir_in(&args.dir)
         .map_err(CliError::io("creating a directory in", &args.dir))?;
-    let mut plan = vec![Workload::Raw, Workload::W1, Workload::W2];
+    let mut plan: Vec<Workload> = SyncMethod::all().into_iter().map(Workload::Raw).collect();
+    plan.extend([Workload::W1, Workload::W2]);
     plan.extend(args.threads.iter().map(|&threads| Workload::W3(threads)));
     let progress = ProgressBar::new(u64::from(args.rounds) * plan.len() as u64);
     if let Ok(style) =
@@ -115,9 +121,13 @@ pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<u8, CliError>
         for (i, &workload) in plan.iter().enumerate() {
             progress.set_message(format!("round {}: {}", round + 1, workload.label()));
             let sample = match workload {
-                Workload::Raw => {
-                    workloads::raw_fsyncs(scratch.path(), args.commits, payload.len(), budget)?
-                }
+                Workload::Raw(method) => workloads::raw_fsyncs(
+                    scratch.path(),
+                    args.commits,
+                    payload.len(),
+                    budget,
+                    method,
+                )?,
                 Workload::W1 => workloads::appends(scratch.path(), args.records, &payload, budget)?,
                 Workload::W2 => {
                     workloads::commits(scratch.path(), 1, args.commits, &payload, budget)?
@@ -137,6 +147,7 @@ pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<u8, CliError>
     } else {
         table.print(out)?;
     }
+    table.warn();
     scratch
         .close()
         .map_err(CliError::io("removing", &args.dir))?;

@@ -5,6 +5,7 @@
 //! nearest-rank value over every operation of every round of that workload.
 
 use super::workloads::Sample;
+use super::workloads::SyncMethod;
 use super::{BenchArgs, Workload};
 use crate::error::CliError;
 use crate::outln;
@@ -19,6 +20,11 @@ pub(crate) struct Row {
     threads: u32,
     /// Median over rounds: fsyncs/s (raw), records/s (W1), commits/s (W2, W3).
     rate_per_s: f64,
+    /// The slowest and fastest round's rates.
+    rate_min_per_s: f64,
+    rate_max_per_s: f64,
+    /// Whether the fastest round was more than [`DISAGREEMENT`] times the slowest.
+    rounds_disagree: bool,
     unit: &'static str,
     /// W1 only: median nanoseconds per append.
     ns_per_record: Option<f64>,
@@ -28,6 +34,9 @@ pub(crate) struct Row {
     latency_p50_us: Option<f64>,
     latency_p99_us: Option<f64>,
 }
+
+/// Rounds whose rates differ by more than this factor are reported as disagreeing.
+pub(crate) const DISAGREEMENT: f64 = 2.0;
 
 /// The whole run.
 #[derive(Debug, Serialize)]
@@ -72,7 +81,7 @@ impl Report {
         let rate = |i: usize| median(samples[i].iter().map(|sample| sample.rate));
         let raw = plan
             .iter()
-            .position(|workload| *workload == Workload::Raw)
+            .position(|workload| *workload == Workload::Raw(SyncMethod::Fdatasync))
             .map_or(f64::NAN, rate);
         let workloads = plan
             .iter()
@@ -80,8 +89,11 @@ impl Report {
             .map(|(i, &workload)| {
                 let per_fsync: Vec<f64> = samples[i].iter().filter_map(|s| s.per_fsync).collect();
                 let median_rate = rate(i);
+                let rates = samples[i].iter().map(|sample| sample.rate);
+                let min = rates.clone().fold(f64::INFINITY, f64::min);
+                let max = rates.fold(0.0, f64::max);
                 let (short, threads, unit) = match workload {
-                    Workload::Raw => ("raw", 1, "fsyncs/s"),
+                    Workload::Raw(method) => (method.name(), 1, "fsyncs/s"),
                     Workload::W1 => ("W1", 1, "records/s"),
                     Workload::W2 => ("W2", 1, "commits/s"),
                     Workload::W3(threads) => ("W3", threads, "commits/s"),
@@ -91,6 +103,9 @@ impl Report {
                     name: workload.label(),
                     threads,
                     rate_per_s: median_rate,
+                    rate_min_per_s: min,
+                    rate_max_per_s: max,
+                    rounds_disagree: max > DISAGREEMENT * min,
                     unit,
                     ns_per_record: (workload == Workload::W1).then(|| 1e9 / median_rate),
                     vs_raw_fsync: (workload != Workload::W1).then(|| median_rate / raw),
@@ -124,9 +139,10 @@ impl Report {
         )?;
         outln!(
             out,
-            "{:<36} {:>32} {:>13} {:>13} {:>12} {:>12}",
+            "{:<36} {:>32} {:>19} {:>13} {:>13} {:>12} {:>12}",
             "workload",
             "rate (median)",
+            "rounds (min..max)",
             "vs raw fsync",
             "records/fsync",
             "p50 latency",
@@ -142,9 +158,10 @@ impl Report {
             };
             outln!(
                 out,
-                "{:<36} {:>32} {:>13} {:>13} {:>12} {:>12}",
+                "{:<36} {:>32} {:>19} {:>13} {:>13} {:>12} {:>12}",
                 row.name,
                 rate,
+                format!("{:.0}..{:.0}", row.rate_min_per_s, row.rate_max_per_s),
                 opt(row.vs_raw_fsync, "x", 2),
                 opt(row.records_per_fsync, "", 1),
                 opt(row.latency_p50_us, " us", 0),
@@ -152,5 +169,22 @@ impl Report {
             )?;
         }
         Ok(())
+    }
+
+    /// Warns on stderr of each workload whose rounds disagree by more than [`DISAGREEMENT`]
+    /// (the table and the JSON say it too, per row).
+    pub(crate) fn warn(&self) {
+        for row in self.workloads.iter().filter(|row| row.rounds_disagree) {
+            eprintln!(
+                "walden: warning: the rounds of \"{}\" disagree by {:.1}x ({:.0} to {:.0} {}): the disk \
+                 was not steady, so read its ratios with care; rerun with more --rounds or \
+                 --seconds",
+                row.name,
+                row.rate_max_per_s / row.rate_min_per_s,
+                row.rate_min_per_s,
+                row.rate_max_per_s,
+                row.unit
+            );
+        }
     }
 }

@@ -9,10 +9,10 @@
 
 use crate::error::CliError;
 use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use walden::backend::write_all_at;
 use walden::walden_core::FRAME_HEADER_LEN;
 use walden::Wal;
 
@@ -44,13 +44,64 @@ fn nanos(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The raw baseline: write one frame's worth of bytes at the next offset of a preallocated
-/// file, `fdatasync`, repeat up to `syncs` times within `budget`.
+/// How a raw loop makes each write durable (the comparison `pg_test_fsync` makes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncMethod {
+    /// `pwrite` + `fdatasync`, into a preallocated file: the baseline (what Walden does).
+    Fdatasync,
+    /// `pwrite` + `fsync` (data and metadata), preallocated.
+    Fsync,
+    /// `pwrite` on a file opened `O_DSYNC`: each write returns once durable, preallocated.
+    #[cfg(unix)]
+    Dsync,
+    /// `pwrite` + `fdatasync` at the end of a file that grows with each write (no
+    /// preallocation: each sync also persists the new size).
+    Growing,
+}
+
+impl SyncMethod {
+    /// Every method this platform has, the baseline first.
+    pub(crate) fn all() -> Vec<SyncMethod> {
+        vec![
+            SyncMethod::Fdatasync,
+            SyncMethod::Fsync,
+            #[cfg(unix)]
+            SyncMethod::Dsync,
+            SyncMethod::Growing,
+        ]
+    }
+
+    /// The table's name for it.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            SyncMethod::Fdatasync => "raw pwrite+fdatasync, preallocated",
+            SyncMethod::Fsync => "raw pwrite+fsync, preallocated",
+            #[cfg(unix)]
+            SyncMethod::Dsync => "raw O_DSYNC pwrite, preallocated",
+            SyncMethod::Growing => "raw pwrite+fdatasync, growing file",
+        }
+    }
+
+    /// A short stable name, for JSON.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SyncMethod::Fdatasync => "raw",
+            SyncMethod::Fsync => "raw_fsync",
+            #[cfg(unix)]
+            SyncMethod::Dsync => "raw_o_dsync",
+            SyncMethod::Growing => "raw_growing",
+        }
+    }
+}
+
+/// A raw loop: write one frame's worth of bytes at the next offset, make it durable as `method`
+/// says, repeat up to `syncs` times within `budget`.
 pub(crate) fn raw_fsyncs(
     dir: &Path,
     syncs: u64,
     payload_bytes: usize,
     budget: Duration,
+    method: SyncMethod,
 ) -> Result<Sample, CliError> {
     let path = fresh(dir, "raw");
     let file = OpenOptions::new()
@@ -62,28 +113,48 @@ pub(crate) fn raw_fsyncs(
         .map_err(CliError::io("creating", &path))?;
     let record = vec![0x5Au8; payload_bytes + FRAME_HEADER_LEN];
     let len = record.len() as u64;
-    // Real blocks, not a sparse extent, so the timed writes only overwrite them.
-    const ZEROS_BYTES: u64 = 1 << 20;
-    let zeros = vec![0u8; ZEROS_BYTES as usize];
-    let total = len * syncs;
-    let mut offset = 0;
-    while offset < total {
-        let chunk = (total - offset).min(ZEROS_BYTES) as usize;
-        file.write_all_at(&zeros[..chunk], offset)
-            .map_err(CliError::io("preallocating", &path))?;
-        offset += chunk as u64;
+    if method != SyncMethod::Growing {
+        // Real blocks, not a sparse extent, so the timed writes only overwrite them.
+        const ZEROS_BYTES: u64 = 1 << 20;
+        let zeros = vec![0u8; ZEROS_BYTES as usize];
+        let total = len * syncs;
+        let mut offset = 0;
+        while offset < total {
+            let chunk = (total - offset).min(ZEROS_BYTES) as usize;
+            write_all_at(&file, &zeros[..chunk], offset)
+                .map_err(CliError::io("preallocating", &path))?;
+            offset += chunk as u64;
+        }
     }
     file.sync_all()
         .map_err(CliError::io("preallocating", &path))?;
+    let file = match method {
+        #[cfg(unix)]
+        SyncMethod::Dsync => {
+            use std::os::unix::fs::OpenOptionsExt;
+            drop(file);
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DSYNC)
+                .open(&path)
+                .map_err(CliError::io("opening O_DSYNC", &path))?
+        }
+        _ => file,
+    };
     let mut latencies_ns = Vec::with_capacity(usize::try_from(syncs).unwrap_or(0));
     let start = Instant::now();
     let mut done = 0u64;
     // At least one, whatever the budget, so every run has a rate.
     while done < syncs && (done == 0 || start.elapsed() < budget) {
         let one = Instant::now();
-        file.write_all_at(&record, done * len)
-            .and_then(|()| file.sync_data())
-            .map_err(CliError::io("writing and syncing", &path))?;
+        let written = write_all_at(&file, &record, done * len);
+        let synced = match method {
+            SyncMethod::Fdatasync | SyncMethod::Growing => written.and_then(|()| file.sync_data()),
+            SyncMethod::Fsync => written.and_then(|()| file.sync_all()),
+            #[cfg(unix)]
+            SyncMethod::Dsync => written,
+        };
+        synced.map_err(CliError::io("writing and syncing", &path))?;
         latencies_ns.push(nanos(one));
         done += 1;
     }

@@ -32,6 +32,11 @@ impl Run {
         );
         assert!(self.stderr.starts_with("walden: "), "{self:#?}");
         assert!(self.stderr.contains(text), "stderr has {text:?}; {self:#?}");
+        // A brace in a message is a format string that was printed instead of filled in.
+        assert!(
+            !self.stderr.contains('{') && !self.stderr.contains('}'),
+            "an unformatted placeholder in {self:#?}"
+        );
         self.no_panic()
     }
 
@@ -97,10 +102,11 @@ fn walden_once(args: &[std::ffi::OsString]) -> Run {
     }
 }
 
-/// The committed golden file or directory `name`.
+/// The committed golden file or directory `name` (`tests/golden` here links to the repository's
+/// `tests/golden`; a packaged crate holds the files themselves).
 pub(crate) fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/golden")
+        .join("tests/golden")
         .join(name)
 }
 

@@ -28,18 +28,16 @@
 //!
 //! Each round runs every subject once, in an order rotated every round, so disk writeback and
 //! neighbours' load hit all alike; the table shows the median and the best of `ROUNDS`. Run with
-//! `cargo bench -p walden --bench append`; `WALDEN_BENCH_DIR` picks the directory, and
+//! `cargo bench -p walden-bench --bench append`; `WALDEN_BENCH_DIR` picks the directory, and
 //! `WALDEN_BENCH_ONLY=<text>` runs only the subjects whose name contains it (for `perf record`).
 
-mod common;
-
-use common::{bench_dir, fresh, load_average, median, schedstat};
 use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 use walden::walden_core::{frame_len, Codec, Lsn};
 use walden::{Wal, WalOptions, WalWriter};
+use walden_bench::{bench_dir, fresh, load_average, median, schedstat};
 
 const PAYLOAD_BYTES: usize = 100;
 const RECORDS: usize = 1_000_000;

@@ -8,16 +8,14 @@
 //!
 //! The disk stalls in bursts (see docs/performance.md), so every workload runs `ROUNDS` times,
 //! interleaved, and the table shows the median and the best round. Run with
-//! `cargo bench -p walden --bench group_commit`; `WALDEN_BENCH_DIR` picks the directory (default:
+//! `cargo bench -p walden-bench --bench group_commit`; `WALDEN_BENCH_DIR` picks the directory (default:
 //! a temporary directory under `target/`, on the same disk as the build).
 
-mod common;
-
-use common::{bench_dir, fresh, median, wal_commits};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Instant;
+use walden_bench::{bench_dir, fresh, median, wal_commits};
 
 const PAYLOAD_BYTES: usize = 100;
 const COMMITS_W2: usize = 2000;

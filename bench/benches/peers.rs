@@ -11,15 +11,13 @@
 //!
 //! The disk stalls in bursts, so each round runs every subject at every N, subjects in an order
 //! rotated every round; the table shows the median and the best of `ROUNDS`. Run with
-//! `cargo bench -p walden --bench peers`; `WALDEN_BENCH_DIR` picks the directory, and
+//! `cargo bench -p walden-bench --bench peers`; `WALDEN_BENCH_DIR` picks the directory, and
 //! `WALDEN_BENCH_ONLY=<text>` runs only the subjects whose name contains it (for `strace -c`).
 
-mod common;
-
-use common::{bench_dir, fresh, median, wal_commits};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+use walden_bench::{bench_dir, fresh, median, wal_commits};
 
 const PAYLOAD_BYTES: usize = 100;
 const COMMITS_PER_THREAD: usize = 1000;

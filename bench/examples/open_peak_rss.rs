@@ -6,16 +6,13 @@
 //! reads it again. Both opens go through `WalWriter::open` and `Wal::open`. Prints both peaks and
 //! the difference.
 //!
-//! Run with `cargo run --release -p walden --example open_peak_rss [DIR] [BODY_MIB]`: `DIR`
+//! Run with `cargo run --release -p walden-bench --example open_peak_rss [DIR] [BODY_MIB]`: `DIR`
 //! defaults to a temporary directory under `target/`, `BODY_MIB` to 1024.
 
-#[path = "../benches/common/mod.rs"]
-mod common;
-
-use common::{peak_rss_kib, write_sealed_log};
 use std::path::PathBuf;
 use std::process::Command;
 use walden::{Wal, WalOptions, WalWriter};
+use walden_bench::{peak_rss_kib, write_sealed_log};
 
 const PAYLOAD_BYTES: usize = 100;
 
@@ -27,7 +24,7 @@ fn main() {
         write_sealed_log(&path, body_bytes, PAYLOAD_BYTES);
         return;
     }
-    let dir = common::bench_dir();
+    let dir = walden_bench::bench_dir();
     let root = args
         .get(1)
         .map(PathBuf::from)

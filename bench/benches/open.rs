@@ -2,7 +2,7 @@
 //! `examples/open_peak_rss.rs`) how much memory it takes.
 //!
 //! One log whose only (active) segment holds `LOG_BYTES` (1 GiB) of 100-byte records is written
-//! once, with the raw codec (`common::write_sealed_log`), sealed as `close` leaves it, synced,
+//! once, with the raw codec (`walden_bench::write_sealed_log`), sealed as `close` leaves it, synced,
 //! then read once so it sits in the page cache. Each round then times, in an order rotated every
 //! round:
 //!
@@ -14,17 +14,15 @@
 //!
 //! Throughput is file bytes over the time to open; the table shows the median and the best of
 //! `ROUNDS`, and each subject's median as a ratio to the floor's. Goal (issue 13): at least
-//! 2 GB/s. Run with `cargo bench -p walden --bench open`; `WALDEN_BENCH_DIR` picks the directory.
+//! 2 GB/s. Run with `cargo bench -p walden-bench --bench open`; `WALDEN_BENCH_DIR` picks the directory.
 //! Under `cargo test --benches` it runs once on an 8 MiB log.
 
-mod common;
-
-use common::{bench_dir, load_average, median, write_sealed_log};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Instant;
 use walden::walden_core::RECOVERY_WINDOW_BYTES;
 use walden::{Wal, WalOptions, WalWriter};
+use walden_bench::{bench_dir, load_average, median, write_sealed_log};
 
 /// Body bytes of the benchmark log.
 const LOG_BYTES: u64 = 1 << 30;

@@ -32,13 +32,10 @@
 //!
 //! Every round runs every workload once, in an order rotated every round; the table shows
 //! medians and the best of `ROUNDS`, and the ratio of the `Wal`'s median to the locked
-//! writer's at the same thread count. Run with `cargo bench -p walden --bench append_threads`;
+//! writer's at the same thread count. Run with `cargo bench -p walden-bench --bench append_threads`;
 //! `WALDEN_BENCH_DIR` picks the directory, `WALDEN_BENCH_ONLY=<text>` runs only the workloads
 //! whose name contains it (for `perf record`). `cargo test --benches` runs each once, tiny.
 
-mod common;
-
-use common::{bench_dir, fresh, load_average, median, schedstat};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,6 +44,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use walden::walden_core::frame_len;
 use walden::{Wal, WalOptions, WalWriter};
+use walden_bench::{bench_dir, fresh, load_average, median, schedstat};
 
 const PAYLOAD_BYTES: usize = 100;
 /// Records per run, over all threads.

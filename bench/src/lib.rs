@@ -1,7 +1,6 @@
-//! Shared by the durable-log benches: where they write, fresh paths, medians, and Walden's W3
+//! `walden-bench`: what the durable-log benches (`benches/`) and the open-RSS example share:
+//! where they write, fresh paths, medians, and Walden's W3
 //! workload.
-
-#![allow(dead_code)] // Each bench binary uses its own part.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use walden::Wal;
 
 /// A path under `dir` with nothing there: a `Wal` is a directory, the other logs files or
 /// directories.
-pub(crate) fn fresh(dir: &Path, name: &str) -> PathBuf {
+pub fn fresh(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_dir_all(&path);
@@ -18,7 +17,7 @@ pub(crate) fn fresh(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// The median (the upper one for an even count) of `values`, which must not be empty.
-pub(crate) fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted[sorted.len() / 2]
@@ -26,7 +25,7 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 
 /// A temporary directory on the disk being measured: under `WALDEN_BENCH_DIR` if set, else under
 /// `target/` (the build's disk).
-pub(crate) fn bench_dir() -> tempfile::TempDir {
+pub fn bench_dir() -> tempfile::TempDir {
     let parent = std::env::var_os("WALDEN_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -36,7 +35,7 @@ pub(crate) fn bench_dir() -> tempfile::TempDir {
 
 /// W3 for Walden: `threads` threads each commit `per_thread` records of `payload_bytes` and wait
 /// for each to be durable, on a new log under `dir`. Returns commits/s and records per fsync.
-pub(crate) fn wal_commits(
+pub fn wal_commits(
     dir: &Path,
     threads: usize,
     per_thread: usize,
@@ -69,7 +68,7 @@ pub(crate) fn wal_commits(
 
 /// The machine's load averages (1, 5, 15 minutes) from `/proc/loadavg`, or "unknown": the
 /// benches print it before and after a run, since the machine is shared.
-pub(crate) fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| {
@@ -82,7 +81,7 @@ pub(crate) fn load_average() -> String {
 /// This thread's time on a CPU and its time ready but waiting for one so far, in ns, from
 /// `/proc/thread-self/schedstat` (zeros where that is not available). On a shared machine the
 /// first says what a subject cost, the second how busy the neighbours kept the CPUs.
-pub(crate) fn schedstat() -> (u64, u64) {
+pub fn schedstat() -> (u64, u64) {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
     let mut fields = text
         .split_whitespace()
@@ -92,13 +91,13 @@ pub(crate) fn schedstat() -> (u64, u64) {
 
 /// The salt of the logs `write_sealed_log` writes: any value does, the CRC's cost does not
 /// depend on it.
-pub(crate) const OPEN_SALT: u64 = 0x5eed_0000_0000_0013;
+pub const OPEN_SALT: u64 = 0x5eed_0000_0000_0013;
 
 /// Writes, at `path`, a v2 log of `payload_bytes`-byte records filling `body_bytes` of body
 /// (about), encoded with the raw codec and written 1 MiB at a time (the writer's own path would
 /// take minutes for a gigabyte of fsyncs), with its header's sync mark at the end, as
 /// `close` leaves it. Returns the file's length. Holds 1 MiB of memory.
-pub(crate) fn write_sealed_log(path: &Path, body_bytes: u64, payload_bytes: usize) -> u64 {
+pub fn write_sealed_log(path: &Path, body_bytes: u64, payload_bytes: usize) -> u64 {
     use std::io::Write;
     use std::os::unix::fs::FileExt;
     use walden::walden_core::{frame_len, Codec, FileHeader, Lsn};
@@ -136,7 +135,7 @@ pub(crate) fn write_sealed_log(path: &Path, body_bytes: u64, payload_bytes: usiz
 }
 
 /// The process's peak resident set (`VmHWM` in `/proc/self/status`), in KiB.
-pub(crate) fn peak_rss_kib() -> u64 {
+pub fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     status
         .lines()
