@@ -320,17 +320,17 @@ pub(crate) fn LiveMode() -> impl IntoView {
             let mut bytes = 0u64;
             let mut newest = std::collections::VecDeque::with_capacity(BROWSER_ROWS_MAX);
             for _ in 0..READ_PAGES_MAX {
-                let page = match current.read_records(Lsn::new(from)).await {
+                let (page, next) = match current.read_records_page(Lsn::new(from)).await {
                     Ok(page) => page,
                     Err(error) => {
                         phase.set(Phase::Failed(format!("{}: {error}", error.kind())));
                         return;
                     }
                 };
-                let Some((last_lsn, last_payload)) = page.last() else {
+                if page.is_empty() {
                     break;
-                };
-                let next = live_log::record_end(*last_lsn, last_payload.len());
+                }
+                let next = next.get();
                 total += page.len();
                 for (lsn, payload) in &page {
                     bytes += payload.len() as u64;

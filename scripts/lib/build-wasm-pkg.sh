@@ -39,6 +39,8 @@ else
     "$TARGET_DIR/wasm32-unknown-unknown/release/walden_wasm.wasm"
 fi
 cp wasm/js/walden-worker.js "$PKG/"
+cp wasm/README.md "$PKG/README.md"
+cp LICENSE-MIT LICENSE-APACHE "$PKG/"
 # The package manifest: wasm-pack writes one; list the worker script and the snippets in it
 # (or write it whole when wasm-bindgen ran alone).
 python3 - "$PKG" <<'PY'
@@ -56,8 +58,20 @@ manifest = json.load(open(path)) if os.path.exists(path) else {
     "sideEffects": ["./snippets/*"],
 }
 files = set(manifest.get("files", []))
-files.update(["walden_wasm.js", "walden_wasm_bg.wasm", "walden_wasm.d.ts", "walden-worker.js", "snippets"])
+files.update(["walden_wasm.js", "walden_wasm_bg.wasm", "walden_wasm.d.ts", "walden-worker.js", "snippets", "README.md", "LICENSE-MIT", "LICENSE-APACHE"])
 manifest["files"] = sorted(files)
+manifest["type"] = "module"
+manifest["main"] = "walden_wasm.js"
+manifest["types"] = "walden_wasm.d.ts"
+# `import { WaldenLog } from "walden-wasm"` in a bundler or Node's resolver; the worker script
+# and the wasm stay reachable by path (bundlers resolve them through `new URL(..., import.meta.url)`).
+manifest["exports"] = {
+    ".": {"types": "./walden_wasm.d.ts", "import": "./walden_wasm.js", "default": "./walden_wasm.js"},
+    "./walden-worker.js": "./walden-worker.js",
+    "./walden_wasm_bg.wasm": "./walden_wasm_bg.wasm",
+    "./package.json": "./package.json",
+}
+manifest["sideEffects"] = ["./snippets/*", "./walden-worker.js"]
 json.dump(manifest, open(path, "w"), indent=2)
 open(path, "a").write("\n")
 PY

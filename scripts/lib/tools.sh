@@ -13,6 +13,7 @@ WALDEN_WASM_OPT_VERSION=132 # npm package binaryen@132.0.0, reports "version_132
 WALDEN_WASM_PACK_VERSION=0.15.1
 WALDEN_PLAYWRIGHT_CORE_VERSION=1.65.1 # npm, drives /usr/bin/chromium; never downloads a browser
 WALDEN_TYPESCRIPT_VERSION=7.0.2        # npm, tsc for the browser package's .d.ts
+WALDEN_VITE_VERSION=8.4.0              # npm, bundles wasm/example-vite (scripts/lib/wasm-vite.sh)
 WALDEN_RUST_TARGETS=(wasm32-unknown-unknown thumbv7em-none-eabi x86_64-pc-windows-gnu)
 WALDEN_RUST_COMPONENTS=(rustfmt clippy)
 
@@ -225,24 +226,36 @@ ensure_wasm_opt() {
   tools_log "installed wasm-opt $want with npm ci into tools/node_modules in $((SECONDS - start))s"
 }
 
-# playwright-core (drives the system Chromium for scripts/lib/wasm-e2e.mjs; `npx playwright
-# install`, which downloads a browser, is never run) and typescript (type-checks the browser
-# package's declarations in scripts/lib/build-wasm-pkg.sh), both pinned in tools/package.json.
+# playwright-core (drives the system Chromium for scripts/lib/wasm-e2e.mjs and wasm-vite.mjs;
+# `npx playwright install`, which downloads a browser, is never run), typescript (type-checks the
+# browser package's declarations in scripts/lib/build-wasm-pkg.sh) and vite (bundles the Vite
+# example in scripts/lib/wasm-vite.sh), all pinned in tools/package.json.
 ensure_js_test_tools() {
-  local modules="$WALDEN_ROOT/tools/node_modules" have_pw="" have_ts=""
+  local modules="$WALDEN_ROOT/tools/node_modules" have_pw="" have_ts="" have_vite=""
   _tools_npm_version() {
     [ -f "$modules/$1/package.json" ] &&
       python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$modules/$1/package.json"
   }
-  have_pw="$(_tools_npm_version playwright-core || true)"
-  have_ts="$(_tools_npm_version typescript || true)"
-  if [ "$have_pw" = "$WALDEN_PLAYWRIGHT_CORE_VERSION" ] && [ "$have_ts" = "$WALDEN_TYPESCRIPT_VERSION" ]; then
-    tools_log "playwright-core $have_pw and typescript $have_ts (tools/node_modules) present (skipped)"
+  _tools_js_test_tools_present() {
+    have_pw="$(_tools_npm_version playwright-core || true)"
+    have_ts="$(_tools_npm_version typescript || true)"
+    have_vite="$(_tools_npm_version vite || true)"
+    [ "$have_pw" = "$WALDEN_PLAYWRIGHT_CORE_VERSION" ] &&
+      [ "$have_ts" = "$WALDEN_TYPESCRIPT_VERSION" ] &&
+      [ "$have_vite" = "$WALDEN_VITE_VERSION" ] &&
+      [ -x "$modules/.bin/vite" ]
+  }
+  if _tools_js_test_tools_present; then
+    tools_log "playwright-core $have_pw, typescript $have_ts and vite $have_vite (tools/node_modules) present (skipped)"
     return 0
   fi
   local start=$SECONDS
   _tools_npm_ci npm-ci-js-test-tools || return
-  tools_log "installed playwright-core $WALDEN_PLAYWRIGHT_CORE_VERSION and typescript $WALDEN_TYPESCRIPT_VERSION with npm ci into tools/node_modules in $((SECONDS - start))s"
+  if ! _tools_js_test_tools_present; then
+    tools_log "after npm ci, tools/node_modules has playwright-core '${have_pw:-none}', typescript '${have_ts:-none}', vite '${have_vite:-none}'; wanted $WALDEN_PLAYWRIGHT_CORE_VERSION, $WALDEN_TYPESCRIPT_VERSION, $WALDEN_VITE_VERSION (tools/package.json and tools/package-lock.json out of step with scripts/lib/tools.sh?)" >&2
+    return 1
+  fi
+  tools_log "installed playwright-core $WALDEN_PLAYWRIGHT_CORE_VERSION, typescript $WALDEN_TYPESCRIPT_VERSION and vite $WALDEN_VITE_VERSION with npm ci into tools/node_modules in $((SECONDS - start))s"
 }
 
 ensure_chromium() {

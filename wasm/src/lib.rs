@@ -26,7 +26,7 @@ mod protocol;
 mod worker;
 mod worker_log;
 
-pub use client::WaldenLog;
+pub use client::{WaldenLog, WaldenRecords};
 pub use error::OpfsError;
 pub use events::{EventLog, LogEvent};
 pub use log_error::{LogError, StorageFailure};

@@ -227,7 +227,13 @@ impl<E: StorageFailure> From<WriterError<E>> for LogError {
             WriterError::Recovery(RecoveryError::Header(HeaderError::NotAWalFile { .. })) => {
                 LogError::NotAWal { message }
             }
-            WriterError::Recovery(_) => LogError::Corrupt { message },
+            WriterError::Recovery(_) => LogError::Corrupt {
+                message: format!(
+                    "{message}; nothing was changed. Restore the log from a copy, or salvage the \
+                     records before the damage by opening it with {{recovery: \"pointInTime\"}} \
+                     (which discards everything after the damage)"
+                ),
+            },
             WriterError::Encode(_) => LogError::TooLarge { message },
             WriterError::Poisoned(poisoned) => LogError::Poisoned {
                 durable: poisoned.durable,

@@ -1,7 +1,8 @@
 //! The messages between the page ([`crate::WaldenLog`]) and the worker ([`crate::worker_main`]),
 //! except the binary op batches and LSN answers of the hot path (`batch`).
 //!
-//! Page to worker: `{open: {id, name, flushPerCommit?, flushScheduler?}}` to open the log, and
+//! Page to worker: `{open: {id, name, flushPerCommit?, flushScheduler?, durability?, recovery?}}`
+//! to open the log, and
 //! `{batch: ..., sentAt}` (see `batch`; `sentAt` is the page's `performance.timeOrigin +
 //! performance.now()` when it posted) for everything after.
 //!
@@ -16,7 +17,7 @@ use crate::events::LogEvent;
 use crate::log_error::LogError;
 use crate::worker_log::{FlushPolicy, LogOptions, LogStats, RequestId};
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use walden_core::{Event, Lsn};
+use walden_core::{Durability, Event, Lsn, Recovery, RecoveryMode, TailKind};
 use wasm_bindgen::JsValue;
 
 /// The page's request to open a log.
@@ -99,6 +100,27 @@ fn open_request(open: &JsValue) -> Result<OpenRequest, LogError> {
     if get(open, "flushPerCommit").as_bool() == Some(true) {
         options.flush_policy = FlushPolicy::PerCommit;
     }
+    options.writer.durability = match get(open, "durability").as_string().as_deref() {
+        None | Some("flush") => Durability::SyncData,
+        Some("buffered") => Durability::Buffered,
+        Some(other) => {
+            return Err(bad(format!(
+                "unknown durability {other:?}: use \"flush\" (the default: a commit resolves once \
+                 OPFS flush() returned) or \"buffered\" (once written, before the flush)"
+            )))
+        }
+    };
+    options.writer.recovery_mode = match get(open, "recovery").as_string().as_deref() {
+        None | Some("tolerateTornTail") => RecoveryMode::TolerateTornTail,
+        Some("absoluteConsistency") => RecoveryMode::AbsoluteConsistency,
+        Some("pointInTime") => RecoveryMode::PointInTime,
+        Some(other) => {
+            return Err(bad(format!(
+                "unknown recovery mode {other:?}: use \"tolerateTornTail\" (the default), \
+                 \"absoluteConsistency\" or \"pointInTime\""
+            )))
+        }
+    };
     let scheduler = match get(open, "flushScheduler").as_string().as_deref() {
         None | Some("adaptive") => FlushScheduler::Adaptive,
         Some("timeout") => FlushScheduler::Timeout,
@@ -177,6 +199,63 @@ pub(crate) fn stats_to_js(stats: &LogStats) -> JsValue {
     );
     set(&object, "pendingCommits", stats.pending_commits as f64);
     set(&object, "poisoned", stats.poisoned);
+    object.into()
+}
+
+/// What recovery found when the log was opened: `{mode, baseLsn, endLsn, records, tailCut,
+/// tail: null | {kind, at, bytes, damage?, nextValid?}}`; `kind` is `zeroed` (never-written
+/// space), `torn` (an incomplete or damaged last write), `unsynced` (damage in a batch that was
+/// never flushed, valid frames after it) or `discarded` (`pointInTime` salvage: everything
+/// from the damage on was dropped, valid frames included).
+pub(crate) fn recovery_to_js(recovery: &Recovery, mode: RecoveryMode, tail_cut: bool) -> JsValue {
+    let object = Object::new();
+    let mode = match mode {
+        RecoveryMode::TolerateTornTail => "tolerateTornTail",
+        RecoveryMode::AbsoluteConsistency => "absoluteConsistency",
+        RecoveryMode::PointInTime => "pointInTime",
+    };
+    set(&object, "mode", mode);
+    set(&object, "baseLsn", lsn_to_js(recovery.base_lsn));
+    set(&object, "endLsn", lsn_to_js(recovery.end_lsn));
+    set(&object, "records", recovery.records as f64);
+    set(&object, "tailCut", tail_cut);
+    let tail = match recovery.tail {
+        None => JsValue::NULL,
+        Some(tail) => {
+            let value = Object::new();
+            set(&value, "at", lsn_to_js(tail.at));
+            set(&value, "bytes", tail.bytes as f64);
+            let (kind, damage, next_valid) = match tail.kind {
+                TailKind::Zeroed => ("zeroed", None, None),
+                TailKind::Torn(damage) => ("torn", Some(damage), None),
+                TailKind::Unsynced { damage, next_valid } => {
+                    ("unsynced", Some(damage), Some(next_valid))
+                }
+                TailKind::Discarded { damage, next_valid } => {
+                    ("discarded", Some(damage), Some(next_valid))
+                }
+            };
+            set(&value, "kind", kind);
+            if let Some(damage) = damage {
+                set(&value, "damage", damage.to_string());
+            }
+            if let Some(next_valid) = next_valid {
+                set(&value, "nextValid", lsn_to_js(next_valid));
+            }
+            value.into()
+        }
+    };
+    set(&object, "tail", tail);
+    object.into()
+}
+
+/// A read's answer: `{records: [{lsn: bigint, payload: Uint8Array}, ...], next: bigint}`, where
+/// `next` is where the following read starts (past the last record, or `from` when none was
+/// returned).
+pub(crate) fn read_page_to_js(records: &[(Lsn, Vec<u8>)], next: Lsn) -> JsValue {
+    let object = Object::new();
+    set(&object, "records", records_to_js(records));
+    set(&object, "next", lsn_to_js(next));
     object.into()
 }
 

@@ -18,8 +18,8 @@ use crate::batch::{Acks, BatchOp, OpBatch};
 use crate::log_error::LogError;
 use crate::opfs_storage::OpfsStorage;
 use crate::protocol::{
-    decode_open, event_to_js, lsn_to_js, records_to_js, reply_err, reply_ok, set, stats_to_js,
-    FlushScheduler, OpenRequest,
+    decode_open, event_to_js, lsn_to_js, read_page_to_js, recovery_to_js, reply_err, reply_ok, set,
+    stats_to_js, FlushScheduler, OpenRequest,
 };
 use crate::worker_log::{CommitOutcome, FlushPolicy, FlushReport, RequestId, WorkerLog};
 use js_sys::{Array, Function, Object};
@@ -183,11 +183,11 @@ impl WorkerState {
                     }
                 }
             },
-            BatchOp::Read { from, max_bytes } => match log.read(from, max_bytes) {
-                Ok(records) => answers.value(id, records_to_js(&records)),
+            BatchOp::Read { from, max_bytes } => match log.read_page(from, max_bytes) {
+                Ok((records, next)) => answers.value(id, read_page_to_js(&records, next)),
                 Err(err) => answers.error(id, &err),
             },
-            BatchOp::Stats => answers.value(id, stats_to_js(&log.stats())),
+            BatchOp::Stats => answers.value(id, stats_value(log)),
             BatchOp::Observe(on) => {
                 log.set_observing(on);
                 answers.value(id, JsValue::UNDEFINED);
@@ -239,7 +239,13 @@ impl WorkerState {
             let mut answers = Answers::default();
             match opened {
                 Ok(log) => {
-                    let stats = stats_to_js(&log.stats());
+                    let stats = stats_value(&log);
+                    let (recovery, mode, cut) = log.recovery();
+                    set(
+                        stats.unchecked_ref(),
+                        "recovery",
+                        recovery_to_js(recovery, mode, cut),
+                    );
                     *state.log.borrow_mut() = Some(log);
                     answers.value(id, stats);
                 }
@@ -336,6 +342,16 @@ impl WorkerState {
             web_sys::console::error_2(&"walden: could not post to the page".into(), &err);
         }
     }
+}
+
+/// The stats of `log` as the page sees them, with this worker's wasm memory
+/// (`workerMemoryBytes`: it only grows, so it bounds what the worker ever held).
+fn stats_value(log: &WorkerLog<OpfsStorage>) -> JsValue {
+    let stats = stats_to_js(&log.stats());
+    let memory = crate::protocol::get(&wasm_bindgen::memory(), "buffer");
+    let bytes = crate::protocol::get(&memory, "byteLength");
+    set(stats.unchecked_ref(), "workerMemoryBytes", bytes);
+    stats
 }
 
 /// `performance.timeOrigin + performance.now()`: milliseconds on a clock the page and the

@@ -455,6 +455,17 @@ where
     /// Records from `from` (a record boundary) up to the durable LSN, at most about
     /// `max_bytes` of frames (always at least one record when one is durable there).
     pub fn read(&self, from: Lsn, max_bytes: usize) -> Result<Vec<(Lsn, Vec<u8>)>, LogError> {
+        self.read_page(from, max_bytes).map(|(records, _)| records)
+    }
+
+    /// As [`WorkerLog::read`], and where the next read starts: just past the last record
+    /// returned (and any sync marker after it), or `from` when none was.
+    #[allow(clippy::type_complexity)]
+    pub fn read_page(
+        &self,
+        from: Lsn,
+        max_bytes: usize,
+    ) -> Result<(Vec<(Lsn, Vec<u8>)>, Lsn), LogError> {
         let base = self.writer.base_lsn();
         // The LSN commits were acknowledged up to (with `Durability::Buffered`, what was
         // drained into storage): everything below it is in storage, none of it in the buffer.
@@ -468,7 +479,7 @@ where
             });
         }
         if from >= durable {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), from));
         }
         // One record of the largest size, and the sync marker that may precede it.
         let one_record = self.writer.options().max_payload_len as usize
@@ -497,9 +508,12 @@ where
             .map(|record| (record.lsn, record.payload.to_vec()))
             .collect();
         let cut_short = len < available;
+        let next = records.lsn();
         match records.damage() {
-            None => Ok(out),
-            Some(walden_core::Damage::Incomplete { .. }) if cut_short && !out.is_empty() => Ok(out),
+            None => Ok((out, next)),
+            Some(walden_core::Damage::Incomplete { .. }) if cut_short && !out.is_empty() => {
+                Ok((out, next))
+            }
             Some(damage) if out.is_empty() => Err(LogError::BadRequest {
                 message: format!(
                     "cannot read from LSN {from}: no record starts there ({damage}); read from \
@@ -514,6 +528,16 @@ where
                 ),
             }),
         }
+    }
+
+    /// What recovery found when the log was opened, in the mode it ran in, and whether it cut
+    /// the tail it reports.
+    pub fn recovery(&self) -> (&walden_core::Recovery, walden_core::RecoveryMode, bool) {
+        (
+            self.writer.recovery(),
+            self.writer.options().recovery_mode,
+            self.writer.recovery_cut_tail(),
+        )
     }
 
     /// Starts or stops recording events.
