@@ -284,6 +284,15 @@ impl<S: Storage> LogWriter<S> {
         &self.header
     }
 
+    /// Whether appending a record of `payload_len` bytes would only buffer it: no drain to make
+    /// room first (which may put a sync marker in front of it) and no spill of an oversized
+    /// record. Then, and always right after [`LogWriter::drain`], the record will start at
+    /// [`LogWriter::current_lsn`], and none of its bytes reach storage before the next drain:
+    /// a caller can tell others where a record will lie before any of it can be written.
+    pub fn append_stays_buffered(&self, payload_len: usize) -> bool {
+        self.buffer.len() + crate::frame_len(payload_len) <= self.options.buffer_bytes
+    }
+
     /// Appends one record and returns where it lies: not durable until a sync covers
     /// [`Appended::end`] (`flush_until(appended.end())`).
     pub fn append(&mut self, payload: &[u8]) -> WriterResult<Appended, S> {

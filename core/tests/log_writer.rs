@@ -170,3 +170,49 @@ fn a_wrong_call_is_a_typed_input_error_and_changes_nothing() {
     assert_eq!(log.poisoned(), None);
     assert_eq!(log.sync().unwrap(), end);
 }
+
+/// Prevents a browser leader from telling a follower the wrong place for its record (the
+/// follower would then acknowledge someone else's bytes after a crash): whenever
+/// `append_stays_buffered` says yes, the record lands at `current_lsn` and nothing reaches
+/// storage; after a drain it lands at `current_lsn` even when a sync marker was added.
+#[test]
+fn a_record_that_stays_buffered_lands_at_the_current_lsn_and_writes_nothing() {
+    let mut log = LogWriter::recover(
+        MemStorage::new(),
+        WriterOptions {
+            buffer_bytes: 1024,
+            ..options()
+        },
+        SALT,
+    )
+    .unwrap();
+    log.append(b"first").unwrap();
+    log.sync().unwrap();
+    let mut buffered = 0;
+    for round in 0..200usize {
+        let payload = vec![round as u8; 10 + (round * 37) % 300];
+        if log.append_stays_buffered(payload.len()) {
+            buffered += 1;
+        } else {
+            log.drain().unwrap();
+            if round % 3 == 0 {
+                // A sync between, so that the next drain adds a sync marker.
+                log.sync().unwrap();
+            }
+        }
+        let predicted = log.current_lsn();
+        let stays = log.append_stays_buffered(payload.len());
+        let written = log.written_lsn();
+        let appended = log.append(&payload).unwrap();
+        assert_eq!(appended.lsn(), predicted, "round {round}");
+        if stays {
+            assert_eq!(log.written_lsn(), written, "round {round} wrote to storage");
+        }
+    }
+    assert!(buffered > 100, "most rounds fit the buffer: {buffered}");
+    // An oversized record: after a drain the buffer is empty and it lands at current_lsn.
+    assert!(!log.append_stays_buffered(4096));
+    log.drain().unwrap();
+    let predicted = log.current_lsn();
+    assert_eq!(log.append(&[7u8; 4096]).unwrap().lsn(), predicted);
+}

@@ -113,6 +113,15 @@ impl OpBatch {
         self.push(KIND_TRUNCATE, id, 0, 0);
     }
 
+    /// Appends every op of `other`, in order.
+    pub(crate) fn extend(&mut self, other: &OpBatch) {
+        self.kinds.extend_from_slice(&other.kinds);
+        self.ids.extend_from_slice(&other.ids);
+        self.args.extend_from_slice(&other.args);
+        self.lens.extend_from_slice(&other.lens);
+        self.bytes.extend_from_slice(&other.bytes);
+    }
+
     /// Checks that the columns agree and the payloads fit, so that [`OpBatch::ops`] can slice.
     pub(crate) fn validate(&self) -> Result<(), LogError> {
         let n = self.kinds.len();

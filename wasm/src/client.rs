@@ -99,6 +99,14 @@ impl WaldenLog {
         lsn_to_js(Lsn::new(self.client.durable.get()))
     }
 
+    /// What this tab's worker is to the log: `"leader"` (it holds the file and serves every
+    /// tab's ops, its page's events included) or `"follower"` (it forwards to the leader's
+    /// tab). It changes when the leader's tab goes away and this one takes over.
+    #[wasm_bindgen(getter, unchecked_return_type = "\"leader\" | \"follower\"")]
+    pub fn role(&self) -> String {
+        self.client.role.borrow().clone()
+    }
+
     /// What recovery found and did when this log was opened: the records it kept and what
     /// followed them (a torn tail it cut, or with `pointInTime` what it discarded).
     #[wasm_bindgen(getter, unchecked_return_type = "RecoveryReport")]

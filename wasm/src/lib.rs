@@ -13,16 +13,20 @@
 //! | the served log: writer + group commit + waiting requests ([`WorkerLog`]) | `worker_log` |
 //! | what observers see ([`LogEvent`]) | `events` |
 //! | the page/worker messages | `protocol`, `batch` (the binary hot path) |
-//! | the worker's event loop ([`worker_main`]) | `worker` |
+//! | the worker's event loop ([`worker_main`]): leading or following | `worker` |
+//! | how the tabs of one log meet: Web Lock, channels, announcements | `tabs` |
+//! | a follower's forwarded ops, and what a lost leader's unanswered ones become | `forwarded` |
 //! | the page's handle ([`WaldenLog`]) | `client` |
 
 mod batch;
 mod client;
 mod error;
 mod events;
+mod forwarded;
 mod log_error;
 mod opfs_storage;
 mod protocol;
+mod tabs;
 mod worker;
 mod worker_log;
 

@@ -87,6 +87,13 @@ pub enum LogError {
         /// The actionable message.
         message: String,
     },
+    /// The tab whose worker held the log (the leader) went away before answering this request,
+    /// and the tab that took over found that the record is not in the log (or, for a
+    /// truncate, cannot tell whether it ran): retry it.
+    LeaderLost {
+        /// The actionable message.
+        message: String,
+    },
     /// A broken invariant: a bug in Walden, reported rather than hidden.
     Internal {
         /// The actionable message.
@@ -97,7 +104,7 @@ pub enum LogError {
 impl LogError {
     /// A stable name for the kind, for JavaScript: `locked`, `quota`, `notSupported`, `closed`,
     /// `io`, `notAWal`, `newerVersion`, `badHeader`, `corrupt`, `tooLarge`, `poisoned`,
-    /// `badRequest`, `worker`, `internal`.
+    /// `badRequest`, `worker`, `leaderLost`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             LogError::Locked { .. } => "locked",
@@ -113,6 +120,7 @@ impl LogError {
             LogError::Poisoned { .. } => "poisoned",
             LogError::BadRequest { .. } => "badRequest",
             LogError::Worker { .. } => "worker",
+            LogError::LeaderLost { .. } => "leaderLost",
             LogError::Internal { .. } => "internal",
         }
     }
@@ -133,6 +141,7 @@ impl LogError {
             | LogError::Poisoned { message, .. }
             | LogError::BadRequest { message }
             | LogError::Worker { message }
+            | LogError::LeaderLost { message }
             | LogError::Internal { message } => message,
         }
     }
@@ -156,6 +165,7 @@ impl LogError {
             },
             "badRequest" => LogError::BadRequest { message },
             "worker" => LogError::Worker { message },
+            "leaderLost" => LogError::LeaderLost { message },
             _ => LogError::Internal { message },
         }
     }

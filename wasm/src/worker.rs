@@ -10,53 +10,71 @@
 //! next group; no commit waits on a timer delay. With `flushPerCommit` every commit is flushed
 //! at once instead (the benchmark's baseline).
 //!
+//! Several tabs: the page's `open` makes this worker queue for the log's Web Lock (`tabs`). The
+//! holder leads: it opens the file and serves its own page as above, and its followers' ops
+//! too (`leader`), telling each follower where its records will lie before any byte of them
+//! can be written. A worker waiting for the lock follows: it forwards its page's ops to the
+//! leader and relays the answers (`follower`); when the leader is lost, the next worker in the
+//! queue leads, and the ops the lost leader never answered are decided by `forwarded`. Where
+//! Web Locks do not exist, the worker opens the file at once (one tab per log).
+//!
 //! Invariants: one log per worker; every op gets exactly one answer (an LSN in the `acks`
-//! columns, or a reply object); the answers and events of one step go out in one message; the OPFS handle is closed on `close`, and by the browser when
-//! the worker ends (page closed or reloaded), which releases the lock.
+//! columns, or a reply object); the answers and events of one step go out in one message; the
+//! OPFS handle is closed on `close`, and by the browser when the worker ends (page closed or
+//! reloaded), which releases the file's lock and the Web Lock.
 
-use crate::batch::{Acks, BatchOp, OpBatch};
+mod answers;
+mod follower;
+mod leader;
+
+use crate::batch::{BatchOp, OpBatch};
+use crate::forwarded::Outstanding;
 use crate::log_error::LogError;
 use crate::opfs_storage::OpfsStorage;
 use crate::protocol::{
-    decode_open, event_to_js, lsn_to_js, read_page_to_js, recovery_to_js, reply_err, reply_ok, set,
-    stats_to_js, FlushScheduler, OpenRequest,
+    decode_open, event_to_js, lsn_to_js, read_page_to_js, recovery_to_js, set, stats_to_js,
+    FlushScheduler, OpenRequest,
 };
-use crate::worker_log::{CommitOutcome, FlushPolicy, FlushReport, RequestId, WorkerLog};
+use crate::worker_log::{CommitOutcome, FlushPolicy, RequestId, WorkerLog};
+use answers::{Answers, Routes};
 use js_sys::{Array, Function, Object};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
+use walden_core::Lsn;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent, MessagePort};
+use web_sys::{
+    BroadcastChannel, DedicatedWorkerGlobalScope, MessageChannel, MessageEvent, MessagePort,
+};
 
-/// What one step of the worker answers: LSNs in columns, everything else as reply objects.
-#[derive(Default)]
-struct Answers {
-    acks: Acks,
-    replies: Vec<JsValue>,
+/// What this worker is to the log it serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// No log opened yet.
+    Idle,
+    /// Opened, waiting for the Web Lock and listening for a leader.
+    Joining,
+    /// Another tab's worker leads: ops are forwarded to it.
+    Follower,
+    /// This worker holds the lock and the file.
+    Leader,
+    /// Closed (or failed to lead): nothing more is served.
+    Closed,
 }
 
-impl Answers {
-    fn lsn(&mut self, id: RequestId, lsn: walden_core::Lsn) {
-        self.acks.push(id, lsn);
-    }
-
-    fn value(&mut self, id: RequestId, value: JsValue) {
-        self.replies.push(reply_ok(id, value));
-    }
-
-    fn error(&mut self, id: RequestId, err: &LogError) {
-        self.replies.push(reply_err(id, err));
-    }
-
-    fn flush(&mut self, report: &FlushReport) {
-        for (id, answer) in &report.answers {
-            match answer {
-                Ok(lsn) => self.lsn(*id, *lsn),
-                Err(err) => self.error(*id, err),
-            }
-        }
-    }
+/// How this worker meets the others serving the same log (see `tabs`).
+struct Sharing {
+    name: String,
+    /// This worker's id.
+    tab: String,
+    log_channel: BroadcastChannel,
+    /// Where this worker hears from the others.
+    inbox: BroadcastChannel,
+    /// Releases the Web Lock.
+    release: Option<Function>,
+    /// The channels to other workers, by tab.
+    outboxes: HashMap<String, BroadcastChannel>,
 }
 
 /// The state of the worker: its log (once open) and the flush it has scheduled.
@@ -73,6 +91,27 @@ struct WorkerState {
     /// When the last flush ended, as `performance.timeOrigin + performance.now()` (the clock
     /// the page stamps its messages with): a message sent before it waited during that flush.
     last_flush_end_ms: Cell<f64>,
+    role: Cell<Role>,
+    /// The page's open request, kept for when this worker comes to lead.
+    request: RefCell<Option<OpenRequest>>,
+    /// The page's open, until answered.
+    open_id: Cell<Option<RequestId>>,
+    sharing: RefCell<Option<Sharing>>,
+    /// Leaders this worker has heard of (the epoch of the next one it would be).
+    epoch: Cell<u32>,
+    /// As a follower: the leader's tab, the ops forwarded to it, those waiting for a leader,
+    /// the page's close waiting for them, and the durable LSN last heard.
+    leader: RefCell<Option<String>>,
+    outstanding: RefCell<Outstanding>,
+    unsent: RefCell<OpBatch>,
+    closing: Cell<Option<RequestId>>,
+    durable: Cell<Lsn>,
+    /// As the leader: where its records end after recovery, the followers' ops in flight, and
+    /// the durable LSN last broadcast.
+    recovered_end: Cell<Lsn>,
+    routes: RefCell<Routes>,
+    has_followers: Cell<bool>,
+    broadcast_durable: Cell<Lsn>,
 }
 
 /// Starts serving a log in this dedicated worker: the package's `walden-worker.js` calls it
@@ -96,6 +135,20 @@ pub fn worker_main() -> Result<(), JsValue> {
         scheduler: Cell::new(FlushScheduler::Adaptive),
         flush_scheduled: Cell::new(false),
         last_flush_end_ms: Cell::new(f64::NEG_INFINITY),
+        role: Cell::new(Role::Idle),
+        request: RefCell::new(None),
+        open_id: Cell::new(None),
+        sharing: RefCell::new(None),
+        epoch: Cell::new(0),
+        leader: RefCell::new(None),
+        outstanding: RefCell::new(Outstanding::default()),
+        unsent: RefCell::new(OpBatch::default()),
+        closing: Cell::new(None),
+        durable: Cell::new(Lsn::ZERO),
+        recovered_end: Cell::new(Lsn::ZERO),
+        routes: RefCell::new(Routes::default()),
+        has_followers: Cell::new(false),
+        broadcast_durable: Cell::new(Lsn::ZERO),
     });
     let flusher = Rc::clone(&state);
     let flush_callback = Closure::<dyn FnMut()>::new(move || flusher.run_flush());
@@ -136,6 +189,11 @@ impl WorkerState {
             Some(Err(err)) => {
                 // Unreadable: nothing can be answered by id.
                 web_sys::console::error_1(&err.to_string().into());
+            }
+            Some(Ok(batch)) if matches!(self.role.get(), Role::Joining | Role::Follower) => {
+                self.send(answers);
+                self.forward_page_batch(&batch);
+                return;
             }
             Some(Ok(batch)) => match batch.validate() {
                 Err(err) => batch.ids().for_each(|id| answers.error(id, &err)),
@@ -211,13 +269,16 @@ impl WorkerState {
                         }
                         Err(err) => answers.error(id, &err),
                     }
+                    // The file is closed: the next tab may lead.
+                    drop(guard);
+                    self.step_down();
                 }
             }
         }
     }
 
     fn open(self: &Rc<Self>, id: RequestId, open: OpenRequest) {
-        if self.log.borrow().is_some() || self.opening.get() {
+        if self.role.get() != Role::Idle || self.opening.get() {
             let err = LogError::BadRequest {
                 message: "this worker already serves a log; start another worker for another log"
                     .to_owned(),
@@ -227,32 +288,14 @@ impl WorkerState {
             self.send(answers);
             return;
         }
-        self.opening.set(true);
         self.scheduler.set(open.scheduler);
-        let state = Rc::clone(self);
-        wasm_bindgen_futures::spawn_local(async move {
-            let opened = match OpfsStorage::open(&open.name).await {
-                Ok(storage) => WorkerLog::recover(storage, open.options, random_salt()),
-                Err(err) => Err(LogError::from(err)),
-            };
-            state.opening.set(false);
-            let mut answers = Answers::default();
-            match opened {
-                Ok(log) => {
-                    let stats = stats_value(&log);
-                    let (recovery, mode, cut) = log.recovery();
-                    set(
-                        stats.unchecked_ref(),
-                        "recovery",
-                        recovery_to_js(recovery, mode, cut),
-                    );
-                    *state.log.borrow_mut() = Some(log);
-                    answers.value(id, stats);
-                }
-                Err(err) => answers.error(id, &err),
-            }
-            state.send(answers);
-        });
+        self.open_id.set(Some(id));
+        let name = open.name.clone();
+        *self.request.borrow_mut() = Some(open);
+        if !self.join(&name) {
+            // No Web Locks here: this worker opens the file at once, alone.
+            self.become_leader();
+        }
     }
 
     /// Schedules the flush that waiting commits need, if none is scheduled: see
@@ -304,12 +347,13 @@ impl WorkerState {
 
     /// Posts the answers, the durable LSN and any recorded events in one message, transferring
     /// the LSN columns' buffers.
-    fn send(&self, answers: Answers) {
+    fn send(&self, mut answers: Answers) {
         let (events, durable) = match self.log.borrow_mut().as_mut() {
-            Some(log) => (log.take_events(), Some(log.durable_lsn())),
-            None => (Vec::new(), None),
+            Some(log) => (log.take_events(), log.durable_lsn()),
+            None => (Vec::new(), self.durable.get()),
         };
-        if answers.acks.is_empty() && answers.replies.is_empty() && events.is_empty() {
+        self.send_to_followers(&mut answers, durable);
+        if answers.page_is_empty() && events.is_empty() {
             return;
         }
         let message = Object::new();
@@ -328,9 +372,7 @@ impl WorkerState {
                 answers.replies.into_iter().collect::<Array>(),
             );
         }
-        if let Some(durable) = durable {
-            set(&message, "durable", lsn_to_js(durable));
-        }
+        set(&message, "durable", lsn_to_js(durable));
         if !events.is_empty() {
             set(
                 &message,
@@ -338,16 +380,40 @@ impl WorkerState {
                 events.iter().map(event_to_js).collect::<Array>(),
             );
         }
-        if let Err(err) = self.scope.post_message_with_transfer(&message, &transfer) {
+        self.post_to_page(&message, &transfer);
+    }
+
+    fn post_to_page(&self, message: &JsValue, transfer: &JsValue) {
+        if let Err(err) = self.scope.post_message_with_transfer(message, transfer) {
             web_sys::console::error_2(&"walden: could not post to the page".into(), &err);
         }
     }
+
+    /// Tells the page what this worker now is: `{role: "leader" | "follower", epoch}`.
+    fn post_role(&self) {
+        let role = match self.role.get() {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            _ => return,
+        };
+        let message = Object::new();
+        set(&message, "role", role);
+        set(&message, "epoch", self.epoch.get());
+        self.post_to_page(&message, &Array::new());
+    }
 }
 
-/// The stats of `log` as the page sees them, with this worker's wasm memory
-/// (`workerMemoryBytes`: it only grows, so it bounds what the worker ever held).
+/// The stats of `log` as the page sees them, with what recovery found when it was opened
+/// (`recovery`) and this worker's wasm memory (`workerMemoryBytes`: it only grows, so it
+/// bounds what the worker ever held).
 fn stats_value(log: &WorkerLog<OpfsStorage>) -> JsValue {
     let stats = stats_to_js(&log.stats());
+    let (recovery, mode, cut) = log.recovery();
+    set(
+        stats.unchecked_ref(),
+        "recovery",
+        recovery_to_js(recovery, mode, cut),
+    );
     let memory = crate::protocol::get(&wasm_bindgen::memory(), "buffer");
     let bytes = crate::protocol::get(&memory, "byteLength");
     set(stats.unchecked_ref(), "workerMemoryBytes", bytes);

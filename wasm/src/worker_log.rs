@@ -530,6 +530,39 @@ where
         }
     }
 
+    /// Where the next record of `payload_len` bytes will start, when that is known before it is
+    /// appended and none of it can reach storage until the next drain: see
+    /// [`walden_core::LogWriter::append_stays_buffered`]. `None` when the buffer must drain
+    /// first or the record is larger than the buffer: after [`WorkerLog::drain`] it starts at
+    /// [`WorkerLog::current_lsn`] (and an oversized one is written as it is appended). A record
+    /// [`WorkerLog::refuses`] is never appended.
+    pub fn next_record_lsn(&self, payload_len: usize) -> Option<Lsn> {
+        (!self.refuses(payload_len) && self.writer.append_stays_buffered(payload_len))
+            .then(|| self.writer.current_lsn())
+    }
+
+    /// Whether appending a record of `payload_len` bytes would fail before anything is written:
+    /// the log is poisoned, or the payload is over the limit.
+    pub fn refuses(&self, payload_len: usize) -> bool {
+        self.check().is_err() || payload_len > self.writer.options().max_payload_len as usize
+    }
+
+    /// Hands the buffer to storage without syncing (its commits still wait for a flush). A
+    /// failed write poisons the log, and the commits waiting are owed the error.
+    pub fn drain(&mut self) -> Result<Lsn, LogError> {
+        self.check()?;
+        match self.writer.drain() {
+            Ok(written) => Ok(written),
+            Err(err) => Err(self.append_failed(err.into())),
+        }
+    }
+
+    /// The end of what was appended: where the next record goes, unless a drain adds a sync
+    /// marker first.
+    pub fn current_lsn(&self) -> Lsn {
+        self.writer.current_lsn()
+    }
+
     /// What recovery found when the log was opened, in the mode it ran in, and whether it cut
     /// the tail it reports.
     pub fn recovery(&self) -> (&walden_core::Recovery, walden_core::RecoveryMode, bool) {

@@ -520,3 +520,32 @@ fn a_poisoned_log_refuses_truncate_and_keeps_its_records() {
     }
     assert_eq!(payloads(&log), vec![b"durable".to_vec()]);
 }
+
+/// Prevents a leader from telling a follower a wrong place for its record: `next_record_lsn`
+/// is where the record lands whenever it answers, it answers `None` only when a drain must come
+/// first (after which `current_lsn` is exact), and it never places a record the log refuses.
+#[test]
+fn a_record_placed_before_appending_lands_where_it_was_placed() {
+    let mut log = open(MemStorage::new(), FlushPolicy::Grouped);
+    let mut drained = 0;
+    for i in 0..2_000u64 {
+        let payload = vec![i as u8; 1 + (i as usize * 97) % 3_000];
+        let placed = match log.next_record_lsn(payload.len()) {
+            Some(lsn) => lsn,
+            None => {
+                drained += 1;
+                log.drain().unwrap();
+                log.current_lsn()
+            }
+        };
+        assert_eq!(queued(log.commit(i, &payload)), placed, "record {i}");
+        if i % 100 == 99 {
+            let report = log.flush(&clock);
+            assert!(report.answers.iter().all(|(_, answer)| answer.is_ok()));
+        }
+    }
+    assert!(drained > 10, "the buffer filled now and then: {drained}");
+    let too_large = walden_core::DEFAULT_MAX_PAYLOAD_LEN as usize + 1;
+    assert!(log.refuses(too_large));
+    assert_eq!(log.next_record_lsn(too_large), None);
+}

@@ -162,6 +162,8 @@ pub(crate) struct Client {
     pub(crate) durable: Cell<u64>,
     /// What recovery reported when the log was opened.
     pub(crate) recovery: RefCell<JsValue>,
+    /// What the worker last said it is to the log: "leader" or "follower".
+    pub(crate) role: RefCell<String>,
     pub(crate) listeners: RefCell<Vec<Function>>,
     /// The worker's handlers; dropped on close, which breaks their reference cycle.
     pub(crate) handlers: RefCell<Vec<Handler>>,
@@ -185,6 +187,7 @@ impl Client {
             closed: Cell::new(false),
             durable: Cell::new(0),
             recovery: RefCell::new(JsValue::NULL),
+            role: RefCell::new(String::from("leader")),
             listeners: RefCell::new(Vec::new()),
             handlers: RefCell::new(Vec::new()),
         });
@@ -324,6 +327,9 @@ impl Client {
                 &format!("the log's worker could not start: {fatal}"),
             );
             return;
+        }
+        if let Some(role) = get(data, "role").as_string() {
+            *self.role.borrow_mut() = role;
         }
         if let Some(durable) = lsn_from_js(&get(data, "durable")) {
             self.durable.set(self.durable.get().max(durable.get()));

@@ -209,6 +209,7 @@ export type WaldenEvent =
 /** What every failed promise rejects with. */
 export interface WaldenError extends Error {
   kind: "locked" | "quota" | "notSupported" | "closed" | "io" | "notAWal" | "newerVersion"
-      | "badHeader" | "corrupt" | "tooLarge" | "poisoned" | "badRequest" | "internal" | "worker";
+      | "badHeader" | "corrupt" | "tooLarge" | "poisoned" | "badRequest" | "internal" | "worker"
+      | "leaderLost";
 }
 "#;
