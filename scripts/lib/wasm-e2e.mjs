@@ -260,6 +260,14 @@ async function main() {
 
     // 4. The benchmark.
     if (RUN_BENCH) {
+      // Two helper tabs for the several-tabs phase: they join the bench page's log as followers.
+      const helpers = [];
+      for (let i = 0; i < 2; i++) {
+        const helper = await context.newPage();
+        await helper.goto(base + "bench-tab.html");
+        await helper.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30000 });
+        helpers.push(helper);
+      }
       const bench = await context.newPage();
       bench.on("console", (msg) => msg.text().startsWith("WALDEN_BENCH") && say(msg.text().slice(0, 2000)));
       await bench.goto(`${base}bench.html?rounds=${BENCH_ROUNDS}&ms=${BENCH_MS}${process.env.BENCH_QUERY || ""}`);
@@ -281,12 +289,19 @@ async function main() {
       row("commits/s, 16 in flight", "commitsPerSec16");
       row("commits/s, 64 in flight", "commitsPerSec64");
       row("most commits in one flush", "maxCommitsPerFlush");
+      say(`  at 64 in flight, per commit: ${g.totalUsPerCommit64.toFixed(1)} us in all, of which the worker's own work ${g.workerUsPerCommit64.toFixed(1)} us and drain + flush() ${g.flushUsPerCommit64.toFixed(1)} us (the rest: the page and the messages)`);
       say(`  64 in flight: grouped / flush-per-commit = ${result.ratio64.toFixed(1)}x (per-commit at 1 in flight: ${result.ratio64VsPerCommitAt1.toFixed(1)}x)`);
       // Group commit must actually group: a loose bound that only a broken window fails.
       check(g.maxCommitsPerFlush >= 16, `group commit never carried 16 commits in one flush (max ${g.maxCommitsPerFlush})`);
       check(p.maxCommitsPerFlush === 1, `flush-per-commit carried ${p.maxCommitsPerFlush} commits in one flush`);
       check(result.ratio64 > 2, `group commit at 64 in flight is only ${result.ratio64.toFixed(2)}x flush-per-commit`);
+      const tabs = result.tabs;
+      check(!tabs.skipped, `the several-tabs phase did not run: ${tabs.skipped}`);
+      check(tabs.roles.every((role) => role === "follower"), `the helper tabs should follow: ${tabs.roles}`);
+      say(`  one log, several tabs (64 in flight each): one tab ${Math.round(tabs.oneTab64)} commits/s, one follower ${Math.round(tabs.follower64)} (${tabs.followerVsOne.toFixed(2)}x), three tabs ${Math.round(tabs.threeTabs64)} in total (${tabs.threeVsOne.toFixed(2)}x one tab)`);
+      say(`  follower overhead per commit: ${tabs.followerOverheadUs.toFixed(0)} us one at a time (p50 ${tabs.followerP50Ms.toFixed(3)} vs ${tabs.leaderP50Ms.toFixed(3)} ms), ${tabs.followerOverheadAt64Us.toFixed(1)} us at 64 in flight`);
       await bench.close();
+      for (const helper of helpers) await helper.close();
     }
     // The missing-worker check above 404s on purpose.
     const relevant = consoleErrors.filter((e) => !e.includes("favicon") && !e.includes("no-such-worker.js"));

@@ -1,9 +1,12 @@
 // The browser benchmark: durable commit latency (one at a time, p50/p99) and commits/s with 1,
 // 16 and 64 commits in flight, for group commit and for flush-per-commit (a worker that flushes
 // after every commit), side by side in the same run: both logs are open at once and every
-// measurement alternates between them. Results go to the page, to the console as
+// measurement alternates between them. Then, if bench-tab.html is open in other tabs, one log
+// shared by several tabs (bench-tabs.js). Results go to the page, to the console as
 // one `WALDEN_BENCH {json}` line, and to window.waldenBench (the Playwright test reads it).
 import init, { WaldenLog } from "./pkg/walden_wasm.js";
+import { commitOneByOne, median, payload, quantile, throughput } from "./bench-lib.js";
+import { runTabsPhase } from "./bench-tabs.js";
 
 const params = new URLSearchParams(location.search);
 // An even number, so each mode goes first (right after the other's heaviest phase) equally often.
@@ -13,49 +16,6 @@ const LATENCY_COMMITS = Number(params.get("latency") || 300);
 const IN_FLIGHT = [1, 16, 64];
 // Which task ends the worker's group-commit window (for experiments; default: the library's).
 const SCHEDULER = params.get("scheduler") || undefined;
-const payload = new Uint8Array(100).fill(0x42);
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-};
-
-// `count` commits one at a time; their latencies (ms) are pushed onto `times`.
-async function commitOneByOne(log, count, times) {
-  for (let i = 0; i < count; i++) {
-    const start = performance.now();
-    await log.commit(payload);
-    times.push(performance.now() - start);
-  }
-}
-
-// Keeps `inFlight` commits outstanding for MEASURE_MS; returns durable commits per second.
-function throughput(log, inFlight) {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const deadline = start + MEASURE_MS;
-    let outstanding = 0;
-    let done = 0;
-    const issue = () => {
-      while (outstanding < inFlight && performance.now() < deadline) {
-        outstanding++;
-        log.commit(payload).then(() => {
-          outstanding--;
-          done++;
-          if (performance.now() < deadline) issue();
-          else if (outstanding === 0) resolve(done / ((performance.now() - start) / 1000));
-        }, reject);
-      }
-    };
-    issue();
-  });
-}
-
 function openLog(name, mode) {
   return WaldenLog.open(name, { flushPerCommit: mode === "flushPerCommit", flushScheduler: SCHEDULER });
 }
@@ -87,7 +47,19 @@ async function runRound(round) {
       result[mode] = { latency: { p50: quantile(times, 0.5), p99: quantile(times, 0.99), mean, flushMean } };
     }
     for (const n of IN_FLIGHT) {
-      for (const mode of order) result[mode][`inFlight${n}`] = await throughput(logs[mode], n);
+      for (const mode of order) {
+        const before = await logs[mode].stats();
+        result[mode][`inFlight${n}`] = await throughput(logs[mode], n, MEASURE_MS);
+        if (n === 64) {
+          // Where a commit's time goes at 64 in flight: the worker's busy time outside drain +
+          // flush(), and drain + flush(), per commit; the rest is the page and the messages.
+          const after = await logs[mode].stats();
+          const commits = after.commits - before.commits;
+          const flushMs = after.flushMsTotal - before.flushMsTotal;
+          result[mode].workerUs64 = ((after.workerBusyMs - before.workerBusyMs - flushMs) * 1000) / commits;
+          result[mode].flushUs64 = (flushMs * 1000) / commits;
+        }
+      }
     }
     for (const mode of order) {
       const stats = await logs[mode].stats();
@@ -112,6 +84,9 @@ function summarize(rounds) {
       maxCommitsPerFlush: Math.max(...rs.map((r) => r.maxCommitsPerFlush)),
     };
     for (const n of IN_FLIGHT) out[mode][`commitsPerSec${n}`] = median(rs.map((r) => r[`inFlight${n}`]));
+    out[mode].workerUsPerCommit64 = median(rs.map((r) => r.workerUs64));
+    out[mode].flushUsPerCommit64 = median(rs.map((r) => r.flushUs64));
+    out[mode].totalUsPerCommit64 = 1e6 / out[mode].commitsPerSec64;
   }
   out.ratio64 = out.grouped.commitsPerSec64 / out.flushPerCommit.commitsPerSec64;
   out.ratio64VsPerCommitAt1 = out.grouped.commitsPerSec64 / out.flushPerCommit.commitsPerSec1;
@@ -136,6 +111,22 @@ function render(summary) {
     `<p>64 in flight: group commit is <b>${summary.ratio64.toFixed(1)}×</b> flush-per-commit.</p>`;
 }
 
+function renderTabs(tabs) {
+  const element = document.getElementById("tabs");
+  if (tabs.skipped) {
+    element.textContent = tabs.skipped;
+    return;
+  }
+  const fmt = (x) => Math.round(x).toLocaleString("en");
+  element.innerHTML =
+    `<table><tr><th></th><th>commits/s</th></tr>` +
+    `<tr><th>one tab (the leader), 64 in flight</th><td>${fmt(tabs.oneTab64)}</td></tr>` +
+    `<tr><th>one follower tab, 64 in flight</th><td>${fmt(tabs.follower64)}</td></tr>` +
+    `<tr><th>three tabs, 64 in flight each (total)</th><td>${fmt(tabs.threeTabs64)}</td></tr></table>` +
+    `<p>Three tabs: <b>${tabs.threeVsOne.toFixed(2)}×</b> one tab. A follower's commit, one at a time, ` +
+    `takes <b>${tabs.followerOverheadUs.toFixed(0)} µs</b> longer than the leader's (p50 ${tabs.followerP50Ms.toFixed(3)} ms vs ${tabs.leaderP50Ms.toFixed(3)} ms).</p>`;
+}
+
 async function main() {
   await init();
   const rounds = [];
@@ -145,6 +136,9 @@ async function main() {
   }
   const summary = summarize(rounds);
   summary.rounds = rounds;
+  document.getElementById("status").textContent = "several tabs…";
+  summary.tabs = await runTabsPhase({ rounds: ROUNDS, ms: MEASURE_MS });
+  renderTabs(summary.tabs);
   summary.config = { rounds: ROUNDS, measureMs: MEASURE_MS, latencyCommits: LATENCY_COMMITS, payloadBytes: payload.length, crossOriginIsolated: self.crossOriginIsolated === true };
   render(summary);
   document.getElementById("raw").textContent = JSON.stringify(summary, null, 2);

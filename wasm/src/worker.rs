@@ -175,8 +175,26 @@ pub fn worker_main() -> Result<(), JsValue> {
     scope.post_message(&ready)
 }
 
+thread_local! {
+    /// Milliseconds this worker spent handling messages and running flushes (its CPU time,
+    /// the flushes' `flush()` waits included): `stats().workerBusyMs`, for profiling.
+    static BUSY_MS: Cell<f64> = const { Cell::new(0.0) };
+}
+
+/// Runs `work`, adding its time to [`BUSY_MS`].
+fn timed<T>(work: impl FnOnce() -> T) -> T {
+    let start = now_ms();
+    let out = work();
+    BUSY_MS.with(|busy| busy.set(busy.get() + (now_ms() - start)));
+    out
+}
+
 impl WorkerState {
     fn handle(self: &Rc<Self>, data: &JsValue) {
+        timed(|| self.handle_message(data));
+    }
+
+    fn handle_message(self: &Rc<Self>, data: &JsValue) {
         let mut answers = Answers::default();
         if let Some((id, open)) = decode_open(data) {
             match open {
@@ -333,6 +351,10 @@ impl WorkerState {
     }
 
     fn run_flush(&self) {
+        timed(|| self.flush_now());
+    }
+
+    fn flush_now(&self) {
         self.flush_scheduled.set(false);
         let report = match self.log.borrow_mut().as_mut() {
             Some(log) => log.flush(&now_ms),
@@ -417,6 +439,11 @@ fn stats_value(log: &WorkerLog<OpfsStorage>) -> JsValue {
     let memory = crate::protocol::get(&wasm_bindgen::memory(), "buffer");
     let bytes = crate::protocol::get(&memory, "byteLength");
     set(stats.unchecked_ref(), "workerMemoryBytes", bytes);
+    set(
+        stats.unchecked_ref(),
+        "workerBusyMs",
+        BUSY_MS.with(Cell::get),
+    );
     stats
 }
 

@@ -5,11 +5,14 @@
 //! Invariants: every promise settles exactly once (an answer, or the worker's failure or
 //! closing rejects everything pending); ops reach the worker in the order they were issued,
 //! backlogged or not; at most `max_ops` ops and about `max_bytes` payload bytes are in flight
-//! (always at least one op, however large), the rest wait in the JavaScript backlog.
+//! (always at least one op, however large), the rest wait in the JavaScript backlog. Every op
+//! gets exactly one answer, so the answers a message carries are the ops it takes out of
+//! flight; their bytes are counted at the in-flight average (exact for equal sizes, and back to
+//! zero whenever nothing is in flight), which keeps the hot path free of per-op bookkeeping.
 
 use super::js::{
-    backlog_clear, backlog_len, backlog_peek, backlog_push, backlog_shift, deferred, epoch_now,
-    has_room, js_copy, launch, new_backlog, new_pending, reject_all, settle, settle_acks,
+    backlog_clear, backlog_peek, backlog_push, backlog_shift, deferred, epoch_now, js_copy,
+    new_backlog, new_pending, reject_all, settle, settle_acks,
 };
 use crate::batch::OpBatch;
 use crate::protocol::{error_from_js, get, lsn_from_js, set};
@@ -146,10 +149,14 @@ pub(crate) struct Client {
     next_id: Cell<RequestId>,
     /// The JavaScript `Map` of pending promises (see `js::deferred`).
     pending: JsValue,
-    /// Ops issued over the in-flight bound, in order (see `js::newBacklog`).
+    /// Ops issued over the in-flight bound, in order (see `js::newBacklog`), and how many.
     backlog: JsValue,
-    max_ops: f64,
+    backlogged: Cell<u32>,
+    max_ops: u32,
     max_bytes: f64,
+    /// Ops posted (or about to be) and not yet answered, and their payload bytes.
+    flight_ops: Cell<u32>,
+    flight_bytes: Cell<f64>,
     /// The open request, posted once the worker is ready, before any batch.
     pub(crate) open_message: RefCell<Option<Object>>,
     /// Ops issued but not yet posted: posted together at the end of the current task.
@@ -177,8 +184,11 @@ impl Client {
             next_id: Cell::new(1),
             pending: new_pending(),
             backlog: new_backlog(),
-            max_ops: f64::from(max_ops.max(1)),
+            backlogged: Cell::new(0),
+            max_ops: max_ops.max(1),
             max_bytes: f64::from(max_bytes.max(1)),
+            flight_ops: Cell::new(0),
+            flight_bytes: Cell::new(0.0),
             outbox: RefCell::new(OpBatch::default()),
             open_message: RefCell::new(None),
             post_scheduled: Cell::new(false),
@@ -234,7 +244,32 @@ impl Client {
 
     /// A promise for the answer to request `id`, which the caller sends itself (the open).
     pub(crate) fn expect(&self, id: RequestId) -> Promise {
-        deferred(&self.pending, id as f64, 0.0, false)
+        self.flight_ops.set(self.flight_ops.get() + 1);
+        deferred(&self.pending, id as f64)
+    }
+
+    /// Whether an op with `bytes` of payload may go in flight now.
+    fn has_room(&self, bytes: f64) -> bool {
+        let ops = self.flight_ops.get();
+        ops == 0 || (ops < self.max_ops && self.flight_bytes.get() + bytes <= self.max_bytes)
+    }
+
+    fn take_off(&self, bytes: f64) {
+        self.flight_ops.set(self.flight_ops.get() + 1);
+        self.flight_bytes.set(self.flight_bytes.get() + bytes);
+    }
+
+    /// `answered` ops came back.
+    fn landed(&self, answered: u32) {
+        let ops = self.flight_ops.get();
+        let left = ops.saturating_sub(answered);
+        let bytes = if left == 0 {
+            0.0
+        } else {
+            self.flight_bytes.get() * f64::from(left) / f64::from(ops)
+        };
+        self.flight_ops.set(left);
+        self.flight_bytes.set(bytes);
     }
 
     /// Queues one op for the next post, or in the backlog when the in-flight bound is
@@ -245,14 +280,14 @@ impl Client {
         }
         let id = self.next();
         let bytes = f64::from(op.bytes());
-        let direct = backlog_len(&self.backlog) == 0
-            && has_room(&self.pending, self.max_ops, self.max_bytes, bytes);
-        let promise = deferred(&self.pending, id as f64, bytes, direct);
-        if direct {
+        let promise = deferred(&self.pending, id as f64);
+        if self.backlogged.get() == 0 && self.has_room(bytes) {
+            self.take_off(bytes);
             op.push(&mut self.outbox.borrow_mut(), id);
             self.schedule_post();
         } else {
             op.backlog(&self.backlog, id);
+            self.backlogged.set(self.backlogged.get() + 1);
         }
         promise
     }
@@ -260,20 +295,20 @@ impl Client {
     /// Moves backlogged ops into the outbox while the bound allows.
     fn drain_backlog(self: &Rc<Self>) {
         let mut moved = false;
-        while backlog_len(&self.backlog) > 0 {
+        while self.backlogged.get() > 0 {
             let entry = backlog_peek(&self.backlog);
-            let bytes = entry.get(3).as_f64().unwrap_or(0.0);
             let kind = entry.get(0).as_f64().unwrap_or(0.0) as u8;
-            let payload_bytes = if kind == APPEND || kind == COMMIT {
-                bytes
+            let bytes = if kind == APPEND || kind == COMMIT {
+                entry.get(3).as_f64().unwrap_or(0.0)
             } else {
                 0.0
             };
-            if !has_room(&self.pending, self.max_ops, self.max_bytes, payload_bytes) {
+            if !self.has_room(bytes) {
                 break;
             }
             let entry = backlog_shift(&self.backlog);
-            launch(&self.pending, entry.get(1).as_f64().unwrap_or(0.0));
+            self.backlogged.set(self.backlogged.get() - 1);
+            self.take_off(bytes);
             Op::push_backlogged(&entry, &mut self.outbox.borrow_mut());
             moved = true;
         }
@@ -334,18 +369,22 @@ impl Client {
         if let Some(durable) = lsn_from_js(&get(data, "durable")) {
             self.durable.set(self.durable.get().max(durable.get()));
         }
+        let mut answered = 0;
         let acks = get(data, "acks");
         if let (Ok(ids), Ok(lsns)) = (
             get(&acks, "ids").dyn_into::<Float64Array>(),
             get(&acks, "lsns").dyn_into::<BigUint64Array>(),
         ) {
+            answered += ids.length();
             settle_acks(&self.pending, &ids, &lsns);
         }
         if let Some(replies) = get(data, "replies").dyn_ref::<Array>() {
+            answered += replies.length();
             for reply in replies.iter() {
                 self.settle(&reply);
             }
         }
+        self.landed(answered);
         if let Some(events) = get(data, "events").dyn_ref::<Array>() {
             let listeners = self.listeners.borrow().clone();
             for event in events.iter() {
@@ -384,6 +423,9 @@ impl Client {
         self.closed.set(true);
         *self.outbox.borrow_mut() = OpBatch::default();
         backlog_clear(&self.backlog);
+        self.backlogged.set(0);
+        self.flight_ops.set(0);
+        self.flight_bytes.set(0.0);
         self.open_message.borrow_mut().take();
         reject_all(&self.pending, &error_value(kind, message));
     }

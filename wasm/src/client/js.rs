@@ -2,11 +2,9 @@
 //! the TypeScript declarations of the API's shapes.
 //!
 //! The pending promises live on the JavaScript side, in a `Map` from request id to
-//! `[resolve, reject, bytes, inFlight]`: a burst of LSN answers is then settled by one call per
-//! message rather than one per promise. The map also counts what is in flight (posted or about
-//! to be, not yet answered): `flightOps` and `flightBytes`, which backpressure bounds. Ops over
-//! the bound wait in a JavaScript backlog (their payloads copied there), so a page that never
-//! awaits grows no wasm memory.
+//! `[resolve, reject]`: a burst of LSN answers is then settled by one call per message rather
+//! than one per promise. Ops over the in-flight bound (`conn`) wait in a JavaScript backlog
+//! (their payloads copied there), so a page that never awaits grows no wasm memory.
 
 use js_sys::{Array, BigUint64Array, Float64Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -22,35 +20,14 @@ export function startWorker(url) {
   return new Worker(new URL("../../walden-worker.js", import.meta.url), { type: "module" });
 }
 export function epochNow() { return performance.timeOrigin + performance.now(); }
-export function newPending() {
-  const pending = new Map();
-  pending.flightOps = 0;
-  pending.flightBytes = 0;
-  return pending;
-}
-export function deferred(pending, id, bytes, inFlight) {
-  if (inFlight) { pending.flightOps += 1; pending.flightBytes += bytes; }
-  return new Promise((resolve, reject) => { pending.set(id, [resolve, reject, bytes, inFlight]); });
-}
-function release(pending, entry) {
-  if (entry[3]) { pending.flightOps -= 1; pending.flightBytes -= entry[2]; }
-}
-export function launch(pending, id) {
-  const entry = pending.get(id);
-  if (entry === undefined || entry[3]) return;
-  entry[3] = true;
-  pending.flightOps += 1;
-  pending.flightBytes += entry[2];
-}
-export function hasRoom(pending, maxOps, maxBytes, bytes) {
-  return pending.flightOps === 0
-    || (pending.flightOps < maxOps && pending.flightBytes + bytes <= maxBytes);
+export function newPending() { return new Map(); }
+export function deferred(pending, id) {
+  return new Promise((resolve, reject) => { pending.set(id, [resolve, reject]); });
 }
 export function settle(pending, id, ok, value) {
   const entry = pending.get(id);
   if (entry === undefined) return;
   pending.delete(id);
-  release(pending, entry);
   entry[ok ? 0 : 1](value);
 }
 export function settleAcks(pending, ids, lsns) {
@@ -58,20 +35,16 @@ export function settleAcks(pending, ids, lsns) {
     const entry = pending.get(ids[i]);
     if (entry === undefined) continue;
     pending.delete(ids[i]);
-    release(pending, entry);
     entry[0](lsns[i]);
   }
 }
 export function rejectAll(pending, error) {
   const entries = [...pending.values()];
   pending.clear();
-  pending.flightOps = 0;
-  pending.flightBytes = 0;
   for (const entry of entries) entry[1](error);
 }
 export function newBacklog() { return { items: [], head: 0 }; }
 export function backlogPush(backlog, kind, id, arg, len) { backlog.items.push([kind, id, arg, len]); }
-export function backlogLen(backlog) { return backlog.items.length - backlog.head; }
 export function backlogPeek(backlog) { return backlog.items[backlog.head]; }
 export function backlogShift(backlog) {
   const item = backlog.items[backlog.head];
@@ -99,10 +72,7 @@ extern "C" {
     pub(crate) fn epoch_now() -> f64;
     #[wasm_bindgen(js_name = newPending)]
     pub(crate) fn new_pending() -> JsValue;
-    pub(crate) fn deferred(pending: &JsValue, id: f64, bytes: f64, in_flight: bool) -> Promise;
-    pub(crate) fn launch(pending: &JsValue, id: f64);
-    #[wasm_bindgen(js_name = hasRoom)]
-    pub(crate) fn has_room(pending: &JsValue, max_ops: f64, max_bytes: f64, bytes: f64) -> bool;
+    pub(crate) fn deferred(pending: &JsValue, id: f64) -> Promise;
     pub(crate) fn settle(pending: &JsValue, id: f64, ok: bool, value: &JsValue);
     #[wasm_bindgen(js_name = settleAcks)]
     pub(crate) fn settle_acks(pending: &JsValue, ids: &Float64Array, lsns: &BigUint64Array);
@@ -112,8 +82,6 @@ extern "C" {
     pub(crate) fn new_backlog() -> JsValue;
     #[wasm_bindgen(js_name = backlogPush)]
     pub(crate) fn backlog_push(backlog: &JsValue, kind: u8, id: f64, arg: &JsValue, len: f64);
-    #[wasm_bindgen(js_name = backlogLen)]
-    pub(crate) fn backlog_len(backlog: &JsValue) -> u32;
     #[wasm_bindgen(js_name = backlogPeek)]
     pub(crate) fn backlog_peek(backlog: &JsValue) -> Array;
     #[wasm_bindgen(js_name = backlogShift)]
@@ -189,6 +157,9 @@ export interface WaldenStats {
   pendingCommits: number; poisoned: boolean;
   /** The log worker's wasm memory, in bytes (it never shrinks: the most it ever held). */
   workerMemoryBytes: number;
+  /** Milliseconds the leader's worker spent handling messages and flushing since it started
+   *  (its busy time, flush() waits included): for profiling where a commit's time goes. */
+  workerBusyMs: number;
 }
 /** What `onEvent` callbacks get: one case per `type`. */
 export type WaldenEvent =

@@ -81,7 +81,7 @@ impl WorkerState {
         for channel in [&log_channel, &inbox] {
             let state = Rc::clone(self);
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                state.on_channel(&event.data());
+                super::timed(|| state.on_channel(&event.data()));
             });
             channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             on_message.forget();
@@ -136,8 +136,11 @@ impl WorkerState {
         let Some(request) = self.request.borrow().clone() else {
             return;
         };
-        if matches!(self.role.get(), Role::Leader | Role::Closed) {
-            return;
+        match self.role.get() {
+            Role::Leader => return,
+            // Closed while queued for the lock: hand it straight on.
+            Role::Closed => return self.step_down(),
+            _ => {}
         }
         self.opening.set(true);
         let state = Rc::clone(self);
