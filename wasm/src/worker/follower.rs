@@ -85,6 +85,9 @@ impl WorkerState {
         }
         let (message, _) = batch.to_js();
         set(&message, "from", self.tab().unwrap_or_default());
+        // Stamped as the page stamps its own: the leader flushes a message sent to it while
+        // idle at once, without waiting for a new task.
+        set(&message, "sentAt", super::epoch_ms());
         self.post_to_tab(leader, &message);
     }
 

@@ -120,8 +120,9 @@ impl WorkerState {
             }
         } else if let Some(from) = get(data, "from").as_string() {
             if self.role.get() == Role::Leader {
+                let sent_at = get(data, "sentAt").as_f64().unwrap_or(f64::NEG_INFINITY);
                 match OpBatch::from_js(data) {
-                    Some(Ok(batch)) => self.serve_remote(&from, &batch),
+                    Some(Ok(batch)) => self.serve_remote(&from, &batch, sent_at),
                     Some(Err(err)) => web_sys::console::error_1(&err.to_string().into()),
                     None => {}
                 }
@@ -257,9 +258,10 @@ impl WorkerState {
         }
     }
 
-    /// Serves a follower's batch: each op under an id of this worker's (`Routes`), each record
-    /// told its place before it can be written.
-    fn serve_remote(self: &Rc<Self>, from: &str, batch: &OpBatch) {
+    /// Serves a follower's batch (posted at `sent_at`, on the clock pages stamp with): each op
+    /// under an id of this worker's (`Routes`), each record told its place before it can be
+    /// written.
+    fn serve_remote(self: &Rc<Self>, from: &str, batch: &OpBatch, sent_at: f64) {
         self.has_followers.set(true);
         let mut answers = Answers::default();
         let mut assigned = Assigned::default();
@@ -309,7 +311,9 @@ impl WorkerState {
         }
         self.post_assigned(from, &mut assigned);
         self.send(answers);
-        self.schedule_flush_if_due(true);
+        // As for the own page's messages (see `FlushScheduler`): one sent after the last flush
+        // ended found the leader idle, so its flush need not wait for a new task.
+        self.schedule_flush_if_due(sent_at <= self.last_flush_end_ms.get());
     }
 
     /// Where a follower's record of `len` bytes will start, and whether it is written as it is
