@@ -89,8 +89,9 @@ pub(crate) async fn opened(log: &WaldenLog) -> Result<Opened, String> {
 }
 
 /// Ends the log's worker at once, in the middle of whatever batch it is in: `live-worker.js`
-/// calls `self.close()` on this message. Every page of this origin hears it, so the dashboard
-/// must be the only one with live mode open (the log's lock ensures that anyway).
+/// calls `self.close()` on this message. Every page of this origin hears it: dashboard tabs
+/// with live mode open share one log (one leads, the others follow), and all of their workers
+/// end, as if every tab were killed at once; each recovers the log when it reopens.
 pub(crate) fn crash_worker() -> Result<(), String> {
     let channel = web_sys::BroadcastChannel::new(CRASH_CHANNEL).map_err(|e| describe(&e))?;
     let sent = channel
