@@ -32,6 +32,8 @@ export async function exercise(): Promise<void> {
   const payload: Uint8Array | undefined = records[0]?.payload;
   const stats: WaldenStats = await log.stats();
   const memory: number = stats.workerMemoryBytes;
+  const busy: number = stats.workerBusyMs;
+  const role: "leader" | "follower" = log.role;
   const report: RecoveryReport = log.recovery;
   const tailKind: "zeroed" | "torn" | "unsynced" | "discarded" | undefined = report.tail?.kind;
   for await (const record of log.records()) {
@@ -60,13 +62,16 @@ export async function exercise(): Promise<void> {
     await defaults.close();
   } catch (error) {
     const kind: WaldenError["kind"] = (error as WaldenError).kind;
+    if (kind === "leaderLost") void kind;
     void kind;
   }
   // @ts-expect-error a record is bytes, not a string
   await log.commit("text");
   // @ts-expect-error LSNs are bigints
   const wrong: number = await log.commit(new Uint8Array());
+  // @ts-expect-error a role is "leader" or "follower"
+  const noRole: "primary" = log.role;
   // @ts-expect-error durability is "flush" or "buffered"
   const bad: OpenOptions = { durability: "eventually" };
-  void [memory, tailKind, flushMs, version, appended, limited, payload, stats, durable, base, persisted, closed, wrong, bad];
+  void [noRole, memory, busy, role, tailKind, flushMs, version, appended, limited, payload, stats, durable, base, persisted, closed, wrong, bad];
 }
