@@ -133,7 +133,13 @@ async function main() {
     for (const [text, lsn] of acked) {
       check(inLog.get(text) === lsn, `acknowledged "${text}" at ${lsn} is at ${inLog.get(text)} in the log`);
     }
-    say(`three tabs (${roles.join(", ")}) committed 900 records at once; all three read the same ${reads[0].length} records in one order`);
+    // durableLsn moves in every tab, followers included (the leader broadcasts it).
+    await new Promise((r) => setTimeout(r, 300));
+    const durables = await Promise.all(tabs.map((t) => t.page.evaluate(() => String(window.tab.log.durableLsn))));
+    const newest = [...acked.values()].reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b));
+    check(durables.every((d) => d === durables[0]) && BigInt(durables[0]) > BigInt(newest),
+      `every tab's durableLsn should be the same and past the newest acknowledged record (${newest}): ${durables}`);
+    say(`three tabs (${roles.join(", ")}) committed 900 records at once; all three read the same ${reads[0].length} records in one order; durableLsn ${durables[0]} in all three`);
 
     // 2. A follower closes with 200 commits in flight.
     const follower = tabs.find((t) => t.role === "follower");
