@@ -119,3 +119,25 @@ impl Answers {
         by_tab
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prevents an answer reaching the wrong tab or going out twice: every remote id is new,
+    /// past every page id, and leads back to the tab and id it stands for exactly once.
+    #[test]
+    fn remote_ids_route_back_once_to_the_tab_that_asked() {
+        let mut routes = Routes::default();
+        let a = routes.route("tab-a", 7);
+        let b = routes.route("tab-b", 7);
+        assert!(a >= FIRST_REMOTE_ID && b >= FIRST_REMOTE_ID && a != b);
+        assert!(
+            (FIRST_REMOTE_ID as f64) as RequestId == FIRST_REMOTE_ID,
+            "exact in JavaScript"
+        );
+        assert_eq!(routes.take(b), Some(("tab-b".to_owned(), 7)));
+        assert_eq!(routes.take(b), None);
+        assert_eq!(routes.take(a), Some(("tab-a".to_owned(), 7)));
+    }
+}
