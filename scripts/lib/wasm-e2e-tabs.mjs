@@ -6,10 +6,11 @@
 //      every one is in the log.
 //   3. Leader loss, TABS_ROUNDS times (default 50) in a loop seeded by TABS_SEED: while both
 //      tabs keep 8 to 64 commits in flight, the leader's tab is closed, or its worker
-//      terminated (alternating), 5 to 45 ms in. The follower takes over. Every acknowledged record (from either tab) is
-//      in the log; every follower commit the lost leader never answered is either acknowledged
-//      (then in the log) or rejected with kind "leaderLost" (then not in the log); no promise
-//      hangs, nothing is in the log twice. A new tab then joins as the next round's follower.
+//      terminated (alternating), 5 to 45 ms in. The follower takes over. Every acknowledged
+//      record (from either tab) is in the log; every follower commit the lost leader never
+//      answered is acknowledged (then in the log: directly, or after being sent again to the
+//      new leader) or rejected with kind "leaderLost" (then not in the log); no promise hangs,
+//      nothing is in the log twice. A new tab then joins as the next round's follower.
 //
 //   node scripts/lib/wasm-e2e-tabs.mjs [SITE_DIR]   (default target/wasm-site)
 import { join, resolve } from "node:path";

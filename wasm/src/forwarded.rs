@@ -7,15 +7,20 @@
 //! answered is decided without guessing:
 //! - its range was assigned and ends at or below `recovered_end`: it is in the log, and was
 //!   synced by the new leader's recovery: acknowledged with its LSN;
-//! - otherwise (a range past the end, or no range: it was never appended) it is not in the log
-//!   and never will be (the new leader appends from `recovered_end`): rejected with
-//!   `leaderLost`, which the app may retry.
+//! - its range was assigned and ends past `recovered_end`: it is not in the log and never will
+//!   be (the new leader appends from `recovered_end`): rejected with `leaderLost`, which the
+//!   app may retry;
+//! - no range was assigned: the lost leader never appended it, so it is sent to the new leader
+//!   as if for the first time (the follower keeps each record's payload until it is assigned).
+//!   Unassigned records are always the last ones a tab forwarded (the leader assigns in order),
+//!   so sending them again keeps the tab's order.
 //!
 //! Reads and stats are sent again to the new leader; a truncate that was not answered cannot
 //! be decided (it leaves no record) and is rejected with `leaderLost`.
 //!
 //! Invariants: each op is answered exactly once (by the leader's answer or by the decision
-//! above); never an acknowledgement for a record that is not in the recovered log.
+//! above); never an acknowledgement for a record that is not in the recovered log, and never a
+//! record sent again once a leader has placed it.
 
 use crate::log_error::LogError;
 use crate::worker_log::RequestId;
@@ -23,11 +28,12 @@ use std::collections::BTreeMap;
 use walden_core::Lsn;
 
 /// One forwarded op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Forwarded {
-    /// An append or commit, with its range once the leader assigned one.
+    /// An append (`commit: false`) or commit.
     Record {
-        assigned: Option<(Lsn, Lsn)>,
+        commit: bool,
+        place: Place,
     },
     Read {
         from: Lsn,
@@ -35,6 +41,25 @@ pub(crate) enum Forwarded {
     },
     Stats,
     Truncate,
+}
+
+/// Where a forwarded record stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// Not placed by any leader yet: its payload, to send again if the leader is lost.
+    Unassigned(Vec<u8>),
+    /// The LSN range the leader said it will occupy.
+    Assigned(Lsn, Lsn),
+}
+
+impl Forwarded {
+    /// A record not yet placed.
+    pub(crate) fn record(commit: bool, payload: &[u8]) -> Forwarded {
+        Forwarded::Record {
+            commit,
+            place: Place::Unassigned(payload.to_vec()),
+        }
+    }
 }
 
 /// What to do with an op whose leader was lost.
@@ -62,9 +87,9 @@ impl Outstanding {
 
     /// Records where leader `leader` will put record `id`; ignored from any other leader.
     pub(crate) fn assign(&mut self, leader: &str, id: RequestId, lsn: Lsn, end: Lsn) {
-        if let Some((Some(to), Forwarded::Record { assigned })) = self.ops.get_mut(&id) {
+        if let Some((Some(to), Forwarded::Record { place, .. })) = self.ops.get_mut(&id) {
             if to == leader {
-                *assigned = Some((lsn, end));
+                *place = Place::Assigned(lsn, end);
             }
         }
     }
@@ -126,26 +151,25 @@ impl Outstanding {
 fn decide(op: Forwarded, recovered_end: Lsn) -> Decision {
     match op {
         Forwarded::Record {
-            assigned: Some((lsn, end)),
+            place: Place::Assigned(lsn, end),
+            ..
         } if end <= recovered_end => Decision::Acknowledge(lsn),
-        Forwarded::Record { assigned } => Decision::Reject(LogError::LeaderLost {
-            message: match assigned {
-                Some((lsn, _)) => format!(
-                    "the tab that held the log went away before this record (LSN {lsn}) was \
-                     durable, and the tab that took over recovered the log up to LSN \
-                     {recovered_end}: the record is not in the log; commit it again"
-                ),
-                None => "the tab that held the log went away before appending this record: \
-                         it is not in the log; commit it again"
-                    .to_owned(),
-            },
+        Forwarded::Record {
+            place: Place::Assigned(lsn, _),
+            ..
+        } => Decision::Reject(LogError::LeaderLost {
+            message: format!(
+                "the tab that held the log went away before this record (LSN {lsn}) was \
+                 durable, and the tab that took over recovered the log up to LSN \
+                 {recovered_end}: the record is not in the log; commit it again"
+            ),
         }),
         Forwarded::Truncate => Decision::Reject(LogError::LeaderLost {
             message: "the tab that held the log went away before answering this truncate: it \
                       may or may not have run; check stats().baseLsn and truncate again if needed"
                 .to_owned(),
         }),
-        read_or_stats => Decision::Resend(read_or_stats),
+        unplaced_read_or_stats => Decision::Resend(unplaced_read_or_stats),
     }
 }
 
@@ -153,35 +177,35 @@ fn decide(op: Forwarded, recovered_end: Lsn) -> Decision {
 mod tests {
     use super::*;
 
-    fn record(assigned: Option<(u64, u64)>) -> Forwarded {
-        Forwarded::Record {
-            assigned: assigned.map(|(lsn, end)| (Lsn::new(lsn), Lsn::new(end))),
-        }
+    fn unplaced(byte: u8) -> Forwarded {
+        Forwarded::record(true, &[byte])
     }
 
-    /// Prevents a false acknowledgement: only a record whose whole assigned range the new
-    /// leader recovered is acknowledged; a range cut in the middle, or none, is leaderLost.
+    /// Prevents a false acknowledgement and a duplicate: only a record whose whole assigned
+    /// range the new leader recovered is acknowledged; a range cut in the middle, or past the
+    /// end, is leaderLost; a record never placed is sent again, payload and all.
     #[test]
     fn a_lost_leaders_records_are_acknowledged_only_when_recovered_whole() {
         let mut out = Outstanding::default();
-        out.insert(1, Some("old"), record(None));
-        out.insert(2, Some("old"), record(None));
-        out.insert(3, Some("old"), record(None));
-        out.insert(4, Some("old"), record(None));
+        for id in 1..=5 {
+            out.insert(id, Some("old"), unplaced(id as u8));
+        }
         out.assign("old", 1, Lsn::new(0), Lsn::new(40));
         out.assign("old", 2, Lsn::new(40), Lsn::new(80));
         out.assign("old", 3, Lsn::new(80), Lsn::new(120));
+        out.assign("old", 4, Lsn::new(120), Lsn::new(160));
         // An assignment from another leader is not this op's.
-        out.assign("someone", 4, Lsn::new(120), Lsn::new(160));
+        out.assign("someone", 5, Lsn::new(160), Lsn::new(200));
         let decided = out.leader_lost("new", Lsn::new(100));
         assert_eq!(decided[0], (1, Decision::Acknowledge(Lsn::new(0))));
         assert_eq!(decided[1], (2, Decision::Acknowledge(Lsn::new(40))));
-        for (id, decision) in &decided[2..] {
+        for (id, decision) in &decided[2..4] {
             assert!(
                 matches!(decision, Decision::Reject(err) if err.kind() == "leaderLost"),
                 "op {id}: {decision:?}"
             );
         }
+        assert_eq!(decided[4], (5, Decision::Resend(unplaced(5))));
         assert!(out.is_empty());
     }
 
@@ -195,26 +219,16 @@ mod tests {
             from: Lsn::new(7),
             max_bytes: 100,
         };
-        out.insert(1, Some("old"), read);
+        out.insert(1, Some("old"), read.clone());
         out.insert(2, Some("old"), Forwarded::Stats);
         out.insert(3, Some("old"), Forwarded::Truncate);
-        out.insert(4, None, record(None));
-        out.insert(5, Some("new"), record(None));
+        out.insert(4, None, unplaced(4));
+        out.insert(5, Some("new"), unplaced(5));
         let decided = out.leader_lost("new", Lsn::new(0));
-        assert_eq!(
-            decided,
-            vec![
-                (1, Decision::Resend(read)),
-                (2, Decision::Resend(Forwarded::Stats)),
-                (
-                    3,
-                    Decision::Reject(match &decided[2].1 {
-                        Decision::Reject(err) => err.clone(),
-                        other => panic!("{other:?}"),
-                    })
-                ),
-            ]
-        );
+        assert_eq!(decided.len(), 3);
+        assert_eq!(decided[0], (1, Decision::Resend(read)));
+        assert_eq!(decided[1], (2, Decision::Resend(Forwarded::Stats)));
+        assert!(matches!(&decided[2], (3, Decision::Reject(err)) if err.kind() == "leaderLost"));
         assert_eq!(out.len(), 2);
         assert!(!out.answered("old", 5), "a lost leader's late answer");
         assert!(out.answered("new", 5));

@@ -1,5 +1,6 @@
 //! Following: forwarding the page's ops to the leader, relaying its answers, and taking the
-//! ops the lost leader never answered to the next one (decided by `forwarded`).
+//! ops the lost leader never answered to the next one (decided by `forwarded`: acknowledged,
+//! `leaderLost`, or sent again when the lost leader never placed them).
 //!
 //! Invariants: every op of the page is answered once, by the leader's answer, by the decision
 //! when its leader is lost, or here (observe, close); answers from any worker but the current
@@ -9,7 +10,7 @@
 use super::answers::Answers;
 use super::{Role, WorkerState};
 use crate::batch::{BatchOp, OpBatch};
-use crate::forwarded::{Decision, Forwarded};
+use crate::forwarded::{Decision, Forwarded, Place};
 use crate::protocol::{get, lsn_from_js, reply_ok, set};
 use crate::tabs::Announcement;
 use crate::worker_log::RequestId;
@@ -35,11 +36,11 @@ impl WorkerState {
                 let forwarded = match op {
                     Ok(BatchOp::Append(payload)) => {
                         forward.push_payload(false, id, payload);
-                        Forwarded::Record { assigned: None }
+                        Forwarded::record(false, payload)
                     }
                     Ok(BatchOp::Commit(payload)) => {
                         forward.push_payload(true, id, payload);
-                        Forwarded::Record { assigned: None }
+                        Forwarded::record(true, payload)
                     }
                     Ok(BatchOp::Read { from, max_bytes }) => {
                         let max_bytes = u32::try_from(max_bytes).unwrap_or(u32::MAX);
@@ -178,10 +179,14 @@ impl WorkerState {
                     Decision::Acknowledge(lsn) => answers.lsn(id, lsn),
                     Decision::Reject(err) => answers.error(id, &err),
                     Decision::Resend(op) => {
-                        match op {
+                        match &op {
                             Forwarded::Read { from, max_bytes } => {
-                                resend.push_read(id, from, max_bytes);
+                                resend.push_read(id, *from, *max_bytes);
                             }
+                            Forwarded::Record {
+                                commit,
+                                place: Place::Unassigned(payload),
+                            } => resend.push_payload(*commit, id, payload),
                             _ => resend.push_stats(id),
                         }
                         self.outstanding.borrow_mut().insert(id, Some(&leader), op);

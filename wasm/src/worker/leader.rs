@@ -14,7 +14,7 @@
 use super::answers::Answers;
 use super::{Role, Sharing, WorkerState};
 use crate::batch::{BatchOp, OpBatch};
-use crate::forwarded::{Decision, Forwarded, Outstanding};
+use crate::forwarded::{Decision, Forwarded, Outstanding, Place};
 use crate::log_error::LogError;
 use crate::opfs_storage::OpfsStorage;
 use crate::protocol::{get, lsn_to_js, set};
@@ -175,7 +175,7 @@ impl WorkerState {
             match decision {
                 Decision::Acknowledge(lsn) => answers.lsn(id, lsn),
                 Decision::Reject(err) => answers.error(id, &err),
-                Decision::Resend(op) => self.serve(id, resend_op(op), &mut answers),
+                Decision::Resend(op) => self.serve(id, resend_op(&op), &mut answers),
             }
         }
         *self.outstanding.borrow_mut() = Outstanding::default();
@@ -421,13 +421,21 @@ impl WorkerState {
     }
 }
 
-/// The op a resent read or stats is served as.
-fn resend_op(op: Forwarded) -> BatchOp<'static> {
+/// The op a resent read, stats or never-placed record is served as.
+fn resend_op(op: &Forwarded) -> BatchOp<'_> {
     match op {
         Forwarded::Read { from, max_bytes } => BatchOp::Read {
-            from,
-            max_bytes: max_bytes as usize,
+            from: *from,
+            max_bytes: *max_bytes as usize,
         },
+        Forwarded::Record {
+            commit: true,
+            place: Place::Unassigned(payload),
+        } => BatchOp::Commit(payload),
+        Forwarded::Record {
+            commit: false,
+            place: Place::Unassigned(payload),
+        } => BatchOp::Append(payload),
         _ => BatchOp::Stats,
     }
 }
