@@ -1,6 +1,7 @@
 // The example app: plain JavaScript over the walden-wasm package (served under ./pkg/).
 // Opens the log "example.wal", lists its records, commits new ones, shows the durable LSN and
-// the worker's events. Errors are shown with their `kind` (e.g. "locked" in a second tab).
+// the worker's events. Errors are shown with their `kind`. In a second tab the page shares the log (its role is
+// shown with the status).
 import init, { WaldenLog } from "./pkg/walden_wasm.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,7 +37,7 @@ async function main() {
   log.onEvent(showEvent);
   for (const { lsn, payload } of await log.read(0n)) showRecord(lsn, payload);
   $("durable").textContent = String(log.durableLsn);
-  $("status").textContent = "open";
+  $("status").textContent = `open (${log.role})`;
   $("commit").disabled = false;
   document.body.dataset.state = "open";
 
