@@ -3,7 +3,8 @@
 //   1. Three tabs commit at once to one log (one leads, two follow); every acknowledged record
 //      is read back from every tab, in one total order, at the LSN it was acknowledged with.
 //   2. A follower closes with 200 commits in flight: close() answers after all of them, and
-//      every one is in the log.
+//      every one is in the log. Then, three times, the leader closes its log while a follower
+//      streams commits: every one is acknowledged (none leaderLost) and in the log once.
 //   3. Leader loss, TABS_ROUNDS times (default 50) in a loop seeded by TABS_SEED: while both
 //      tabs keep 8 to 64 commits in flight, the leader's tab is closed, or its worker
 //      terminated (alternating), 5 to 45 ms in. The follower takes over. Every acknowledged
@@ -158,6 +159,32 @@ async function main() {
     check(closingInLog === 200, `the closing follower's 200 commits should be in the log, found ${closingInLog}`);
     say("a follower closed with 200 commits in flight: all 200 acknowledged first, all in the log");
     for (const t of tabs) await t.page.close();
+
+    // 2b. The leader closes its log (a graceful hand-over) while a follower streams commits:
+    // the close flushes what the leader placed, the rest goes to the next leader, so every
+    // follower commit is acknowledged and none is leaderLost.
+    for (let round = 0; round < 3; round++) {
+      const first = await openTab("tabs-handover.wal");
+      const second = await openTab("tabs-handover.wal");
+      await second.page.evaluate(() => window.tab.stream(`handover-${Date.now()}-`, 32));
+      await new Promise((r) => setTimeout(r, 30));
+      await first.page.evaluate(() => window.tab.close());
+      const tookOver = await second.page.waitForFunction(() => window.tab.role() === "leader", null, { timeout: 15000 }).then(() => true, () => false);
+      check(tookOver, `hand-over ${round}: the follower did not take over after the leader closed`);
+      await new Promise((r) => setTimeout(r, 30));
+      await second.page.evaluate(() => window.tab.stop());
+      const { done, results: outcomes } = await second.page.evaluate(() => window.tab.results(30000));
+      const failed = outcomes.filter((o) => !o.lsn);
+      check(done === "done" && failed.length === 0,
+        `hand-over ${round}: every follower commit should be acknowledged across a graceful close: ${JSON.stringify(failed.slice(0, 3))}`);
+      const log = await second.page.evaluate(() => window.tab.readAll());
+      const where = new Map(log.map((r) => [r.text, r.lsn]));
+      for (const o of outcomes) check(where.get(o.text) === o.lsn, `hand-over ${round}: "${o.text}" acknowledged at ${o.lsn}, in the log at ${where.get(o.text)}`);
+      check(where.size === log.length, `hand-over ${round}: a record is in the log twice`);
+      await first.page.close();
+      await second.page.close();
+    }
+    say("the leader closed its log three times while a follower streamed commits: every one acknowledged, in the log once, none leaderLost");
 
     // 3. Leader loss, seeded.
     const random = prng(SEED);
