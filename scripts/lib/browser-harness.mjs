@@ -4,7 +4,8 @@
 // with cross-origin isolation headers, on a free port).
 //
 //   import { withBrowser, check, fail } from "./browser-harness.mjs";
-//   await withBrowser("name", siteDir, async ({ context, base, errors }) => { ... });
+//   await withBrowser(siteDir, async ({ context, base, errors }) => { ... });
+//   await withChromium(async ({ context, errors }) => { ... });   // serve it yourself
 //
 // `errors` collects page errors and console errors; the caller decides which are expected.
 // Every wait is bounded; `run(name, main, seconds)` exits non-zero on the first failure.
@@ -52,20 +53,12 @@ async function waitForServer(url, ms) {
   fail(`http.server on ${url} did not answer within ${ms} ms`);
 }
 
-/** Serves `site`, launches Chromium, runs `body({context, base, errors})`, cleans up. */
-export async function withBrowser(site, body) {
-  check(existsSync(join(site, "index.html")), `no ${site}/index.html: run scripts/lib/build-wasm-pkg.sh first`);
-  check(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}/`;
-  // Cross-origin isolated (COOP/COEP), so performance.now() resolves microseconds.
-  const server = spawn("python3", [join(ROOT, "scripts", "lib", "serve-isolated.py"), site, String(port)], {
-    stdio: ["ignore", "ignore", "ignore"],
-  });
+/** Launches Chromium in a fresh profile, runs `body({context, errors})`, cleans up. */
+export async function withChromium(body) {
+  check(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/lib/tools.sh ensure_chromium installs it)`);
   const profile = mkdtempSync(join(tmpdir(), "walden-e2e-"));
   let context;
   try {
-    await waitForServer(base, 15000);
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
@@ -79,11 +72,27 @@ export async function withBrowser(site, body) {
     context.on("weberror", (error) => errors.push(String(error.error())));
     context.on("page", (page) => watchConsole(page, errors));
     for (const page of context.pages()) watchConsole(page, errors);
-    return await body({ context, base, errors });
+    return await body({ context, errors });
   } finally {
     if (context) await context.close().catch(() => {});
-    server.kill();
     rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+/** Serves `site` cross-origin isolated, then runs `body({context, base, errors})` in Chromium. */
+export async function withBrowser(site, body) {
+  check(existsSync(join(site, "index.html")), `no ${site}/index.html: run scripts/lib/build-wasm-pkg.sh first`);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}/`;
+  // Cross-origin isolated (COOP/COEP), so performance.now() resolves microseconds.
+  const server = spawn("python3", [join(ROOT, "scripts", "lib", "serve-isolated.py"), site, String(port)], {
+    stdio: ["ignore", "ignore", "ignore"],
+  });
+  try {
+    await waitForServer(base, 15000);
+    return await withChromium(({ context, errors }) => body({ context, base, errors }));
+  } finally {
+    server.kill();
   }
 }
 

@@ -14,55 +14,15 @@
 // the benchmark page and prints its numbers.
 // Environment: BENCH=0 skips the benchmark; BENCH_ROUNDS, BENCH_MS tune it. Every wait is
 // bounded; exits non-zero on the first failure.
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const require = createRequire(join(ROOT, "tools", "package.json"));
-const { chromium } = require("playwright-core");
+import { join, resolve } from "node:path";
+import { ROOT, check, run, withBrowser } from "./browser-harness.mjs";
 
 const SITE = resolve(process.argv[2] || join(ROOT, "target", "wasm-site"));
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const RUN_BENCH = process.env.BENCH !== "0";
 const BENCH_ROUNDS = process.env.BENCH_ROUNDS || "4";
 const BENCH_MS = process.env.BENCH_MS || "1000";
 
 const say = (...args) => console.log("wasm-e2e:", ...args);
-function fail(message) {
-  throw new Error(message);
-}
-function check(condition, message) {
-  if (!condition) fail(message);
-}
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-async function waitForServer(url, ms) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  fail(`http.server on ${url} did not answer within ${ms} ms`);
-}
 
 async function pageState(page, ms = 30000) {
   await page.waitForFunction(() => document.body.dataset.state, null, { timeout: ms });
@@ -83,34 +43,11 @@ async function commitThroughForm(page, text) {
 }
 
 async function main() {
-  check(existsSync(join(SITE, "index.html")), `no ${SITE}/index.html: run scripts/lib/build-wasm-pkg.sh first`);
-  check(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}/`;
-  // Cross-origin isolated (COOP/COEP), so performance.now() resolves microseconds.
-  const server = spawn("python3", [join(ROOT, "scripts", "lib", "serve-isolated.py"), SITE, String(port)], {
-    stdio: ["ignore", "ignore", "ignore"],
-  });
-  const profile = mkdtempSync(join(tmpdir(), "walden-e2e-"));
-  let context;
-  try {
-    await waitForServer(base, 15000);
+  await withBrowser(SITE, async ({ context, base, errors: consoleErrors }) => {
     say(`serving ${SITE} at ${base}`);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage",
-      ],
-    });
-    const consoleErrors = [];
-    context.on("weberror", (error) => consoleErrors.push(String(error.error())));
 
     // 1. Commit records, reload, find them again.
     const page = context.pages()[0] || (await context.newPage());
-    page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(`${msg.text()} (${msg.location().url})`));
     await page.goto(base + "index.html");
     check((await pageState(page)) === "open", `the example page did not open its log: ${await page.textContent("#status")}`);
     const texts = ["first record", "second record", "a third, with ünïcødé"];
@@ -307,24 +244,7 @@ async function main() {
     const relevant = consoleErrors.filter((e) => !e.includes("favicon") && !e.includes("no-such-worker.js"));
     check(relevant.length === 0, `the pages logged errors: ${relevant.join(" | ")}`);
     say("PASS");
-  } finally {
-    if (context) await context.close().catch(() => {});
-    server.kill();
-    rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
-const timer = setTimeout(() => {
-  console.error("wasm-e2e: FAIL: timed out after 600 s");
-  process.exit(1);
-}, 600000);
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  (error) => {
-    console.error(`wasm-e2e: FAIL: ${error.message}`);
-    process.exit(1);
-  },
-);
+run("wasm-e2e", main, 600);

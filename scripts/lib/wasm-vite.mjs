@@ -8,29 +8,13 @@
 // with the same payloads; reloads and checks that the second load read back the first load's
 // records too (the log persists in OPFS, reopened by a new worker). Fails on page errors and on
 // console errors. Every wait is bounded (60 s); exits non-zero on the first failure.
-import { createRequire } from "node:module";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const require = createRequire(join(ROOT, "tools", "package.json"));
-const { chromium } = require("playwright-core");
+import { check, fail, run, withChromium } from "./browser-harness.mjs";
 
 const BASE = process.argv[2];
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const WAIT_MS = 60000;
 
 const say = (...args) => console.log("wasm-vite:", ...args);
-function fail(message) {
-  throw new Error(message);
-}
-function check(condition, message) {
-  if (!condition) fail(message);
-}
 
-// One load of the page: its `window.viteResult`, or a failure naming what the page showed.
 async function loadResult(page, label) {
   try {
     await page.waitForFunction(() => window.viteResult, null, { timeout: WAIT_MS });
@@ -67,23 +51,8 @@ function checkLoad(result, label) {
 
 async function main() {
   check(BASE && /^http:\/\/127\.0\.0\.1:\d+\/$/.test(BASE), `usage: node scripts/lib/wasm-vite.mjs http://127.0.0.1:PORT/ (got ${BASE})`);
-  check(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/lib/tools.sh ensure_chromium installs it)`);
-  const profile = mkdtempSync(join(tmpdir(), "walden-vite-"));
-  let context;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage",
-      ],
-    });
-    const errors = [];
-    context.on("weberror", (error) => errors.push(String(error.error())));
+  await withChromium(async ({ context, errors }) => {
     const page = context.pages()[0] || (await context.newPage());
-    page.on("console", (msg) => msg.type() === "error" && errors.push(`${msg.text()} (${msg.location().url})`));
     // Which files the page and its worker fetched, to report what Vite emitted and that it loaded.
     const fetched = new Set();
     context.on("requestfinished", (request) => fetched.add(new URL(request.url()).pathname));
@@ -112,23 +81,7 @@ async function main() {
     say(`PASS: Vite build, default worker setup, no COOP/COEP: 2 loads committed 3 records each ` +
       `(LSNs ${second.committed.map((c) => c.lsn).join(", ")} on the second), records() read back ` +
       `${second.read.length} after the reload; worker ${worker}, wasm ${wasm}`);
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
-const timer = setTimeout(() => {
-  console.error("wasm-vite: FAIL: timed out after 240 s");
-  process.exit(1);
-}, 240000);
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  (error) => {
-    console.error(`wasm-vite: FAIL: ${error.message}`);
-    process.exit(1);
-  },
-);
+run("wasm-vite", main, 240);
